@@ -1,0 +1,40 @@
+"""Exception types raised by :mod:`spirograph`.
+
+Every error subclasses :class:`SpirographError` and the closest builtin, so that
+``except ValueError`` or ``except OSError`` keeps working in user code.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "CheckpointError",
+    "ChecksumError",
+    "ConfigError",
+    "HubError",
+    "ParameterError",
+    "SpirographError",
+]
+
+
+class SpirographError(Exception):
+    """Base class of every error raised by this package."""
+
+
+class ParameterError(SpirographError, ValueError):
+    """A parameter, bound or option has an invalid value, shape or dtype."""
+
+
+class ConfigError(SpirographError, ValueError):
+    """A training, evaluation or export configuration is invalid."""
+
+
+class CheckpointError(SpirographError, ValueError):
+    """A checkpoint file is corrupt, incomplete or from another model."""
+
+
+class HubError(SpirographError, OSError):
+    """A Hugging Face Hub copy could not be downloaded or read."""
+
+
+class ChecksumError(HubError):
+    """A downloaded file does not match the SHA-256 recorded in the manifest."""

@@ -1,0 +1,230 @@
+"""The differentiable Spirograph renderer.
+
+``render(params)`` maps ``(..., 10)`` parameters (canonical order, see
+:data:`spirograph.PARAMETER_NAMES`) to ``(..., 3, size, size)`` images, exactly the
+generative process of Foster, Pukdee & Rainforth, "Improving Transformation
+Invariance in Contrastive Representation Learning" (ICLR 2021):
+
+.. code-block:: text
+
+    t_k     = linspace(0, 2 pi, T)
+    x_k     = (m - h) cos(t_k) + h cos(t_k (m - h) / b)
+    y_k     = (m - h) sin(t_k) - h sin(t_k (m - h) / b)
+    v[i, j] = 1/T sum_k exp(-((g_i - x_k)^2 + (g_j - y_k)^2) / sigma),  g = linspace(-extent, extent, size)
+    v       = v / (max_j v[i, j] + 1e-8)      normalize="row"   (the released generator; default)
+    v       = v / (max_ij v[i, j] + 1e-8)     normalize="image" (the equation as printed)
+    image   = v * fore + (1 - v) * back
+
+The Gaussian is separable, so ``v`` is a ``(size, T) @ (T, size)`` product per image:
+two small exponentials per curve point and one batched matrix product, never a
+``(T, batch, size, size)`` tensor.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Literal, get_args
+
+import torch
+from torch import nn
+
+from spirograph.errors import ParameterError
+from spirograph.space import PARAMETER_NAMES
+
+__all__ = ["Normalize", "Renderer", "render"]
+
+Normalize = Literal["row", "image"]
+NORMALIZE_MODES: tuple[str, ...] = get_args(Normalize)
+
+_EPS = 1e-8
+
+# Lowest exponent kept per dtype. Each Gaussian factor is clamped at exp(floor) so that
+# the product of two factors inside the matrix product stays a normal number: float32
+# denormals make x86 matrix products ~50x slower. exp(-40)**2 = 1.8e-35 > 1.2e-38 and
+# exp(-340)**2 = 1e-295 > 2.2e-308. The largest change this makes to a pixel is
+# exp(floor) / (row maximum + 1e-8) <= 4e-18 / 1e-8 = 4e-10 in float32 (far below its
+# 6e-5 rounding error) and ~1e-140 in float64.
+_EXPONENT_FLOOR = {torch.float32: -40.0, torch.float64: -340.0}
+
+
+def _under_vmap(tensor: torch.Tensor) -> bool:
+    # vmap cannot branch on values, so value checks are skipped under it.
+    functorch = getattr(torch._C, "_functorch", None)
+    if functorch is None:
+        return False
+    return bool(functorch.is_batchedtensor(tensor))
+
+
+def _check_options(size: int, n_points: int, extent: float, normalize: str) -> None:
+    if isinstance(size, bool) or not isinstance(size, int) or size < 2:
+        raise ParameterError(f"render: `size` must be an int >= 2, got {size!r}")
+    if isinstance(n_points, bool) or not isinstance(n_points, int) or n_points < 2:
+        raise ParameterError(f"render: `n_points` must be an int >= 2, got {n_points!r}")
+    if isinstance(extent, bool) or not isinstance(extent, (int, float)) or not math.isfinite(extent) or extent <= 0:
+        raise ParameterError(f"render: `extent` must be a finite number > 0, got {extent!r}")
+    if normalize not in NORMALIZE_MODES:
+        raise ParameterError(f"render: `normalize` must be one of {list(NORMALIZE_MODES)}, got {normalize!r}")
+
+
+def _check_params(params: torch.Tensor, validate: bool) -> None:
+    if not isinstance(params, torch.Tensor):
+        raise ParameterError(f"render: `params` must be a torch.Tensor, got {type(params).__name__}")
+    if params.ndim == 0 or params.shape[-1] != len(PARAMETER_NAMES):
+        raise ParameterError(f"render: `params` must have shape (..., 10), got {tuple(params.shape)}")
+    if not params.dtype.is_floating_point:
+        raise ParameterError(f"render: `params` must have a floating dtype, got {params.dtype}")
+    if not validate or params.numel() == 0 or _under_vmap(params):
+        return
+    values = params.detach()
+    finite = torch.isfinite(values)
+    # One host sync for all value checks.
+    b_min, sigma_min, all_finite = torch.stack(
+        [values[..., 1].min(), values[..., 3].min(), finite.all().to(values.dtype)]
+    ).tolist()
+    if not all_finite:
+        bad = sorted({PARAMETER_NAMES[int(i)] for i in (~finite).nonzero()[:, -1].tolist()}, key=PARAMETER_NAMES.index)
+        raise ParameterError(f"render: `params` must be finite, got NaN or inf in {bad}")
+    if b_min <= 0:
+        raise ParameterError(f"render: `params` b (index 1) must be > 0, got min {b_min:g}")
+    if sigma_min <= 0:
+        raise ParameterError(f"render: `params` sigma (index 3) must be > 0, got min {sigma_min:g}")
+
+
+def _gaussian_factor(grid: torch.Tensor, points: torch.Tensor, floor: float) -> torch.Tensor:
+    # grid (B, S) and points (B, T), both already divided by sqrt(sigma)  ->  (B, S, T)
+    squared = (grid[:, :, None] - points[:, None, :]).square()
+    return torch.exp(squared.clamp(max=-floor).neg())
+
+
+def render(
+    params: torch.Tensor,
+    *,
+    size: int = 32,
+    n_points: int = 40,
+    extent: float = 6.0,
+    normalize: Normalize = "row",
+    validate: bool = True,
+) -> torch.Tensor:
+    """Render Spirograph images from their ten parameters.
+
+    A pure, differentiable function of ``params``: it works on any device, in float32
+    and float64 (float16/bfloat16 are computed in float32), for any leading batch shape
+    including none, under autograd, :func:`torch.func.vmap` and :func:`torch.func.jacrev`.
+
+    Args:
+        params: parameters in canonical order ``(m, b, h, sigma, fore_r, fore_g, fore_b,
+            back_r, back_g, back_b)``. ``b`` and ``sigma`` must be ``> 0``.
+        size: canvas side in pixels.
+        n_points: curve points ``T``.
+        extent: the grid spans ``[-extent, extent]`` on both axes.
+        normalize: ``"row"`` divides each image row by its own maximum (the paper's
+            released generator, which made its figures and numbers); ``"image"`` divides
+            by the image maximum (the equation as printed in the paper).
+        validate: check values (finite, ``b > 0``, ``sigma > 0``). This needs one
+            device-to-host sync; pass ``False`` in training loops. Shape and dtype are
+            always checked; value checks are skipped under ``vmap``.
+
+    Returns:
+        Images with values in ``[0, 1]`` when colours lie in ``[0, 1]``.
+
+    Shape:
+        ``(..., 10) -> (..., 3, size, size)``.
+
+    Raises:
+        ParameterError: wrong last dimension, non-floating dtype, NaN/inf, ``b <= 0``,
+            ``sigma <= 0``, ``size < 2``, ``n_points < 2``, ``extent <= 0`` or an unknown
+            ``normalize``.
+
+    Example:
+        >>> from spirograph import ParameterSpace, render
+        >>> images = render(ParameterSpace().sample(4, seed=0))
+        >>> images.shape
+        torch.Size([4, 3, 32, 32])
+    """
+    _check_options(size, n_points, extent, normalize)
+    _check_params(params, validate)
+
+    out_dtype = params.dtype
+    if out_dtype not in _EXPONENT_FLOOR:
+        params = params.to(torch.float32)
+    dtype, device = params.dtype, params.device
+    floor = _EXPONENT_FLOOR[dtype]
+
+    batch_shape = params.shape[:-1]
+    flat = params.reshape(-1, len(PARAMETER_NAMES))
+    m, b, h, sigma = flat[:, 0:1], flat[:, 1:2], flat[:, 2:3], flat[:, 3:4]
+    fore, back = flat[:, 4:7], flat[:, 7:10]
+
+    t = torch.linspace(0.0, 2.0 * math.pi, n_points, dtype=dtype, device=device)
+    grid = torch.linspace(-extent, extent, size, dtype=dtype, device=device)
+
+    radius = m - h  # (B, 1)
+    phase = t * (radius / b)  # (B, T)
+    x = radius * torch.cos(t) + h * torch.cos(phase)
+    y = radius * torch.sin(t) - h * torch.sin(phase)
+
+    # exp(-(g - x)^2 / sigma) = exp(-(g / sqrt(sigma) - x / sqrt(sigma))^2): scale the small
+    # (B, S) and (B, T) tensors, not the (B, S, T) one.
+    inverse_width = torch.rsqrt(sigma)  # (B, 1)
+    grid_scaled = grid * inverse_width  # (B, S)
+    rows = _gaussian_factor(grid_scaled, x * inverse_width, floor)  # (B, S, T): pixel row i against x_k
+    columns = _gaussian_factor(grid_scaled, y * inverse_width, floor)  # (B, S, T): pixel column j against y_k
+    # The 1/T of the mean cancels in both normalisations except against the 1e-8, so keep it.
+    intensity = torch.bmm(rows, columns.transpose(1, 2)) * (1.0 / n_points)  # (B, S, S)
+
+    if normalize == "row":
+        peak = intensity.amax(dim=2, keepdim=True)
+    else:
+        peak = intensity.amax(dim=(1, 2), keepdim=True)
+    intensity = intensity / (peak + _EPS)
+
+    # image = back + (fore - back) v as a batched outer product: (B, 3, 1) @ (B, 1, S*S) -> (B, 3, S*S)
+    image = torch.baddbmm(back[:, :, None], (fore - back)[:, :, None], intensity.reshape(-1, 1, size * size))
+    image = image.reshape(*batch_shape, 3, size, size)
+    return image if image.dtype == out_dtype else image.to(out_dtype)
+
+
+class Renderer(nn.Module):
+    """A thin module holding the settings of :func:`render`.
+
+    Args:
+        size, n_points, extent, normalize, validate: as in :func:`render`.
+
+    Shape:
+        ``(..., 10) -> (..., 3, size, size)``.
+
+    Example:
+        >>> renderer = Renderer(normalize="image")
+        >>> renderer(torch.tensor([3.0, 0.5, 1.0, 0.5, 1, 1, 1, 0, 0, 0])).shape
+        torch.Size([3, 32, 32])
+    """
+
+    def __init__(
+        self,
+        *,
+        size: int = 32,
+        n_points: int = 40,
+        extent: float = 6.0,
+        normalize: Normalize = "row",
+        validate: bool = True,
+    ) -> None:
+        super().__init__()
+        _check_options(size, n_points, extent, normalize)
+        self.size = size
+        self.n_points = n_points
+        self.extent = float(extent)
+        self.normalize: Normalize = normalize
+        self.validate = validate
+
+    def forward(self, params: torch.Tensor) -> torch.Tensor:
+        return render(
+            params,
+            size=self.size,
+            n_points=self.n_points,
+            extent=self.extent,
+            normalize=self.normalize,
+            validate=self.validate,
+        )
+
+    def extra_repr(self) -> str:
+        return f"size={self.size}, n_points={self.n_points}, extent={self.extent}, normalize={self.normalize!r}"

@@ -1,0 +1,458 @@
+"""The parameter space: names, uniform priors, the target/nuisance split, seeded sampling.
+
+Every image is a function of ten scalars in the canonical order :data:`PARAMETER_NAMES`.
+A :class:`ParameterSpace` says which of them are downstream *targets* and which are
+nuisance *transformations*, and gives each a uniform prior ``U(low, high)``.
+
+Sampling is explicit. With ``seed=`` it is counter-based: the value of row ``r`` and
+parameter ``p`` is a hash of ``(seed, *stream, r, p)`` (SplitMix64, computed with
+NumPy's wrapping ``uint64`` arithmetic), so it is the same on every machine, OS,
+library version and process, and any row can be drawn without drawing the rows
+before it. With ``generator=`` (a :class:`torch.Generator`) it draws on the
+generator's device, which is what on-device training wants.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+import numpy as np
+import torch
+
+from spirograph.errors import ParameterError
+
+__all__ = [
+    "DEFAULT_BOUNDS",
+    "DEFAULT_TARGETS",
+    "PARAMETER_NAMES",
+    "ParameterSpace",
+    "hash_uniform",
+]
+
+PARAMETER_NAMES: tuple[str, ...] = (
+    "m",
+    "b",
+    "h",
+    "sigma",
+    "fore_r",
+    "fore_g",
+    "fore_b",
+    "back_r",
+    "back_g",
+    "back_b",
+)
+"""The ten parameters of one image, in the order every ``(..., 10)`` tensor uses."""
+
+DEFAULT_BOUNDS: Mapping[str, tuple[float, float]] = MappingProxyType(
+    {
+        "m": (2.0, 5.0),
+        "b": (0.1, 1.1),
+        "h": (0.5, 2.5),
+        "sigma": (0.25, 1.0),
+        "fore_r": (0.4, 1.0),
+        "fore_g": (0.4, 1.0),
+        "fore_b": (0.4, 1.0),
+        "back_r": (0.0, 0.6),
+        "back_g": (0.0, 0.6),
+        "back_b": (0.0, 0.6),
+    }
+)
+"""The paper's uniform priors, ``name -> (low, high)``."""
+
+DEFAULT_TARGETS: tuple[str, ...] = ("m", "b", "sigma", "fore_r")
+"""The paper's four downstream targets; the other six parameters are nuisance."""
+
+_POSITIVE = ("b", "sigma")
+_COLOURS = ("fore_r", "fore_g", "fore_b", "back_r", "back_g", "back_b")
+
+_MASK64 = np.uint64(0xFFFFFFFFFFFFFFFF)
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_MIX1 = np.uint64(0xBF58476D1CE4E5B9)
+_MIX2 = np.uint64(0x94D049BB133111EB)
+
+
+def _mix(z: np.ndarray) -> np.ndarray:
+    # SplitMix64 finaliser; uint64 array arithmetic wraps modulo 2**64.
+    z = (z ^ (z >> np.uint64(30))) * _MIX1
+    z = (z ^ (z >> np.uint64(27))) * _MIX2
+    return z ^ (z >> np.uint64(31))
+
+
+def _as_word(value: int | np.ndarray, name: str) -> np.ndarray:
+    if isinstance(value, np.ndarray):
+        if value.dtype.kind not in "iu":
+            raise ParameterError(f"hash_uniform: `{name}` must hold integers, got dtype {value.dtype}")
+        return value.astype(np.uint64)
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise ParameterError(f"hash_uniform: `{name}` must be an int, got {type(value).__name__}")
+    return np.asarray(int(value) & 0xFFFFFFFFFFFFFFFF, dtype=np.uint64)
+
+
+def hash_uniform(*words: int | np.ndarray) -> np.ndarray:
+    """Uniform numbers in ``[0, 1)`` that are a pure function of integer keys.
+
+    Each output element is ``SplitMix64`` applied in turn to the broadcast keys, with
+    the top 53 bits turned into a float64. Identical on every platform.
+
+    Args:
+        *words: integers or integer arrays (broadcast together), e.g.
+            ``(seed, stream, row[:, None], column[None, :])``.
+
+    Returns:
+        A float64 array of the broadcast shape.
+
+    Example:
+        >>> u = hash_uniform(0, np.arange(3)[:, None], np.arange(2)[None, :])
+        >>> u.shape
+        (3, 2)
+    """
+    if not words:
+        raise ParameterError("hash_uniform: expected at least one key, got none")
+    state = np.asarray(_GOLDEN, dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        for position, word in enumerate(words):
+            state = _mix(state + _mix(_as_word(word, f"words[{position}]") + _GOLDEN))
+    return (state >> np.uint64(11)).astype(np.float64) * (1.0 / 9007199254740992.0)
+
+
+def _stream_words(stream: int | Sequence[int]) -> tuple[int, ...]:
+    if isinstance(stream, (int, np.integer)) and not isinstance(stream, bool):
+        return (int(stream),)
+    if isinstance(stream, Sequence) and all(
+        isinstance(s, (int, np.integer)) and not isinstance(s, bool) for s in stream
+    ):
+        return tuple(int(s) for s in stream)
+    raise ParameterError(f"`stream` must be an int or a sequence of ints, got {stream!r}")
+
+
+def _check_seed(seed: Any, where: str) -> int:
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise ParameterError(f"{where}: `seed` must be an int, got {type(seed).__name__} {seed!r}")
+    return int(seed)
+
+
+@dataclass(frozen=True)
+class ParameterSpace:
+    """Uniform priors over the ten parameters and their target/nuisance split.
+
+    A frozen, validated value object. Change a bound or the split with
+    :meth:`replace` (or build a new one); the defaults are the paper's.
+
+    Args:
+        bounds: ``name -> (low, high)`` for any subset of :data:`PARAMETER_NAMES`;
+            parameters not named keep the paper's prior.
+        targets: the downstream targets, in the order targets are returned.
+        nuisance: the nuisance parameters; by default every parameter that is not a
+            target, in canonical order. Together with ``targets`` it must name every
+            parameter exactly once.
+
+    Raises:
+        ParameterError: unknown names, a parameter in both sets or in neither,
+            ``low >= high``, a non-finite bound, a ``b`` or ``sigma`` bound ``<= 0``,
+            or a colour bound outside ``[0, 1]``.
+
+    Example:
+        >>> space = ParameterSpace()
+        >>> space.nuisance
+        ('h', 'fore_g', 'fore_b', 'back_r', 'back_g', 'back_b')
+        >>> shifted = space.replace(bounds={"h": (1.0, 3.0)})
+        >>> params = shifted.sample(8, seed=0)
+        >>> params.shape
+        torch.Size([8, 10])
+    """
+
+    bounds: Mapping[str, tuple[float, float]] = field(default_factory=lambda: dict(DEFAULT_BOUNDS))
+    targets: tuple[str, ...] = DEFAULT_TARGETS
+    nuisance: tuple[str, ...] | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.bounds, Mapping):
+            raise ParameterError(
+                f"ParameterSpace: `bounds` must be a mapping name -> (low, high), got {type(self.bounds).__name__}"
+            )
+        unknown = sorted(set(self.bounds) - set(PARAMETER_NAMES))
+        if unknown:
+            raise ParameterError(
+                f"ParameterSpace: `bounds` names unknown parameters {unknown}; valid names are {list(PARAMETER_NAMES)}"
+            )
+        merged: dict[str, tuple[float, float]] = {}
+        for name in PARAMETER_NAMES:
+            pair = self.bounds.get(name, DEFAULT_BOUNDS[name])
+            try:
+                low, high = (float(v) for v in pair)
+            except (TypeError, ValueError):
+                raise ParameterError(
+                    f"ParameterSpace: bound of `{name}` must be a pair of numbers (low, high), got {pair!r}"
+                ) from None
+            if not (math.isfinite(low) and math.isfinite(high)):
+                raise ParameterError(f"ParameterSpace: bound of `{name}` must be finite, got ({low}, {high})")
+            if low >= high:
+                raise ParameterError(f"ParameterSpace: bound of `{name}` needs low < high, got ({low}, {high})")
+            if name in _POSITIVE and low <= 0:
+                raise ParameterError(f"ParameterSpace: bound of `{name}` must be > 0, got ({low}, {high})")
+            if name in _COLOURS and (low < 0 or high > 1):
+                raise ParameterError(
+                    f"ParameterSpace: colour bound of `{name}` must lie in [0, 1], got ({low}, {high})"
+                )
+            merged[name] = (low, high)
+        object.__setattr__(self, "bounds", MappingProxyType(merged))
+
+        targets = self._names(self.targets, "targets")
+        if self.nuisance is None:
+            nuisance = tuple(n for n in PARAMETER_NAMES if n not in targets)
+        else:
+            nuisance = self._names(self.nuisance, "nuisance")
+        both = sorted(set(targets) & set(nuisance), key=PARAMETER_NAMES.index)
+        if both:
+            raise ParameterError(f"ParameterSpace: {both} are both targets and nuisance; each belongs to one set")
+        neither = [n for n in PARAMETER_NAMES if n not in targets and n not in nuisance]
+        if neither:
+            raise ParameterError(
+                f"ParameterSpace: {neither} are neither targets nor nuisance; every parameter needs a role"
+            )
+        object.__setattr__(self, "targets", targets)
+        object.__setattr__(self, "nuisance", nuisance)
+
+    @staticmethod
+    def _names(names: Iterable[str], argument: str) -> tuple[str, ...]:
+        if isinstance(names, str):
+            raise ParameterError(f"ParameterSpace: `{argument}` must be a sequence of names, got the string {names!r}")
+        result = tuple(names)
+        unknown = [n for n in result if n not in PARAMETER_NAMES]
+        if unknown:
+            raise ParameterError(
+                f"ParameterSpace: `{argument}` has unknown names {unknown}; valid names are {list(PARAMETER_NAMES)}"
+            )
+        if len(set(result)) != len(result):
+            raise ParameterError(f"ParameterSpace: `{argument}` repeats a name: {list(result)}")
+        return result
+
+    # ------------------------------------------------------------------ derived views
+    @property
+    def nuisance_names(self) -> tuple[str, ...]:
+        """The nuisance names (same as :attr:`nuisance`, typed as never ``None``)."""
+        assert self.nuisance is not None  # set in __post_init__
+        return self.nuisance
+
+    @property
+    def target_index(self) -> tuple[int, ...]:
+        """Canonical positions of the targets, in target order."""
+        return tuple(PARAMETER_NAMES.index(n) for n in self.targets)
+
+    @property
+    def nuisance_index(self) -> tuple[int, ...]:
+        """Canonical positions of the nuisance parameters, in nuisance order."""
+        return tuple(PARAMETER_NAMES.index(n) for n in self.nuisance_names)
+
+    def low(self, names: Sequence[str] = PARAMETER_NAMES) -> tuple[float, ...]:
+        """Lower bounds of ``names`` (canonical order by default)."""
+        return tuple(self.bounds[n][0] for n in names)
+
+    def high(self, names: Sequence[str] = PARAMETER_NAMES) -> tuple[float, ...]:
+        """Upper bounds of ``names`` (canonical order by default)."""
+        return tuple(self.bounds[n][1] for n in names)
+
+    def prior_mean(self, names: Sequence[str] = PARAMETER_NAMES) -> tuple[float, ...]:
+        """Means ``(low + high) / 2`` of the uniform priors of ``names``."""
+        return tuple((self.bounds[n][0] + self.bounds[n][1]) / 2 for n in names)
+
+    def prior_variance(self, names: Sequence[str] = PARAMETER_NAMES) -> tuple[float, ...]:
+        """Variances ``(high - low)**2 / 12`` of the uniform priors of ``names``."""
+        return tuple((self.bounds[n][1] - self.bounds[n][0]) ** 2 / 12 for n in names)
+
+    def replace(
+        self,
+        *,
+        bounds: Mapping[str, tuple[float, float]] | None = None,
+        targets: Sequence[str] | None = None,
+        nuisance: Sequence[str] | None = None,
+    ) -> ParameterSpace:
+        """A copy with some bounds changed and/or a new split.
+
+        Args:
+            bounds: bounds to override; the others are kept.
+            targets: a new target set; the nuisance becomes the rest unless given.
+            nuisance: a new nuisance set; the targets become the rest unless given.
+
+        Returns:
+            A new validated :class:`ParameterSpace`.
+        """
+        new_bounds = dict(self.bounds)
+        if bounds is not None:
+            if not isinstance(bounds, Mapping):
+                raise ParameterError(f"ParameterSpace.replace: `bounds` must be a mapping, got {type(bounds).__name__}")
+            new_bounds.update(bounds)
+        if targets is None and nuisance is None:
+            return ParameterSpace(new_bounds, self.targets, self.nuisance)
+        if targets is None:
+            assert nuisance is not None
+            chosen = ParameterSpace._names(nuisance, "nuisance")
+            targets = tuple(n for n in PARAMETER_NAMES if n not in chosen)
+        return ParameterSpace(new_bounds, tuple(targets), None if nuisance is None else tuple(nuisance))
+
+    # ------------------------------------------------------------------ sampling
+    def _scale(self, unit: torch.Tensor, names: Sequence[str]) -> torch.Tensor:
+        low = torch.tensor(self.low(names), dtype=unit.dtype, device=unit.device)
+        high = torch.tensor(self.high(names), dtype=unit.dtype, device=unit.device)
+        return low + (high - low) * unit
+
+    def sample(
+        self,
+        n: int,
+        *,
+        seed: int | None = None,
+        generator: torch.Generator | None = None,
+        offset: int = 0,
+        stream: int | Sequence[int] = 0,
+        dtype: torch.dtype = torch.float32,
+        device: torch.device | str | None = None,
+    ) -> torch.Tensor:
+        """Draw ``n`` parameter vectors from the prior.
+
+        Args:
+            n: how many rows.
+            seed: counter-based, portable sampling: row ``r`` is a pure function of
+                ``(seed, stream, offset + r)``.
+            generator: sample with :func:`torch.rand` on this generator's device instead.
+            offset: index of the first row (``seed`` only), so rows ``[a, b)`` can be
+                drawn on their own.
+            stream: extra integer key(s) separating independent draws with one seed.
+            dtype: floating dtype of the result.
+            device: where the result lives (default: the generator's device, else CPU).
+
+        Returns:
+            Shape ``(n, 10)``, canonical order.
+        """
+        return self._draw(n, PARAMETER_NAMES, seed, generator, offset, stream, dtype, device, "sample")
+
+    def sample_nuisance(
+        self,
+        targets: torch.Tensor,
+        *,
+        seed: int | None = None,
+        generator: torch.Generator | None = None,
+        offset: int = 0,
+        stream: int | Sequence[int] = 0,
+    ) -> torch.Tensor:
+        """Complete target values with a fresh nuisance draw.
+
+        Args:
+            targets: ``(n, len(targets))`` target values in target order.
+            seed, generator, offset, stream: as in :meth:`sample`.
+
+        Returns:
+            ``(n, 10)`` parameters in canonical order, on ``targets``' device and dtype;
+            differentiable with respect to ``targets``.
+        """
+        if not isinstance(targets, torch.Tensor) or targets.ndim != 2 or targets.shape[1] != len(self.targets):
+            shape = tuple(targets.shape) if isinstance(targets, torch.Tensor) else type(targets).__name__
+            raise ParameterError(
+                f"sample_nuisance: `targets` must be a tensor of shape (n, {len(self.targets)}), got {shape}"
+            )
+        nuisance = self._draw(
+            targets.shape[0],
+            self.nuisance_names,
+            seed,
+            generator,
+            offset,
+            stream,
+            targets.dtype,
+            targets.device,
+            "sample_nuisance",
+        )
+        return self.join(targets, nuisance)
+
+    def sample_nuisance_block(
+        self,
+        n: int,
+        *,
+        seed: int | None = None,
+        generator: torch.Generator | None = None,
+        offset: int = 0,
+        stream: int | Sequence[int] = 0,
+        dtype: torch.dtype = torch.float32,
+        device: torch.device | str | None = None,
+    ) -> torch.Tensor:
+        """Draw only the nuisance block, shape ``(n, len(nuisance))`` in nuisance order."""
+        return self._draw(n, self.nuisance_names, seed, generator, offset, stream, dtype, device, "sample_nuisance_block")
+
+    def _draw(
+        self,
+        n: int,
+        names: Sequence[str],
+        seed: int | None,
+        generator: torch.Generator | None,
+        offset: int,
+        stream: int | Sequence[int],
+        dtype: torch.dtype,
+        device: torch.device | str | None,
+        where: str,
+    ) -> torch.Tensor:
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
+            raise ParameterError(f"{where}: `n` must be an int >= 0, got {n!r}")
+        if not dtype.is_floating_point:
+            raise ParameterError(f"{where}: `dtype` must be a floating dtype, got {dtype}")
+        if (seed is None) == (generator is None):
+            raise ParameterError(f"{where}: pass exactly one of `seed` (portable) or `generator` (on-device)")
+        if generator is not None:
+            if not isinstance(generator, torch.Generator):
+                raise ParameterError(f"{where}: `generator` must be a torch.Generator, got {type(generator).__name__}")
+            target_device = torch.device(device) if device is not None else generator.device
+            unit = torch.rand((int(n), len(names)), generator=generator, dtype=dtype, device=generator.device)
+            return self._scale(unit, names).to(target_device)
+        seed = _check_seed(seed, where)
+        if isinstance(offset, bool) or not isinstance(offset, (int, np.integer)) or offset < 0:
+            raise ParameterError(f"{where}: `offset` must be an int >= 0, got {offset!r}")
+        rows = np.arange(int(offset), int(offset) + int(n), dtype=np.uint64)[:, None]
+        columns = np.asarray([PARAMETER_NAMES.index(name) for name in names], dtype=np.uint64)[None, :]
+        unit64 = hash_uniform(seed, *_stream_words(stream), rows, columns)
+        low = np.asarray(self.low(names))
+        high = np.asarray(self.high(names))
+        # Scale in float64 before the cast so every dtype rounds the same real number.
+        values = torch.from_numpy(low + (high - low) * unit64).to(dtype)
+        return values.to(device) if device is not None else values
+
+    # ------------------------------------------------------------------ split / join
+    def split(self, params: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Split ``(..., 10)`` parameters into ``(targets, nuisance)`` blocks.
+
+        Shape:
+            ``(..., 10) -> (..., len(targets)), (..., len(nuisance))``.
+        """
+        _check_last_dim(params, len(PARAMETER_NAMES), "split", "params")
+        targets = params[..., list(self.target_index)]
+        nuisance = params[..., list(self.nuisance_index)]
+        return targets, nuisance
+
+    def join(self, targets: torch.Tensor, nuisance: torch.Tensor) -> torch.Tensor:
+        """Inverse of :meth:`split`; differentiable in both blocks.
+
+        Shape:
+            ``(..., len(targets)), (..., len(nuisance)) -> (..., 10)``.
+        """
+        _check_last_dim(targets, len(self.targets), "join", "targets")
+        _check_last_dim(nuisance, len(self.nuisance_names), "join", "nuisance")
+        if targets.shape[:-1] != nuisance.shape[:-1]:
+            raise ParameterError(
+                f"join: `targets` and `nuisance` need the same leading shape, got "
+                f"{tuple(targets.shape)} and {tuple(nuisance.shape)}"
+            )
+        stacked = torch.cat([targets, nuisance.to(targets.dtype)], dim=-1)
+        order = self.target_index + self.nuisance_index
+        inverse = [order.index(position) for position in range(len(PARAMETER_NAMES))]
+        return stacked[..., inverse]
+
+    def __repr__(self) -> str:
+        changed = {n: b for n, b in self.bounds.items() if tuple(b) != DEFAULT_BOUNDS[n]}
+        return f"ParameterSpace(targets={self.targets}, nuisance={self.nuisance}, changed_bounds={changed})"
+
+
+def _check_last_dim(tensor: Any, size: int, where: str, argument: str) -> None:
+    if not isinstance(tensor, torch.Tensor):
+        raise ParameterError(f"{where}: `{argument}` must be a torch.Tensor, got {type(tensor).__name__}")
+    if tensor.ndim == 0 or tensor.shape[-1] != size:
+        raise ParameterError(f"{where}: `{argument}` must have shape (..., {size}), got {tuple(tensor.shape)}")
