@@ -7,6 +7,7 @@ Representation Learning", ICLR 2021.
 from __future__ import annotations
 
 from spirograph._version import __version__
+from spirograph.dataset import SPLITS, VERSION, Spirograph, SpirographViews, SplitInfo
 from spirograph.errors import (
     CheckpointError,
     ChecksumError,
@@ -17,11 +18,14 @@ from spirograph.errors import (
 )
 from spirograph.render import Renderer, render
 from spirograph.space import DEFAULT_BOUNDS, DEFAULT_TARGETS, PARAMETER_NAMES, ParameterSpace
+from spirograph.transform import SpirographTransform
 
 __all__ = [
     "DEFAULT_BOUNDS",
     "DEFAULT_TARGETS",
     "PARAMETER_NAMES",
+    "SPLITS",
+    "VERSION",
     "CheckpointError",
     "ChecksumError",
     "ConfigError",
@@ -29,7 +33,11 @@ __all__ = [
     "ParameterError",
     "ParameterSpace",
     "Renderer",
+    "Spirograph",
     "SpirographError",
+    "SpirographTransform",
+    "SpirographViews",
+    "SplitInfo",
     "__version__",
     "render",
 ]

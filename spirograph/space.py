@@ -307,6 +307,7 @@ class ParameterSpace:
         seed: int | None = None,
         generator: torch.Generator | None = None,
         offset: int = 0,
+        index: Sequence[int] | np.ndarray | torch.Tensor | None = None,
         stream: int | Sequence[int] = 0,
         dtype: torch.dtype = torch.float32,
         device: torch.device | str | None = None,
@@ -320,6 +321,7 @@ class ParameterSpace:
             generator: sample with :func:`torch.rand` on this generator's device instead.
             offset: index of the first row (``seed`` only), so rows ``[a, b)`` can be
                 drawn on their own.
+            index: explicit row indices (``seed`` only), ``n`` of them, instead of ``offset``.
             stream: extra integer key(s) separating independent draws with one seed.
             dtype: floating dtype of the result.
             device: where the result lives (default: the generator's device, else CPU).
@@ -327,7 +329,7 @@ class ParameterSpace:
         Returns:
             Shape ``(n, 10)``, canonical order.
         """
-        return self._draw(n, PARAMETER_NAMES, seed, generator, offset, stream, dtype, device, "sample")
+        return self._draw(n, PARAMETER_NAMES, seed, generator, offset, index, stream, dtype, device, "sample")
 
     def sample_nuisance(
         self,
@@ -336,13 +338,14 @@ class ParameterSpace:
         seed: int | None = None,
         generator: torch.Generator | None = None,
         offset: int = 0,
+        index: Sequence[int] | np.ndarray | torch.Tensor | None = None,
         stream: int | Sequence[int] = 0,
     ) -> torch.Tensor:
         """Complete target values with a fresh nuisance draw.
 
         Args:
             targets: ``(n, len(targets))`` target values in target order.
-            seed, generator, offset, stream: as in :meth:`sample`.
+            seed, generator, offset, index, stream: as in :meth:`sample`.
 
         Returns:
             ``(n, 10)`` parameters in canonical order, on ``targets``' device and dtype;
@@ -359,6 +362,7 @@ class ParameterSpace:
             seed,
             generator,
             offset,
+            index,
             stream,
             targets.dtype,
             targets.device,
@@ -373,12 +377,18 @@ class ParameterSpace:
         seed: int | None = None,
         generator: torch.Generator | None = None,
         offset: int = 0,
+        index: Sequence[int] | np.ndarray | torch.Tensor | None = None,
         stream: int | Sequence[int] = 0,
         dtype: torch.dtype = torch.float32,
         device: torch.device | str | None = None,
     ) -> torch.Tensor:
-        """Draw only the nuisance block, shape ``(n, len(nuisance))`` in nuisance order."""
-        return self._draw(n, self.nuisance_names, seed, generator, offset, stream, dtype, device, "sample_nuisance_block")
+        """Draw only the nuisance block, shape ``(n, len(nuisance))`` in nuisance order.
+
+        Arguments as in :meth:`sample`.
+        """
+        return self._draw(
+            n, self.nuisance_names, seed, generator, offset, index, stream, dtype, device, "sample_nuisance_block"
+        )
 
     def _draw(
         self,
@@ -387,6 +397,7 @@ class ParameterSpace:
         seed: int | None,
         generator: torch.Generator | None,
         offset: int,
+        index: Sequence[int] | np.ndarray | torch.Tensor | None,
         stream: int | Sequence[int],
         dtype: torch.dtype,
         device: torch.device | str | None,
@@ -405,9 +416,18 @@ class ParameterSpace:
             unit = torch.rand((int(n), len(names)), generator=generator, dtype=dtype, device=generator.device)
             return self._scale(unit, names).to(target_device)
         seed = _check_seed(seed, where)
-        if isinstance(offset, bool) or not isinstance(offset, (int, np.integer)) or offset < 0:
+        if index is not None:
+            keys = np.asarray(index.cpu() if isinstance(index, torch.Tensor) else index)
+            if keys.dtype.kind not in "iu" or keys.ndim != 1 or len(keys) != n or (keys < 0).any():
+                raise ParameterError(
+                    f"{where}: `index` must be {n} non-negative integers in one dimension, "
+                    f"got shape {keys.shape} dtype {keys.dtype}"
+                )
+            rows = keys.astype(np.uint64)[:, None]
+        elif isinstance(offset, bool) or not isinstance(offset, (int, np.integer)) or offset < 0:
             raise ParameterError(f"{where}: `offset` must be an int >= 0, got {offset!r}")
-        rows = np.arange(int(offset), int(offset) + int(n), dtype=np.uint64)[:, None]
+        else:
+            rows = np.arange(int(offset), int(offset) + int(n), dtype=np.uint64)[:, None]
         columns = np.asarray([PARAMETER_NAMES.index(name) for name in names], dtype=np.uint64)[None, :]
         unit64 = hash_uniform(seed, *_stream_words(stream), rows, columns)
         low = np.asarray(self.low(names))

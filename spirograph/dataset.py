@@ -1,0 +1,374 @@
+"""``Spirograph(split=...)``: the canonical splits as a torch dataset, rendered on demand.
+
+Each split is a table of ten parameters per item drawn from the split's fixed seed
+with the counter-based sampler of :mod:`spirograph.space`: row ``i`` is a pure function
+of ``(seed, i)``, the same bytes in every process, worker, rank and machine. Images
+are rendered from the table when asked for, whole batches at a time through
+``__getitems__`` (which :class:`torch.utils.data.DataLoader` calls with a batch size).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal, get_args
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from spirograph.errors import ParameterError
+from spirograph.render import NORMALIZE_MODES, Normalize, render
+from spirograph.space import PARAMETER_NAMES, ParameterSpace
+
+__all__ = [
+    "SPLITS",
+    "VERSION",
+    "Spirograph",
+    "SpirographViews",
+    "SplitInfo",
+]
+
+VERSION = "v1"
+"""The canonical dataset version; its seeds and sizes never change."""
+
+
+@dataclass(frozen=True)
+class SplitInfo:
+    """Size and seed of one canonical split."""
+
+    name: str
+    size: int
+    seed: int
+
+
+SPLITS: dict[str, SplitInfo] = {
+    "train": SplitInfo("train", 100_000, 2021_10_01),
+    "val": SplitInfo("val", 10_000, 2021_10_02),
+    "test": SplitInfo("test", 20_000, 2021_10_03),
+}
+"""The canonical v1 splits: train and test have the paper's sizes."""
+
+Mode = Literal["images", "targets"]
+Source = Literal["render", "hub"]
+_MODES: tuple[str, ...] = get_args(Mode)
+_SOURCES: tuple[str, ...] = get_args(Source)
+
+# Streams of the counter-based sampler: the static table, and fresh nuisance for views.
+_TABLE_STREAM = 0
+_VIEW_STREAM = 1
+_RENDER_CHUNK = 4096
+
+
+def _resolve_subset(subset: int | float | None, full: int) -> int:
+    if subset is None:
+        return full
+    if isinstance(subset, bool):
+        raise ParameterError(f"Spirograph: `subset` must be an int count or a float fraction, got {subset!r}")
+    if isinstance(subset, (int, np.integer)):
+        if not 0 < subset <= full:
+            raise ParameterError(f"Spirograph: `subset` as a count must be in [1, {full}], got {subset}")
+        return int(subset)
+    if isinstance(subset, float):
+        if not (math.isfinite(subset) and 0 < subset <= 1):
+            raise ParameterError(f"Spirograph: `subset` as a fraction must be in (0, 1], got {subset}")
+        return max(1, int(round(subset * full)))
+    raise ParameterError(f"Spirograph: `subset` must be an int count or a float fraction, got {type(subset).__name__}")
+
+
+def _check_index(index: Any, length: int, where: str) -> int:
+    if isinstance(index, torch.Tensor) and index.ndim == 0 and not index.dtype.is_floating_point:
+        index = int(index)
+    if isinstance(index, bool) or not isinstance(index, (int, np.integer)):
+        raise TypeError(f"{where}: index must be an int, got {type(index).__name__}")
+    index = int(index)
+    if not -length <= index < length:
+        raise IndexError(f"{where}: index {index} is out of range for {length} items")
+    return index % length
+
+
+class Spirograph(Dataset):
+    """The Spirograph dataset (Foster, Pukdee & Rainforth, ICLR 2021) as a torch dataset.
+
+    Items are ``(image, target)``: ``image`` float32 ``(3, size, size)`` in ``[0, 1]``
+    rendered from the item's ten parameters (one fixed nuisance draw per item, so the
+    dataset is static), ``target`` float32 ``(len(space.targets),)`` in target order.
+    Nothing is downloaded: the parameters come from the split's seed.
+
+    Args:
+        split: ``"train"`` (100,000), ``"val"`` (10,000) or ``"test"`` (20,000).
+        transform: called on each image tensor (torchvision style).
+        target_transform: called on each target tensor.
+        space: the parameter space (priors and the target/nuisance split); the paper's by
+            default. Changing a bound changes the values drawn, never the random stream.
+        size, n_points, extent, normalize: renderer settings, see :func:`spirograph.render`.
+            ``normalize="row"`` (default) is the paper's released generator, ``"image"`` the
+            equation as printed.
+        subset: keep the first items only: an int count or a float fraction (``0.5`` gives
+            the paper's 50,000 / 10,000 evaluation sets). Items are i.i.d., so the first
+            ``n`` are a uniform random subset, identical everywhere.
+        mode: ``"images"`` yields ``(image, target)``; ``"targets"`` yields only the target
+            vector, for training loops that render on the device with
+            :class:`spirograph.SpirographTransform`.
+        seed: override the split's canonical seed (a new, non-canonical dataset).
+        source: ``"render"`` (default, no network) or ``"hub"`` (download the Parquet copy
+            from the Hugging Face Hub, verified against its manifest).
+        repo_id, revision: where the hub copy lives (``source="hub"`` only).
+
+    Example:
+        >>> from torch.utils.data import DataLoader
+        >>> dataset = Spirograph("test", subset=64)
+        >>> images, targets = next(iter(DataLoader(dataset, batch_size=32)))
+        >>> images.shape, targets.shape
+        (torch.Size([32, 3, 32, 32]), torch.Size([32, 4]))
+    """
+
+    def __init__(
+        self,
+        split: str = "train",
+        *,
+        transform: Callable[[torch.Tensor], Any] | None = None,
+        target_transform: Callable[[torch.Tensor], Any] | None = None,
+        space: ParameterSpace | None = None,
+        size: int = 32,
+        n_points: int = 40,
+        extent: float = 6.0,
+        normalize: Normalize = "row",
+        subset: int | float | None = None,
+        mode: Mode = "images",
+        seed: int | None = None,
+        source: Source = "render",
+        repo_id: str | None = None,
+        revision: str | None = None,
+    ) -> None:
+        super().__init__()
+        if split not in SPLITS:
+            raise ParameterError(f"Spirograph: `split` must be one of {list(SPLITS)}, got {split!r}")
+        if mode not in _MODES:
+            raise ParameterError(f"Spirograph: `mode` must be one of {list(_MODES)}, got {mode!r}")
+        if source not in _SOURCES:
+            raise ParameterError(f"Spirograph: `source` must be one of {list(_SOURCES)}, got {source!r}")
+        if normalize not in NORMALIZE_MODES:
+            raise ParameterError(f"Spirograph: `normalize` must be one of {list(NORMALIZE_MODES)}, got {normalize!r}")
+        if space is None:
+            space = ParameterSpace()
+        elif not isinstance(space, ParameterSpace):
+            raise ParameterError(f"Spirograph: `space` must be a ParameterSpace, got {type(space).__name__}")
+        for name, value in (("transform", transform), ("target_transform", target_transform)):
+            if value is not None and not callable(value):
+                raise ParameterError(f"Spirograph: `{name}` must be callable or None, got {type(value).__name__}")
+        # Fail on bad renderer settings now, not at the first item.
+        render(torch.zeros(0, len(PARAMETER_NAMES)), size=size, n_points=n_points, extent=extent, normalize=normalize)
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))):
+            raise ParameterError(f"Spirograph: `seed` must be an int or None, got {seed!r}")
+
+        info = SPLITS[split]
+        self.split = split
+        self.space = space
+        self.size = size
+        self.n_points = n_points
+        self.extent = float(extent)
+        self.normalize: Normalize = normalize
+        self.mode: Mode = mode
+        self.source: Source = source
+        self.seed = info.seed if seed is None else int(seed)
+        self.transform = transform
+        self.target_transform = target_transform
+        self._images: torch.Tensor | None = None
+
+        length = _resolve_subset(subset, info.size)
+        if source == "hub":
+            if seed is not None or space.bounds != ParameterSpace().bounds:
+                raise ParameterError(
+                    "Spirograph: `source='hub'` serves the canonical data; do not pass `seed` or bounds"
+                )
+            from spirograph.hub import load_split  # heavy imports only when the hub is used
+
+            params, images = load_split(
+                split, repo_id=repo_id, revision=revision, size=size, normalize=normalize, limit=length
+            )
+            self.params = params
+            self._images = images
+        else:
+            if repo_id is not None or revision is not None:
+                raise ParameterError("Spirograph: `repo_id` and `revision` need `source='hub'`")
+            self.params = space.sample(length, seed=self.seed, stream=_TABLE_STREAM, dtype=torch.float32)
+        self.targets = self.params[:, list(space.target_index)].contiguous()
+
+    # ------------------------------------------------------------------ names
+    @property
+    def target_names(self) -> tuple[str, ...]:
+        """Names of the target columns, in target order."""
+        return self.space.targets
+
+    @property
+    def nuisance_names(self) -> tuple[str, ...]:
+        """Names of the nuisance parameters, in nuisance order."""
+        return self.space.nuisance_names
+
+    @property
+    def parameter_names(self) -> tuple[str, ...]:
+        """Names of the columns of :attr:`params` (the canonical order)."""
+        return PARAMETER_NAMES
+
+    # ------------------------------------------------------------------ rendering
+    def render_params(self, params: torch.Tensor) -> torch.Tensor:
+        """Render ``(n, 10)`` parameters with this dataset's renderer settings."""
+        return render(
+            params, size=self.size, n_points=self.n_points, extent=self.extent, normalize=self.normalize, validate=False
+        )
+
+    def images(self, start: int = 0, stop: int | None = None) -> torch.Tensor:
+        """Images of items ``[start, stop)`` as one ``(n, 3, size, size)`` float32 tensor."""
+        stop = len(self) if stop is None else stop
+        if not 0 <= start <= stop <= len(self):
+            raise ParameterError(f"Spirograph.images: need 0 <= start <= stop <= {len(self)}, got [{start}, {stop})")
+        if self._images is not None:
+            return self._as_float(self._images[start:stop])
+        return torch.cat(
+            [
+                self.render_params(self.params[lo : min(lo + _RENDER_CHUNK, stop)])
+                for lo in range(start, stop, _RENDER_CHUNK)
+            ]
+            or [torch.empty(0, 3, self.size, self.size)]
+        )
+
+    def materialize(self) -> Spirograph:
+        """Render the whole split once and keep it in memory (``N * 3 * size**2 * 4`` bytes).
+
+        Returns:
+            ``self``, so ``Spirograph("test").materialize()`` reads well.
+        """
+        if self._images is None:
+            self._images = self.images()
+        return self
+
+    @staticmethod
+    def _as_float(images: torch.Tensor) -> torch.Tensor:
+        return images.float().div_(255) if images.dtype == torch.uint8 else images
+
+    def _fetch(self, indices: list[int]) -> torch.Tensor:
+        if self._images is not None:
+            return self._as_float(self._images[indices])
+        return self.render_params(self.params[indices])
+
+    # ------------------------------------------------------------------ Dataset protocol
+    def __len__(self) -> int:
+        return int(self.params.shape[0])
+
+    def __getitem__(self, index: int) -> Any:
+        i = _check_index(index, len(self), "Spirograph")
+        return self._item(self._fetch([i])[0] if self.mode == "images" else None, i)
+
+    def __getitems__(self, indices: Sequence[int]) -> list[Any]:
+        """Fetch a batch with one render call (used by DataLoader when batching)."""
+        checked = [_check_index(i, len(self), "Spirograph") for i in indices]
+        if self.mode == "targets":
+            return [self._item(None, i) for i in checked]
+        images = self._fetch(checked).unbind(0)
+        return [self._item(image, i) for image, i in zip(images, checked)]
+
+    def _item(self, image: torch.Tensor | None, i: int) -> Any:
+        target: Any = self.targets[i]
+        if self.target_transform is not None:
+            target = self.target_transform(target)
+        if self.mode == "targets":
+            return target
+        if self.transform is not None:
+            image = self.transform(image)
+        return image, target
+
+    # ------------------------------------------------------------------ views
+    def views(self, k: int = 2, *, epoch: int = 0) -> SpirographViews:
+        """``k`` views of each item, each with its own nuisance draw (contrastive learning)."""
+        return SpirographViews(self, k, epoch=epoch)
+
+    def view_params(self, indices: Sequence[int] | torch.Tensor, k: int, *, epoch: int = 0) -> torch.Tensor:
+        """Parameters of ``k`` views of items ``indices``: targets kept, nuisance redrawn.
+
+        View ``v`` of item ``i`` in epoch ``e`` is a pure function of ``(seed, e, i, v)``.
+
+        Shape:
+            ``(n, k, 10)``.
+        """
+        index = torch.as_tensor(indices, dtype=torch.long).reshape(-1)
+        targets = self.targets[index]
+        per_view = [
+            self.space.sample_nuisance(targets, seed=self.seed, index=index, stream=(_VIEW_STREAM, epoch, view))
+            for view in range(k)
+        ]
+        return torch.stack(per_view, dim=1)
+
+    def __repr__(self) -> str:
+        lines = [
+            f"Dataset {type(self).__name__}",
+            f"    Number of datapoints: {len(self)}",
+            f"    Split: {self.split} (version {VERSION}, seed {self.seed}, source {self.source})",
+            f"    Targets: {', '.join(self.target_names)}",
+            f"    Nuisance: {', '.join(self.nuisance_names)}",
+            f"    Renderer: size={self.size}, n_points={self.n_points}, extent={self.extent}, "
+            f"normalize={self.normalize!r}",
+            f"    Mode: {self.mode}",
+        ]
+        if self.transform is not None:
+            lines.append(f"    Transform: {self.transform!r}")
+        if self.target_transform is not None:
+            lines.append(f"    Target transform: {self.target_transform!r}")
+        return "\n".join(lines)
+
+
+class SpirographViews(Dataset):
+    """``k`` views of each item of a :class:`Spirograph`, each with fresh nuisance.
+
+    Item ``i`` is ``(views, target)`` with ``views`` of shape ``(k, 3, size, size)``;
+    views share the target parameters and differ in the nuisance ones. The draws are a
+    pure function of ``(seed, epoch, i, view)``; call :meth:`set_epoch` each epoch (as
+    with :class:`torch.utils.data.DistributedSampler`) to get new ones.
+
+    Args:
+        dataset: the underlying dataset (its transforms are applied to each view).
+        k: views per item, ``>= 1``.
+        epoch: the starting epoch.
+    """
+
+    def __init__(self, dataset: Spirograph, k: int = 2, *, epoch: int = 0) -> None:
+        if not isinstance(dataset, Spirograph):
+            raise ParameterError(f"SpirographViews: `dataset` must be a Spirograph, got {type(dataset).__name__}")
+        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+            raise ParameterError(f"SpirographViews: `k` must be an int >= 1, got {k!r}")
+        self.dataset = dataset
+        self.k = k
+        self.epoch = 0
+        self.set_epoch(epoch)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Choose the epoch whose nuisance draws are served."""
+        if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
+            raise ParameterError(f"SpirographViews.set_epoch: `epoch` must be an int >= 0, got {epoch!r}")
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, index: int) -> tuple[Any, Any]:
+        return self.__getitems__([index])[0]
+
+    def __getitems__(self, indices: Sequence[int]) -> list[tuple[Any, Any]]:
+        data = self.dataset
+        checked = [_check_index(i, len(self), "SpirographViews") for i in indices]
+        params = data.view_params(checked, self.k, epoch=self.epoch)  # (n, k, 10)
+        images = data.render_params(params)  # (n, k, 3, S, S)
+        items = []
+        for views, i in zip(images.unbind(0), checked):
+            target: Any = data.targets[i]
+            if data.target_transform is not None:
+                target = data.target_transform(target)
+            out: Any = views
+            if data.transform is not None:
+                out = torch.stack([data.transform(view) for view in views.unbind(0)])
+            items.append((out, target))
+        return items
+
+    def __repr__(self) -> str:
+        return f"SpirographViews(k={self.k}, epoch={self.epoch}, dataset={self.dataset.split!r}, n={len(self)})"
