@@ -73,8 +73,23 @@ def _resolve_subset(subset: int | float | None, full: int) -> int:
     if isinstance(subset, float):
         if not (math.isfinite(subset) and 0 < subset <= 1):
             raise ParameterError(f"Spirograph: `subset` as a fraction must be in (0, 1], got {subset}")
-        return max(1, int(round(subset * full)))
+        return max(1, round(subset * full))
     raise ParameterError(f"Spirograph: `subset` must be an int count or a float fraction, got {type(subset).__name__}")
+
+
+def _check_indices(indices: Sequence[int], length: int, where: str) -> torch.Tensor:
+    """Validate a batch of indices at once; returns them as a non-negative int64 tensor."""
+    try:
+        index = torch.as_tensor(indices)
+    except (TypeError, ValueError, RuntimeError):
+        raise TypeError(f"{where}: indices must be ints, got {indices!r}") from None
+    if index.dtype.is_floating_point or index.dtype in (torch.bool, torch.complex64, torch.complex128):
+        raise TypeError(f"{where}: indices must be ints, got dtype {index.dtype}")
+    index = index.reshape(-1).to(torch.int64)
+    if index.numel() and (int(index.min()) < -length or int(index.max()) >= length):
+        bad = index[(index < -length) | (index >= length)][0].item()
+        raise IndexError(f"{where}: index {bad} is out of range for {length} items")
+    return index.remainder(length) if length else index
 
 
 def _check_index(index: Any, length: int, where: str) -> int:
@@ -248,7 +263,7 @@ class Spirograph(Dataset):
     def _as_float(images: torch.Tensor) -> torch.Tensor:
         return images.float().div_(255) if images.dtype == torch.uint8 else images
 
-    def _fetch(self, indices: list[int]) -> torch.Tensor:
+    def _fetch(self, indices: torch.Tensor) -> torch.Tensor:
         if self._images is not None:
             return self._as_float(self._images[indices])
         return self.render_params(self.params[indices])
@@ -258,26 +273,25 @@ class Spirograph(Dataset):
         return int(self.params.shape[0])
 
     def __getitem__(self, index: int) -> Any:
-        i = _check_index(index, len(self), "Spirograph")
-        return self._item(self._fetch([i])[0] if self.mode == "images" else None, i)
+        return self.__getitems__([_check_index(index, len(self), "Spirograph")])[0]
 
     def __getitems__(self, indices: Sequence[int]) -> list[Any]:
         """Fetch a batch with one render call (used by DataLoader when batching)."""
-        checked = [_check_index(i, len(self), "Spirograph") for i in indices]
+        index = _check_indices(indices, len(self), "Spirograph")
+        targets = self.targets[index].unbind(0)
         if self.mode == "targets":
-            return [self._item(None, i) for i in checked]
-        images = self._fetch(checked).unbind(0)
-        return [self._item(image, i) for image, i in zip(images, checked)]
+            if self.target_transform is None:
+                return list(targets)
+            return [self.target_transform(target) for target in targets]
+        images = self._fetch(index).unbind(0)
+        if self.transform is None and self.target_transform is None:
+            return list(zip(images, targets, strict=True))
+        return [self._apply(image, target) for image, target in zip(images, targets, strict=True)]
 
-    def _item(self, image: torch.Tensor | None, i: int) -> Any:
-        target: Any = self.targets[i]
-        if self.target_transform is not None:
-            target = self.target_transform(target)
-        if self.mode == "targets":
-            return target
-        if self.transform is not None:
-            image = self.transform(image)
-        return image, target
+    def _apply(self, image: torch.Tensor, target: torch.Tensor) -> tuple[Any, Any]:
+        out_image: Any = image if self.transform is None else self.transform(image)
+        out_target: Any = target if self.target_transform is None else self.target_transform(target)
+        return out_image, out_target
 
     # ------------------------------------------------------------------ views
     def views(self, k: int = 2, *, epoch: int = 0) -> SpirographViews:
@@ -352,22 +366,19 @@ class SpirographViews(Dataset):
         return len(self.dataset)
 
     def __getitem__(self, index: int) -> tuple[Any, Any]:
-        return self.__getitems__([index])[0]
+        return self.__getitems__([_check_index(index, len(self), "SpirographViews")])[0]
 
     def __getitems__(self, indices: Sequence[int]) -> list[tuple[Any, Any]]:
         data = self.dataset
-        checked = [_check_index(i, len(self), "SpirographViews") for i in indices]
-        params = data.view_params(checked, self.k, epoch=self.epoch)  # (n, k, 10)
+        index = _check_indices(indices, len(self), "SpirographViews")
+        params = data.view_params(index, self.k, epoch=self.epoch)  # (n, k, 10)
         images = data.render_params(params)  # (n, k, 3, S, S)
         items = []
-        for views, i in zip(images.unbind(0), checked):
-            target: Any = data.targets[i]
-            if data.target_transform is not None:
-                target = data.target_transform(target)
+        for views, target in zip(images.unbind(0), data.targets[index].unbind(0), strict=True):
             out: Any = views
             if data.transform is not None:
                 out = torch.stack([data.transform(view) for view in views.unbind(0)])
-            items.append((out, target))
+            items.append((out, target if data.target_transform is None else data.target_transform(target)))
         return items
 
     def __repr__(self) -> str:

@@ -1,0 +1,344 @@
+"""Contract, determinism and bad-input tests of ``spirograph.Spirograph`` and its views."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from torch.utils.data import DataLoader, DistributedSampler
+
+from spirograph import (
+    PARAMETER_NAMES,
+    SPLITS,
+    ParameterError,
+    ParameterSpace,
+    Spirograph,
+    SpirographViews,
+    render,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(params=sorted(SPLITS))
+def split(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+# ---------------------------------------------------------------------------------- contract
+def test_lengths_match_the_canonical_splits(split: str) -> None:
+    dataset = Spirograph(split)
+    assert len(dataset) == SPLITS[split].size
+    assert dataset.params.shape == (SPLITS[split].size, 10)
+    assert dataset.params.dtype == torch.float32
+
+
+def test_paper_sizes() -> None:
+    assert SPLITS["train"].size == 100_000
+    assert SPLITS["test"].size == 20_000
+    assert len({info.seed for info in SPLITS.values()}) == len(SPLITS)
+
+
+def test_item_types_shapes_and_ranges(split: str) -> None:
+    dataset = Spirograph(split, subset=16)
+    for i in range(len(dataset)):
+        image, target = dataset[i]
+        assert isinstance(image, torch.Tensor) and isinstance(target, torch.Tensor)
+        assert image.shape == (3, 32, 32) and image.dtype == torch.float32
+        assert target.shape == (4,) and target.dtype == torch.float32
+        assert image.min() >= 0.0 and image.max() <= 1.0
+        assert torch.equal(target, dataset.params[i, [0, 1, 3, 4]])
+
+
+def test_params_lie_inside_the_prior() -> None:
+    dataset = Spirograph("val")
+    low = torch.tensor(dataset.space.low(), dtype=torch.float32)
+    high = torch.tensor(dataset.space.high(), dtype=torch.float32)
+    assert bool(((dataset.params >= low) & (dataset.params <= high)).all())
+    # Uniform draws: every column's mean is near the prior mean.
+    mean = torch.tensor(dataset.space.prior_mean(), dtype=torch.float32)
+    assert torch.allclose(dataset.params.mean(0), mean, atol=0.05 * float((high - low).max()))
+
+
+def test_names_and_space_are_exposed() -> None:
+    dataset = Spirograph("test", subset=4)
+    assert dataset.parameter_names == PARAMETER_NAMES
+    assert dataset.target_names == ("m", "b", "sigma", "fore_r")
+    assert dataset.nuisance_names == ("h", "fore_g", "fore_b", "back_r", "back_g", "back_b")
+    assert isinstance(dataset.space, ParameterSpace)
+
+
+def test_every_image_equals_render_of_its_params() -> None:
+    dataset = Spirograph("test", subset=64, normalize="image", size=20, n_points=30)
+    images, _ = DataLoader(dataset, batch_size=64).__iter__().__next__()
+    expected = render(dataset.params, size=20, n_points=30, normalize="image")
+    assert torch.equal(images, expected)
+    assert torch.equal(dataset.images(), expected)
+    assert torch.equal(dataset.images(10, 20), expected[10:20])
+
+
+def test_row_and_image_normalisation_differ() -> None:
+    row = Spirograph("test", subset=8).images()
+    image = Spirograph("test", subset=8, normalize="image").images()
+    assert (row - image).abs().max() > 0.05
+
+
+def test_transforms_are_called() -> None:
+    calls: list[str] = []
+
+    def transform(image: torch.Tensor) -> torch.Tensor:
+        calls.append("image")
+        return image * 2
+
+    def target_transform(target: torch.Tensor) -> torch.Tensor:
+        calls.append("target")
+        return target[:1]
+
+    plain = Spirograph("val", subset=4)
+    dataset = Spirograph("val", subset=4, transform=transform, target_transform=target_transform)
+    image, target = dataset[1]
+    assert calls == ["image", "target"]
+    assert torch.equal(image, plain[1][0] * 2)
+    assert target.shape == (1,)
+    batch = next(iter(DataLoader(dataset, batch_size=4)))
+    assert batch[0].shape == (4, 3, 32, 32) and batch[1].shape == (4, 1)
+
+
+def test_repr_names_the_split_and_settings() -> None:
+    text = repr(Spirograph("val", subset=10, normalize="image"))
+    assert "Number of datapoints: 10" in text
+    assert "Split: val" in text
+    assert "normalize='image'" in text
+
+
+def test_subset_reproduces_the_paper_halves() -> None:
+    assert len(Spirograph("train", subset=0.5)) == 50_000
+    assert len(Spirograph("test", subset=0.5)) == 10_000
+    half = Spirograph("test", subset=0.5)
+    full = Spirograph("test")
+    assert torch.equal(half.params, full.params[:10_000])
+    assert len(Spirograph("test", subset=123)) == 123
+
+
+def test_changing_a_bound_keeps_the_random_stream() -> None:
+    space = ParameterSpace().replace(bounds={"h": (1.0, 3.0)})
+    base = Spirograph("test", subset=32)
+    shifted = Spirograph("test", subset=32, space=space)
+    h = PARAMETER_NAMES.index("h")
+    assert torch.allclose(shifted.params[:, h], base.params[:, h] + 0.5, atol=1e-6)
+    others = [i for i in range(10) if i != h]
+    assert torch.equal(shifted.params[:, others], base.params[:, others])
+
+
+def test_moving_a_parameter_between_sets_changes_the_targets() -> None:
+    space = ParameterSpace().replace(targets=("m", "b", "h"))
+    dataset = Spirograph("val", subset=8, space=space)
+    assert dataset.target_names == ("m", "b", "h")
+    assert dataset[0][1].shape == (3,)
+    assert torch.equal(dataset.params, Spirograph("val", subset=8).params)
+
+
+def test_materialize_keeps_items_identical() -> None:
+    lazy = Spirograph("val", subset=50)
+    eager = Spirograph("val", subset=50).materialize()
+    for i in (0, 17, 49):
+        assert torch.equal(lazy[i][0], eager[i][0])
+    assert torch.equal(next(iter(DataLoader(eager, batch_size=50)))[0], lazy.images())
+
+
+def test_targets_mode_yields_only_targets() -> None:
+    dataset = Spirograph("val", subset=10, mode="targets")
+    assert torch.equal(dataset[3], dataset.targets[3])
+    batch = next(iter(DataLoader(dataset, batch_size=5)))
+    assert batch.shape == (5, 4)
+
+
+def test_construction_renders_nothing() -> None:
+    dataset = Spirograph("train")
+    assert dataset._images is None
+
+
+# ---------------------------------------------------------------------------------- determinism
+def test_two_constructions_are_identical() -> None:
+    a, b = Spirograph("test", subset=200), Spirograph("test", subset=200)
+    assert torch.equal(a.params, b.params)
+    assert torch.equal(a.images(), b.images())
+
+
+def test_splits_differ() -> None:
+    assert not torch.equal(Spirograph("train", subset=10).params, Spirograph("test", subset=10).params)
+
+
+def test_global_rng_is_neither_read_nor_changed() -> None:
+    torch.manual_seed(1)
+    state = torch.get_rng_state()
+    first = Spirograph("val", subset=20)
+    items = [first[i][0] for i in range(3)]
+    views = first.views(2)[0][0]
+    assert torch.equal(torch.get_rng_state(), state)
+    torch.manual_seed(999)
+    second = Spirograph("val", subset=20)
+    assert all(torch.equal(x, second[i][0]) for i, x in enumerate(items))
+    assert torch.equal(views, second.views(2)[0][0])
+
+
+def test_fresh_subprocess_gives_identical_bytes() -> None:
+    code = (
+        "import hashlib, spirograph;"
+        "d = spirograph.Spirograph('test', subset=64);"
+        "print(hashlib.sha256(d.params.numpy().tobytes()).hexdigest());"
+        "print(hashlib.sha256(d.images().numpy().tobytes()).hexdigest())"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
+    import hashlib
+
+    here = Spirograph("test", subset=64)
+    assert out.stdout.split() == [
+        hashlib.sha256(here.params.numpy().tobytes()).hexdigest(),
+        hashlib.sha256(here.images().numpy().tobytes()).hexdigest(),
+    ]
+
+
+def test_table_is_the_split_seed_draw_of_the_space() -> None:
+    params = Spirograph("train", subset=2).params.double()
+    reference = ParameterSpace().sample(2, seed=SPLITS["train"].seed, dtype=torch.float64).float().double()
+    assert torch.equal(params, reference)
+
+
+@pytest.mark.slow
+def test_dataloader_with_zero_and_two_workers_agree() -> None:
+    dataset = Spirograph("val", subset=300)
+    single = list(DataLoader(dataset, batch_size=64))
+    multi = list(DataLoader(dataset, batch_size=64, num_workers=2))
+    assert len(single) == len(multi) == 5
+    for (xa, ya), (xb, yb) in zip(single, multi, strict=True):
+        assert torch.equal(xa, xb) and torch.equal(ya, yb)
+
+
+def test_distributed_sampler_covers_every_item_once() -> None:
+    dataset = Spirograph("val", subset=101)
+    seen: list[int] = []
+    for rank in range(3):
+        sampler = DistributedSampler(dataset, num_replicas=3, rank=rank, shuffle=True, seed=4, drop_last=True)
+        seen.extend(sampler)
+        batches = list(DataLoader(dataset, batch_size=8, sampler=sampler))
+        assert sum(len(b[0]) for b in batches) == len(list(sampler))
+    assert len(seen) == len(set(seen)) == 99
+
+
+# ---------------------------------------------------------------------------------- views
+def test_views_share_targets_and_differ_in_nuisance() -> None:
+    dataset = Spirograph("val", subset=20)
+    views = dataset.views(3)
+    assert isinstance(views, SpirographViews) and len(views) == 20
+    images, target = views[5]
+    assert images.shape == (3, 3, 32, 32)
+    assert torch.equal(target, dataset.targets[5])
+    params = dataset.view_params([5], 3)[0]
+    space = dataset.space
+    targets, nuisance = space.split(params)
+    assert torch.equal(targets, dataset.targets[5].expand(3, -1))
+    assert (nuisance[0] - nuisance[1]).abs().min() > 0
+    assert torch.equal(images, render(params))
+
+
+def test_views_are_reproducible_and_change_with_epoch() -> None:
+    dataset = Spirograph("val", subset=20)
+    a = dataset.views(2, epoch=0)[3][0]
+    b = Spirograph("val", subset=20).views(2, epoch=0)[3][0]
+    assert torch.equal(a, b)
+    views = dataset.views(2)
+    views.set_epoch(1)
+    assert not torch.equal(views[3][0], a)
+    batch = next(iter(DataLoader(views, batch_size=4)))
+    assert batch[0].shape == (4, 2, 3, 32, 32) and batch[1].shape == (4, 4)
+    assert torch.equal(batch[0][3], views[3][0])
+
+
+def test_views_apply_transforms_per_view() -> None:
+    dataset = Spirograph("val", subset=4, transform=lambda x: x[:1], target_transform=lambda y: y * 0)
+    images, target = dataset.views(2)[0]
+    assert images.shape == (2, 1, 32, 32)
+    assert torch.equal(target, torch.zeros(4))
+
+
+# ---------------------------------------------------------------------------------- bad input
+def test_unknown_split_lists_the_valid_ones() -> None:
+    with pytest.raises(ValueError, match=r"`split` must be one of \['train', 'val', 'test'\], got 'validation'"):
+        Spirograph("validation")
+
+
+@pytest.mark.parametrize(
+    ("subset", "match"),
+    [
+        (0, r"`subset` as a count must be in \[1, 10000\], got 0"),
+        (-5, r"`subset` as a count must be in \[1, 10000\], got -5"),
+        (10_001, r"`subset` as a count must be in \[1, 10000\], got 10001"),
+        (1.5, r"`subset` as a fraction must be in \(0, 1\], got 1.5"),
+        (0.0, r"`subset` as a fraction must be in \(0, 1\], got 0.0"),
+        (float("nan"), r"`subset` as a fraction must be in \(0, 1\], got nan"),
+        ("half", r"`subset` must be an int count or a float fraction, got str"),
+        (True, r"`subset` must be an int count or a float fraction, got True"),
+    ],
+)
+def test_bad_subset(subset: object, match: str) -> None:
+    with pytest.raises(ParameterError, match=match):
+        Spirograph("val", subset=subset)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"mode": "pixels"}, r"`mode` must be one of \['images', 'targets'\], got 'pixels'"),
+        ({"source": "disk"}, r"`source` must be one of \['render', 'hub'\], got 'disk'"),
+        ({"normalize": "global"}, r"`normalize` must be one of \['row', 'image'\], got 'global'"),
+        ({"size": 1}, r"`size` must be an int >= 2, got 1"),
+        ({"n_points": 1}, r"`n_points` must be an int >= 2, got 1"),
+        ({"extent": -1.0}, r"`extent` must be a finite number > 0, got -1.0"),
+        ({"space": "paper"}, r"`space` must be a ParameterSpace, got str"),
+        ({"transform": 3}, r"`transform` must be callable or None, got int"),
+        ({"seed": 1.5}, r"`seed` must be an int or None, got 1.5"),
+        ({"repo_id": "a/b"}, r"`repo_id` and `revision` need `source='hub'`"),
+    ],
+)
+def test_bad_options(kwargs: dict[str, object], match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        Spirograph("val", **kwargs)  # type: ignore[arg-type]
+
+
+def test_out_of_range_and_bad_index_types() -> None:
+    dataset = Spirograph("val", subset=10)
+    with pytest.raises(IndexError, match="index 10 is out of range for 10 items"):
+        dataset[10]
+    with pytest.raises(IndexError, match="index -11 is out of range for 10 items"):
+        dataset[-11]
+    assert torch.equal(dataset[-1][1], dataset[9][1])
+    with pytest.raises(TypeError, match="index must be an int, got float"):
+        dataset[1.0]  # type: ignore[index]
+    with pytest.raises(TypeError, match="index must be an int, got str"):
+        dataset["0"]  # type: ignore[index]
+    with pytest.raises(IndexError, match="index 12 is out of range"):
+        dataset.__getitems__([0, 12])
+    with pytest.raises(TypeError, match=r"indices must be ints, got dtype torch\.float32"):
+        dataset.__getitems__([0.5, 1.5])  # type: ignore[list-item]
+
+
+@pytest.mark.parametrize("k", [0, -1, 1.5, True])
+def test_bad_view_count(k: object) -> None:
+    with pytest.raises(ParameterError, match=r"`k` must be an int >= 1, got"):
+        Spirograph("val", subset=4).views(k)  # type: ignore[arg-type]
+
+
+def test_bad_epoch() -> None:
+    with pytest.raises(ParameterError, match=r"`epoch` must be an int >= 0, got -1"):
+        Spirograph("val", subset=4).views(2, epoch=-1)
+
+
+def test_images_range_is_checked() -> None:
+    with pytest.raises(ParameterError, match=r"need 0 <= start <= stop <= 4, got \[2, 9\)"):
+        Spirograph("val", subset=4).images(2, 9)
