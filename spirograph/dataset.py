@@ -241,13 +241,11 @@ class Spirograph(Dataset):
             raise ParameterError(f"Spirograph.images: need 0 <= start <= stop <= {len(self)}, got [{start}, {stop})")
         if self._images is not None:
             return self._as_float(self._images[start:stop])
-        return torch.cat(
-            [
-                self.render_params(self.params[lo : min(lo + _RENDER_CHUNK, stop)])
-                for lo in range(start, stop, _RENDER_CHUNK)
-            ]
-            or [torch.empty(0, 3, self.size, self.size)]
-        )
+        out = torch.empty(stop - start, 3, self.size, self.size)
+        for low in range(start, stop, _RENDER_CHUNK):
+            high = min(low + _RENDER_CHUNK, stop)
+            out[low - start : high - start] = self.render_params(self.params[low:high])
+        return out
 
     def materialize(self) -> Spirograph:
         """Render the whole split once and keep it in memory (``N * 3 * size**2 * 4`` bytes).
