@@ -447,7 +447,8 @@ def normalisation_comparison(
         raise ParameterError(f"normalisation_comparison: `params` must have shape (n, 10), got {shape}")
     if params.shape[0] == 0:
         raise ParameterError("normalisation_comparison: `params` must hold at least one row, got 0")
-    rendered = [render(params, size=size, n_points=n_points, extent=extent, normalize=mode) for mode in NORMALIZE_MODES]
+    modes: tuple[Normalize, ...] = ("row", "image")
+    rendered = [render(params, size=size, n_points=n_points, extent=extent, normalize=mode) for mode in modes]
     grid = image_grid(torch.cat(rendered), nrow=params.shape[0], scale=scale, padding=padding)
     if not labels:
         return grid
