@@ -211,6 +211,8 @@ def save_gif(
 
     Args:
         frames: PIL images of one size, or an image tensor ``(n, 3, H, W)`` in ``[0, 1]``.
+            Identical neighbouring frames are stored once with their durations added
+            (Pillow's encoder does this), so playback time is always ``n * duration``.
         path: destination; missing parent directories are created.
         duration: milliseconds per frame, ``>= 1``.
         loop: how many times to loop; ``0`` loops forever.
@@ -223,7 +225,7 @@ def save_gif(
     loop = _check_int(loop, "loop", "save_gif", 0)
     if isinstance(frames, torch.Tensor):
         frames = [to_pil(frame, scale=scale) for frame in _check_images(frames, "save_gif").unbind(0)]
-    if isinstance(frames, Image.Image) or not isinstance(frames, Sequence):
+    if isinstance(frames, (Image.Image, str, bytes)) or not isinstance(frames, Sequence):
         raise ParameterError(
             f"save_gif: `frames` must be a sequence of PIL images or a tensor, got {type(frames).__name__}"
         )
@@ -232,7 +234,6 @@ def save_gif(
     sizes = {frame.size for frame in frames}
     if len(sizes) != 1:
         raise ParameterError(f"save_gif: `frames` must all have one size, got {sorted(sizes)}")
-    # Every frame is kept (no merging of identical neighbours), so n frames in -> n frames out.
     palette = [frame.convert("RGB") for frame in frames]
     first, rest = palette[0], palette[1:]
 
