@@ -384,10 +384,10 @@ def _run_export(args: argparse.Namespace) -> int:
 
 
 def _run_push(args: argparse.Namespace) -> int:
+    if not args.folder.is_dir():
+        raise _UsageError(f"DIR must be a folder written by `spirograph export`, got {str(args.folder)!r}")
     from spirograph.hub import push
 
-    if not args.folder.is_dir():
-        raise _UsageError(f"push: DIR must be an exported folder, got {str(args.folder)!r} (not a directory)")
     url = push(
         args.folder,
         args.repo_id,
