@@ -351,7 +351,10 @@ def _run_traverse(args: argparse.Namespace) -> int:
             )
         )
     images = torch.stack(strips)  # (P, steps, 3, S, S)
-    picture = image_grid(images.flatten(0, 1), nrow=args.steps, scale=args.scale, padding=args.padding)
+    labels = names if args.all else None  # name each strip when there are several
+    picture = image_grid(
+        images.flatten(0, 1), nrow=args.steps, scale=args.scale, padding=args.padding, row_labels=labels
+    )
     path = save_png(picture, args.out)
     _say(args.quiet, f"wrote {path} ({picture.width}x{picture.height}, {len(names)} x {args.steps} images)")
     if args.gif is not None:
@@ -497,7 +500,8 @@ def build_parser() -> argparse.ArgumentParser:
         "traverse",
         help="a PNG strip (and optional GIF) sweeping one parameter over its range",
         description="Sweep one parameter over its prior range with the others fixed (at their prior means, or "
-        "at --base). --all writes one strip per parameter, one row each.",
+        "at --base). --all writes one labelled strip per parameter, one row each; its GIF frames show every "
+        "parameter side by side.",
     )
     which = traverse.add_mutually_exclusive_group(required=True)
     which.add_argument("--parameter", "-p", choices=PARAMETER_NAMES, help="the parameter to sweep")

@@ -41,8 +41,6 @@ __all__ = [
     "traversal_params",
 ]
 
-_LABEL_MARGIN = 44  # pixels left of a labelled grid, enough for "image" in the default font
-
 
 def _check_int(value: object, name: str, where: str, minimum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
@@ -99,6 +97,7 @@ def image_grid(
     padding: int = 2,
     *,
     pad_value: float = 1.0,
+    row_labels: Sequence[str] | None = None,
 ) -> Image.Image:
     """Lay a batch of images out on a grid, as one RGB PIL image.
 
@@ -112,11 +111,13 @@ def image_grid(
         scale: integer upscaling factor, ``>= 1``.
         padding: pixels between and around images (not scaled), ``>= 0``.
         pad_value: grey level of the padding, in ``[0, 1]``.
+        row_labels: one text per grid row, written in a white margin added on the left
+            (as wide as the longest label).
 
     Returns:
-        An RGB image of width ``c * W * scale + (c + 1) * padding`` and height
-        ``r * H * scale + (r + 1) * padding``, where ``c = min(nrow, n)`` and
-        ``r = ceil(n / nrow)``.
+        An RGB image of width ``c * W * scale + (c + 1) * padding`` (plus the label
+        margin) and height ``r * H * scale + (r + 1) * padding``, where
+        ``c = min(nrow, n)`` and ``r = ceil(n / nrow)``.
 
     Shape:
         ``images``: ``(n, 3, H, W)``, ``(n, 1, H, W)`` or ``(3, H, W)``.
@@ -132,12 +133,20 @@ def image_grid(
     if isinstance(pad_value, bool) or not isinstance(pad_value, (int, float)) or not 0 <= pad_value <= 1:
         raise ParameterError(f"image_grid: `pad_value` must be a number in [0, 1], got {pad_value!r}")
 
+    rows = math.ceil(images.shape[0] / nrow)
+    if row_labels is not None and (
+        isinstance(row_labels, str)
+        or not isinstance(row_labels, Sequence)
+        or len(row_labels) != rows
+        or not all(isinstance(text, str) for text in row_labels)
+    ):
+        raise ParameterError(f"image_grid: `row_labels` must be {rows} strings (one per grid row), got {row_labels!r}")
+
     pixels = _to_bytes(images)  # (n, H, W, 3)
     if scale > 1:
         pixels = pixels.repeat_interleave(scale, dim=1).repeat_interleave(scale, dim=2)
     n, height, width, _ = pixels.shape
     columns = min(nrow, n)
-    rows = math.ceil(n / nrow)
     canvas = torch.full(
         (rows * height + (rows + 1) * padding, columns * width + (columns + 1) * padding, 3),
         round(pad_value * 255),
@@ -147,15 +156,17 @@ def image_grid(
         top = padding + (k // nrow) * (height + padding)
         left = padding + (k % nrow) * (width + padding)
         canvas[top : top + height, left : left + width] = pixels[k]
-    return Image.fromarray(canvas.numpy(), mode="RGB")
+    grid = Image.fromarray(canvas.numpy(), mode="RGB")
+    return grid if row_labels is None else _label_rows(grid, row_labels, height, padding)
 
 
 def _label_rows(grid: Image.Image, labels: Sequence[str], row_height: int, padding: int) -> Image.Image:
-    # Adds a white margin on the left with one label centred on each grid row.
-    out = Image.new("RGB", (grid.width + _LABEL_MARGIN, grid.height), (255, 255, 255))
-    out.paste(grid, (_LABEL_MARGIN, 0))
-    draw = ImageDraw.Draw(out)
+    # Adds a white margin on the left, as wide as the longest label, with one label centred on each grid row.
     font = ImageFont.load_default()
+    margin = 8 + math.ceil(max(font.getlength(text) for text in labels))
+    out = Image.new("RGB", (grid.width + margin, grid.height), (255, 255, 255))
+    out.paste(grid, (margin, 0))
+    draw = ImageDraw.Draw(out)
     for row, text in enumerate(labels):
         middle = padding + row * (row_height + padding) + row_height // 2
         draw.text((4, middle), text, fill=(0, 0, 0), font=font, anchor="lm")
@@ -450,7 +461,6 @@ def normalisation_comparison(
         raise ParameterError("normalisation_comparison: `params` must hold at least one row, got 0")
     modes: tuple[Normalize, ...] = ("row", "image")
     rendered = [render(params, size=size, n_points=n_points, extent=extent, normalize=mode) for mode in modes]
-    grid = image_grid(torch.cat(rendered), nrow=params.shape[0], scale=scale, padding=padding)
-    if not labels:
-        return grid
-    return _label_rows(grid, list(modes), size * scale, padding)
+    return image_grid(
+        torch.cat(rendered), nrow=params.shape[0], scale=scale, padding=padding, row_labels=modes if labels else None
+    )

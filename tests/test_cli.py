@@ -201,8 +201,14 @@ def test_traverse_all_with_bouncing_gif(tmp_path: Path) -> None:
     code = main(["traverse", "--all", "--steps", "3", "--size", "4", "--scale", "1", "--padding", "1", *files,
                  "--bounce", "--quiet"])  # fmt: skip
     assert code == 0
+    strips = torch.cat([traversal(name, 3, size=4) for name in PARAMETER_NAMES])
+    plain = np.asarray(image_grid(strips, nrow=3, padding=1))  # one row of 3 steps per parameter
     with Image.open(tmp_path / "all.png") as picture:
-        assert picture.size == grid_size(30, 3, 4, 1)  # one row of 3 steps per parameter
+        pixels = np.asarray(picture.convert("RGB"))
+    assert pixels.shape[0] == plain.shape[0]
+    assert pixels.shape[1] > plain.shape[1] + 20  # the parameter names in a margin on the left
+    np.testing.assert_array_equal(pixels[:, -plain.shape[1] :], plain)
+    assert (pixels[:, : -plain.shape[1]] < 128).any()
     with Image.open(tmp_path / "all.gif") as gif:
         assert gif.n_frames == 2 * 3 - 2
         assert gif.size == grid_size(10, 10, 4, 1)  # every parameter side by side

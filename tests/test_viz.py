@@ -297,6 +297,20 @@ def test_normalisation_comparison_labels_add_a_margin() -> None:
     assert (margin < 128).any()  # some text was drawn
 
 
+def test_image_grid_row_labels() -> None:
+    images = torch.rand(4, 3, 5, 5)
+    plain = np.asarray(image_grid(images, nrow=2))
+    labelled = np.asarray(image_grid(images, nrow=2, row_labels=["short", "a much longer label"]))
+    shorter = np.asarray(image_grid(images, nrow=2, row_labels=["a", "b"]))
+    assert labelled.shape[0] == plain.shape[0]
+    assert labelled.shape[1] > shorter.shape[1] > plain.shape[1]  # the margin fits the longest label
+    np.testing.assert_array_equal(labelled[:, -plain.shape[1] :], plain)
+    with pytest.raises(ParameterError, match=r"`row_labels` must be 2 strings \(one per grid row\), got \['x'\]"):
+        image_grid(images, nrow=2, row_labels=["x"])
+    with pytest.raises(ParameterError, match=r"`row_labels` must be 2 strings"):
+        image_grid(images, nrow=2, row_labels="ab")
+
+
 def test_normalisation_comparison_bad_input() -> None:
     with pytest.raises(
         ParameterError, match=r"normalisation_comparison: `params` must have shape \(n, 10\), got \(10,\)"
