@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import inspect
 import io
 import json
 import math
@@ -242,7 +243,11 @@ def _info_data() -> dict[str, Any]:
         "targets": list(space.targets),
         "nuisance": list(space.nuisance_names),
         "splits": [{"name": info.name, "size": info.size, "seed": info.seed} for info in SPLITS.values()],
-        "renderer": {"size": 32, "n_points": 40, "extent": 6.0, "normalize": "row"},
+        "renderer": {
+            name: parameter.default
+            for name, parameter in inspect.signature(render).parameters.items()
+            if name in ("size", "n_points", "extent", "normalize")
+        },
     }
 
 
@@ -464,6 +469,11 @@ def build_parser() -> argparse.ArgumentParser:
         description="Write a PNG grid of images: the first rows*cols items of a split (from --offset), or the "
         "parameters given with --params / --params-file. With --nuisance-draws K each row shows one item's "
         "targets under K nuisance draws.",
+        epilog="examples:\n"
+        "  spirograph preview --split test --rows 4 --cols 8 --out preview.png\n"
+        "  spirograph preview --nuisance-draws 8 --rows 4 --out same-targets.png\n"
+        "  spirograph preview --params 'm=3,b=0.5,sigma=0.4' --params 'm=4.5,b=0.2' --out mine.png",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     preview.add_argument(
         "--split", choices=list(SPLITS), default="train", action=_SplitAction, help="split to sample (default train)"
@@ -502,6 +512,11 @@ def build_parser() -> argparse.ArgumentParser:
         description="Sweep one parameter over its prior range with the others fixed (at their prior means, or "
         "at --base). --all writes one labelled strip per parameter, one row each; its GIF frames show every "
         "parameter side by side.",
+        epilog="examples:\n"
+        "  spirograph traverse --parameter m --steps 9 --out m.png --gif m.gif\n"
+        "  spirograph traverse -p b --base 'm=4,h=1' --low 0.2 --high 0.9 --out b.png\n"
+        "  spirograph traverse --all --out all.png",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     which = traverse.add_mutually_exclusive_group(required=True)
     which.add_argument("--parameter", "-p", choices=PARAMETER_NAMES, help="the parameter to sweep")
@@ -526,6 +541,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="write the splits as a Hugging Face dataset folder (Parquet + card + manifest)",
         description="Render the canonical splits and write them as Parquet shards with a dataset card and a "
         "checksum manifest, ready for `spirograph push`.",
+        epilog="example:\n  spirograph export --format parquet --out hf/ --split test --subset 1000",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     export.add_argument("--format", choices=EXPORT_FORMATS, default="parquet", help="file format (default parquet)")
     export.add_argument("--out", type=Path, required=True, metavar="DIR", help="folder to write")
