@@ -33,6 +33,21 @@ def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
+def run_cli_together(*argvs: list[str], cwd: Path) -> list[subprocess.CompletedProcess[str]]:
+    """Several ``python -m spirograph`` runs at once (each pays the interpreter start-up)."""
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    processes = [
+        (argv, subprocess.Popen([sys.executable, "-m", "spirograph", *argv], cwd=cwd, env=env, text=True,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE))
+        for argv in argvs
+    ]  # fmt: skip
+    results = []
+    for argv, process in processes:
+        out, err = process.communicate(timeout=120)
+        results.append(subprocess.CompletedProcess(argv, process.returncode, out, err))
+    return results
+
+
 def assert_one_line_error(stderr: str, *fragments: str) -> None:
     lines = stderr.strip().splitlines()
     assert len(lines) == 1, stderr
@@ -124,12 +139,13 @@ def test_traverse_png_and_gif_in_a_subprocess(tmp_path: Path) -> None:
 
 
 def test_hub_and_bench_help_in_subprocesses(tmp_path: Path) -> None:
-    for command, options in (
-        ("export", ["--format", "--out", "--split", "--subset", "--config", "--num-proc", "--quiet"]),
-        ("push", ["--repo-id", "--revision", "--private", "--message"]),
-        ("bench", ["--batch-sizes", "--threads", "--json"]),
-    ):
-        result = run_cli(command, "--help", cwd=tmp_path)
+    expected = {
+        "export": ["--format", "--out", "--split", "--subset", "--config", "--num-proc", "--quiet"],
+        "push": ["--repo-id", "--revision", "--private", "--message"],
+        "bench": ["--batch-sizes", "--threads", "--json"],
+    }
+    results = run_cli_together(*([command, "--help"] for command in expected), cwd=tmp_path)
+    for (command, options), result in zip(expected.items(), results, strict=True):
         assert result.returncode == 0, result.stderr
         assert result.stdout.startswith(f"usage: spirograph {command}")
         for option in options:
@@ -137,11 +153,13 @@ def test_hub_and_bench_help_in_subprocesses(tmp_path: Path) -> None:
 
 
 def test_bad_arguments_in_a_subprocess_are_one_line(tmp_path: Path) -> None:
-    bad_format = run_cli("export", "--format", "csv", "--out", "x", cwd=tmp_path)
+    bad_format, bad_value = run_cli_together(
+        ["export", "--format", "csv", "--out", "x"],
+        ["preview", "--params", "b=-1", "--out", "x.png"],  # a library ParameterError from a bad value
+        cwd=tmp_path,
+    )
     assert bad_format.returncode == 2
     assert_one_line_error(bad_format.stderr, "spirograph export", "--format", "'csv'")
-    # A library ParameterError from a bad value: also one line and status 2.
-    bad_value = run_cli("preview", "--params", "b=-1", "--out", "x.png", cwd=tmp_path)
     assert bad_value.returncode == 2
     assert_one_line_error(bad_value.stderr, "spirograph preview", "b (index 1) must be > 0")
     assert not (tmp_path / "x.png").exists()
