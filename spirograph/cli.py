@@ -80,6 +80,13 @@ def _non_negative_int(text: str) -> int:
     return value
 
 
+def _int_at_least_two(text: str) -> int:
+    value = _positive_int(text)
+    if value < 2:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 2, got {value}")
+    return value
+
+
 def _finite_float(text: str) -> float:
     try:
         value = float(text)
@@ -123,6 +130,20 @@ def _parameter_spec(text: str) -> dict[str, float]:
 
 
 # ---------------------------------------------------------------------------------------------- helpers
+_MAX_PIXELS = 100_000_000  # a larger picture is almost surely a typo in --scale, --rows or --steps
+
+
+def _check_picture_size(count: int, nrow: int, side: int, args: argparse.Namespace) -> None:
+    # Width and height of image_grid's output, checked before rendering anything.
+    columns, rows = min(nrow, count), -(-count // nrow)
+    width = columns * side * args.scale + (columns + 1) * args.padding
+    height = rows * side * args.scale + (rows + 1) * args.padding
+    if width * height > _MAX_PIXELS:
+        raise _UsageError(
+            f"the picture would be {width}x{height} pixels, more than {_MAX_PIXELS:,}; lower --scale or the grid size"
+        )
+
+
 def _progress(iterable: Sequence[Any], *, quiet: bool, desc: str) -> Any:
     # A bar is only worth drawing for more than one step.
     return tqdm(iterable, desc=desc, disable=quiet or len(iterable) < 2, leave=False, file=sys.stderr, unit="step")
@@ -316,14 +337,15 @@ def _run_preview(args: argparse.Namespace) -> int:
     def render_one(chunk: torch.Tensor) -> torch.Tensor:
         return render(chunk, size=args.size, normalize=args.normalize)
 
+    count = params.shape[0] * (args.nuisance_draws or 1)
+    nrow = args.nuisance_draws or (min(args.cols, params.shape[0]) if explicit else args.cols)
+    _check_picture_size(count, nrow, args.size, args)
     if args.nuisance_draws:
         # One grid row per item: its targets under K nuisance draws.
         variations = nuisance_variations(params, args.nuisance_draws, space=space, seed=args.seed)  # (n, K, 10)
         images = _render_chunks(variations, render_one, quiet=args.quiet).flatten(0, 1)  # (n * K, 3, S, S)
-        nrow = args.nuisance_draws
     else:
         images = _render_chunks(params, render_one, quiet=args.quiet)
-        nrow = min(args.cols, images.shape[0]) if explicit else args.cols
     picture = image_grid(images, nrow=nrow, scale=args.scale, padding=args.padding)
     path = save_png(picture, args.out)
     _say(args.quiet, f"wrote {path} ({picture.width}x{picture.height}, {images.shape[0]} images)")
@@ -339,6 +361,7 @@ def _run_traverse(args: argparse.Namespace) -> int:
     if args.all and (args.low is not None or args.high is not None):
         raise _UsageError("--low/--high set the range of one parameter; do not combine them with --all")
     base = args.base or {}
+    _check_picture_size(len(names) * args.steps, args.steps, args.size, args)
     strips = []
     for name in _progress(names, quiet=args.quiet, desc="traverse"):
         # Check the range before rendering so a bad --low/--high is a one-line error.
@@ -499,7 +522,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--nuisance-draws",
         type=_positive_int,
         metavar="K",
-        help="show each item's targets under K fresh nuisance draws (one grid row per item)",
+        help="show each item's targets under K fresh nuisance draws: one grid row of K images per item "
+        "(replaces --cols)",
     )
     preview.add_argument("--seed", type=_non_negative_int, default=0, help="seed of the nuisance draws (default 0)")
     preview.add_argument("--out", type=Path, default=Path("preview.png"), help="PNG to write (default preview.png)")
@@ -590,13 +614,6 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--json", type=Path, metavar="OUT", help="also write the rows as JSON")
     bench.set_defaults(handler=_run_bench)
     return parser
-
-
-def _int_at_least_two(text: str) -> int:
-    value = _positive_int(text)
-    if value < 2:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 2, got {value}")
-    return value
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -13,10 +13,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
 from spirograph._version import __version__
-from spirograph.cli import build_parser, main
+from spirograph.cli import _parameter_spec, build_parser, main
 from spirograph.dataset import SPLITS, Spirograph
 from spirograph.render import render
 from spirograph.space import DEFAULT_BOUNDS, PARAMETER_NAMES, ParameterSpace
@@ -307,6 +309,8 @@ def test_export_push_and_bench_call_the_library(
         (["push", "nowhere", "--repo-id", "u/s"], ["DIR must be a folder written by `spirograph export`"]),
         (["bench", "--batch-sizes", "8,x"], ["--batch-sizes", "expected a positive integer, got 'x'"]),
         (["bench", "--threads", "0"], ["--threads", "expected a positive integer, got 0"]),
+        (["preview", "--scale", "400"], ["the picture would be 102418x51210 pixels", "lower --scale"]),
+        (["traverse", "--all", "--steps", "2000"], ["the picture would be", "more than 100,000,000"]),
     ],
 )
 def test_bad_arguments_exit_2_with_one_line(
@@ -372,6 +376,20 @@ def test_parser_lists_every_command() -> None:
     parser = build_parser()
     commands = next(a for a in parser._actions if a.dest == "command")
     assert sorted(commands.choices) == ["bench", "export", "info", "preview", "push", "traverse"]
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    st.dictionaries(
+        st.sampled_from(PARAMETER_NAMES),
+        st.floats(allow_nan=False, allow_infinity=False, width=64),
+        min_size=1,
+    ),
+    st.sampled_from([",", ", ", " ,"]),
+)
+def test_parameter_spec_round_trip(values: dict[str, float], separator: str) -> None:
+    text = separator.join(f"{name}={value!r}" for name, value in values.items())
+    assert _parameter_spec(text) == values
 
 
 # ------------------------------------------------------------------ the README example
