@@ -354,7 +354,7 @@ def _run_preview(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------------------------------------- traverse
 def _run_traverse(args: argparse.Namespace) -> int:
-    from spirograph.viz import image_grid, save_gif, save_png, traversal, traversal_params
+    from spirograph.viz import image_grid, save_gif, save_png, traversal
 
     space = ParameterSpace()
     names = list(PARAMETER_NAMES) if args.all else [args.parameter]
@@ -364,8 +364,6 @@ def _run_traverse(args: argparse.Namespace) -> int:
     _check_picture_size(len(names) * args.steps, args.steps, args.size, args)
     strips = []
     for name in _progress(names, quiet=args.quiet, desc="traverse"):
-        # Check the range before rendering so a bad --low/--high is a one-line error.
-        traversal_params(name, args.steps, base, space=space, low=args.low, high=args.high)
         strips.append(
             traversal(
                 name,
