@@ -1,0 +1,655 @@
+"""The ``spirograph`` command line: ``info``, ``preview``, ``traverse``, ``export``, ``push``, ``bench``.
+
+Run ``spirograph --help`` (or ``python -m spirograph --help``) and ``spirograph COMMAND --help``.
+Bad arguments, and library errors caused by bad values, end with exit status 2 and a
+one-line message on stderr, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import inspect
+import io
+import json
+import math
+import os
+import sys
+import tempfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, NoReturn
+
+import torch
+from tqdm import tqdm
+
+from spirograph._version import __version__
+from spirograph.dataset import SPLITS, VERSION, Spirograph
+from spirograph.errors import SpirographError
+from spirograph.render import NORMALIZE_MODES, render
+from spirograph.space import PARAMETER_NAMES, ParameterSpace
+
+__all__ = ["build_parser", "main"]
+
+EXPORT_FORMATS = ("parquet",)
+EXPORT_CONFIGS = ("v1", "v1-image")
+
+_MEANINGS = {
+    "m": "curve size",
+    "b": "rolling-circle radius",
+    "h": "pen distance",
+    "sigma": "stroke width",
+    "fore_r": "foreground red",
+    "fore_g": "foreground green",
+    "fore_b": "foreground blue",
+    "back_r": "background red",
+    "back_g": "background green",
+    "back_b": "background blue",
+}
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line on stderr and exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
+class _UsageError(Exception):
+    """A combination of arguments that argparse cannot check on its own."""
+
+
+# ---------------------------------------------------------------------------------------------- argument types
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {value}")
+    return value
+
+
+def _int_at_least_two(text: str) -> int:
+    value = _positive_int(text)
+    if value < 2:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 2, got {value}")
+    return value
+
+
+def _finite_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+    return value
+
+
+def _int_list(text: str) -> list[int]:
+    items = [item for item in text.replace(",", " ").split() if item]
+    if not items:
+        raise argparse.ArgumentTypeError(f"expected positive integers separated by commas, got {text!r}")
+    return [_positive_int(item) for item in items]
+
+
+def _parameter_spec(text: str) -> dict[str, float]:
+    """Parse ``"m=3,b=0.5,sigma=0.4"`` into ``{"m": 3.0, "b": 0.5, "sigma": 0.4}``."""
+    values: dict[str, float] = {}
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        name, sep, number = part.partition("=")
+        name = name.strip()
+        if not sep:
+            raise argparse.ArgumentTypeError(f"expected NAME=VALUE pairs separated by commas, got {part!r}")
+        if name not in PARAMETER_NAMES:
+            raise argparse.ArgumentTypeError(
+                f"unknown parameter {name!r}; valid names are {', '.join(PARAMETER_NAMES)}"
+            )
+        if name in values:
+            raise argparse.ArgumentTypeError(f"parameter {name!r} is given twice in {text!r}")
+        try:
+            values[name] = _finite_float(number.strip())
+        except argparse.ArgumentTypeError:
+            raise argparse.ArgumentTypeError(f"value of {name!r} must be a finite number, got {number!r}") from None
+    if not values:
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE pairs separated by commas, got {text!r}")
+    return values
+
+
+# ---------------------------------------------------------------------------------------------- helpers
+_MAX_PIXELS = 100_000_000  # a larger picture is almost surely a typo in --scale, --rows or --steps
+
+
+def _check_picture_size(count: int, nrow: int, side: int, args: argparse.Namespace) -> None:
+    # Width and height of image_grid's output, checked before rendering anything.
+    columns, rows = min(nrow, count), -(-count // nrow)
+    width = columns * side * args.scale + (columns + 1) * args.padding
+    height = rows * side * args.scale + (rows + 1) * args.padding
+    if width * height > _MAX_PIXELS:
+        raise _UsageError(
+            f"the picture would be {width}x{height} pixels, more than {_MAX_PIXELS:,}; lower --scale or the grid size"
+        )
+
+
+def _progress(iterable: Sequence[Any], *, quiet: bool, desc: str) -> Any:
+    # A bar is only worth drawing for more than one step.
+    return tqdm(iterable, desc=desc, disable=quiet or len(iterable) < 2, leave=False, file=sys.stderr, unit="step")
+
+
+def _vector(values: dict[str, float], space: ParameterSpace) -> list[float]:
+    vector = list(space.prior_mean())
+    for name, value in values.items():
+        vector[PARAMETER_NAMES.index(name)] = value
+    return vector
+
+
+def _read_params_file(path: Path, space: ParameterSpace) -> torch.Tensor:
+    """Rows of parameters from a JSON or CSV file; parameters not given take the prior mean.
+
+    JSON: a list of objects ``{"m": 3, ...}`` or of lists of ten numbers. CSV: a header of
+    parameter names, then one row per image (or rows of ten numbers without a header).
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise _UsageError(f"--params-file: cannot read {str(path)!r}: {error.strerror or error}") from None
+    rows: list[list[float]] = []
+    if path.suffix.lower() == ".json":
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise _UsageError(f"--params-file: {str(path)!r} is not valid JSON: {error}") from None
+        if not isinstance(data, list) or not data:
+            raise _UsageError(f"--params-file: expected a non-empty JSON list of rows, got {type(data).__name__}")
+        for number, row in enumerate(data):
+            if isinstance(row, dict):
+                rows.append(_vector(_checked_mapping(row, f"row {number}"), space))
+            elif isinstance(row, list):
+                rows.append(_checked_list(row, f"row {number}"))
+            else:
+                raise _UsageError(f"--params-file: row {number} must be an object or a list, got {type(row).__name__}")
+    else:
+        lines = [line for line in csv.reader(io.StringIO(text)) if line and any(cell.strip() for cell in line)]
+        if not lines:
+            raise _UsageError(f"--params-file: {str(path)!r} holds no rows")
+        header = [cell.strip() for cell in lines[0]]
+        if all(cell in PARAMETER_NAMES for cell in header):
+            for number, line in enumerate(lines[1:], start=1):
+                if len(line) != len(header):
+                    raise _UsageError(
+                        f"--params-file: line {number + 1} has {len(line)} values, expected {len(header)}"
+                    )
+                rows.append(
+                    _vector(_checked_mapping(dict(zip(header, line, strict=True)), f"line {number + 1}"), space)
+                )
+        else:
+            for number, line in enumerate(lines):
+                rows.append(_checked_list(line, f"line {number + 1}"))
+        if not rows:
+            raise _UsageError(f"--params-file: {str(path)!r} has a header but no rows")
+    return torch.tensor(rows, dtype=torch.float32)
+
+
+def _number(value: Any, where: str) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise _UsageError(f"--params-file: {where} must be a number, got {value!r}") from None
+    if isinstance(value, bool) or not math.isfinite(number):
+        raise _UsageError(f"--params-file: {where} must be a finite number, got {value!r}")
+    return number
+
+
+def _checked_mapping(row: dict[str, Any], where: str) -> dict[str, float]:
+    unknown = [name for name in row if name not in PARAMETER_NAMES]
+    if unknown:
+        raise _UsageError(
+            f"--params-file: {where} has unknown names {unknown}; valid names are {list(PARAMETER_NAMES)}"
+        )
+    return {name: _number(value, f"{where} `{name}`") for name, value in row.items()}
+
+
+def _checked_list(row: Sequence[Any], where: str) -> list[float]:
+    if len(row) != len(PARAMETER_NAMES):
+        raise _UsageError(f"--params-file: {where} must hold 10 values {list(PARAMETER_NAMES)}, got {len(row)}")
+    return [_number(value, f"{where} value {k}") for k, value in enumerate(row)]
+
+
+def _write_text(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            stream.write(text)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def _say(quiet: bool, message: str) -> None:
+    if not quiet:
+        print(message)
+
+
+# ---------------------------------------------------------------------------------------------- info
+def _info_data() -> dict[str, Any]:
+    space = ParameterSpace()
+    return {
+        "version": __version__,
+        "dataset_version": VERSION,
+        "parameters": [
+            {
+                "name": name,
+                "meaning": _MEANINGS[name],
+                "low": space.bounds[name][0],
+                "high": space.bounds[name][1],
+                "role": "target" if name in space.targets else "nuisance",
+            }
+            for name in PARAMETER_NAMES
+        ],
+        "targets": list(space.targets),
+        "nuisance": list(space.nuisance_names),
+        "splits": [{"name": info.name, "size": info.size, "seed": info.seed} for info in SPLITS.values()],
+        "renderer": {
+            name: parameter.default
+            for name, parameter in inspect.signature(render).parameters.items()
+            if name in ("size", "n_points", "extent", "normalize")
+        },
+    }
+
+
+def _run_info(args: argparse.Namespace) -> int:
+    data = _info_data()
+    if args.json:
+        print(json.dumps(data, indent=2))
+        return 0
+    lines = [
+        f"spirograph {data['version']} (dataset {data['dataset_version']})",
+        "",
+        "Parameters (canonical order; prior U(low, high)):",
+        f"  {'name':<8} {'meaning':<22} {'prior':<14} role",
+    ]
+    for row in data["parameters"]:
+        prior = f"U({row['low']:g}, {row['high']:g})"
+        lines.append(f"  {row['name']:<8} {row['meaning']:<22} {prior:<14} {row['role']}")
+    lines += ["", "Splits:", f"  {'name':<6} {'size':>8} {'seed':>10}"]
+    for split in data["splits"]:
+        lines.append(f"  {split['name']:<6} {split['size']:>8,} {split['seed']:>10}")
+    renderer = data["renderer"]
+    lines += [
+        "",
+        f"Renderer: {renderer['size']}x{renderer['size']} RGB, {renderer['n_points']} curve points, "
+        f"grid [-{renderer['extent']:g}, {renderer['extent']:g}], normalize={renderer['normalize']!r} "
+        "(the paper's released generator; 'image' is the equation as printed)",
+    ]
+    print("\n".join(lines))
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------- preview
+def _render_chunks(
+    params: torch.Tensor, render_one: Callable[[torch.Tensor], torch.Tensor], *, quiet: bool
+) -> torch.Tensor:
+    # params (n, 10) or (n, k, 10) -> images (n, [k,] 3, S, S), rendered in chunks under a progress bar.
+    chunk = 256
+    starts = list(range(0, params.shape[0], chunk))
+    parts = [render_one(params[start : start + chunk]) for start in _progress(starts, quiet=quiet, desc="render")]
+    return torch.cat(parts)
+
+
+def _run_preview(args: argparse.Namespace) -> int:
+    from spirograph.viz import image_grid, nuisance_variations, save_png
+
+    space = ParameterSpace()
+    explicit = args.params is not None or args.params_file is not None
+    if explicit and (args.offset != 0 or args.split_given):
+        raise _UsageError("--params/--params-file replace the split; do not combine them with --split or --offset")
+    if explicit:
+        rows = [_vector(values, space) for values in args.params or []]
+        params = torch.tensor(rows, dtype=torch.float32).reshape(-1, len(PARAMETER_NAMES))
+        if args.params_file is not None:
+            params = torch.cat([params, _read_params_file(args.params_file, space)])
+    else:
+        count = args.rows if args.nuisance_draws else args.rows * args.cols
+        available = SPLITS[args.split].size
+        if args.offset + count > available:
+            raise _UsageError(
+                f"--offset {args.offset} plus {count} images runs past the {available:,} items of {args.split!r}"
+            )
+        # The first items of a split are the same whatever the subset, so draw only those needed.
+        dataset = Spirograph(args.split, subset=args.offset + count, size=args.size, normalize=args.normalize)
+        params = dataset.params[args.offset :]
+
+    def render_one(chunk: torch.Tensor) -> torch.Tensor:
+        return render(chunk, size=args.size, normalize=args.normalize)
+
+    count = params.shape[0] * (args.nuisance_draws or 1)
+    nrow = args.nuisance_draws or (min(args.cols, params.shape[0]) if explicit else args.cols)
+    _check_picture_size(count, nrow, args.size, args)
+    if args.nuisance_draws:
+        # One grid row per item: its targets under K nuisance draws.
+        variations = nuisance_variations(params, args.nuisance_draws, space=space, seed=args.seed)  # (n, K, 10)
+        images = _render_chunks(variations, render_one, quiet=args.quiet).flatten(0, 1)  # (n * K, 3, S, S)
+    else:
+        images = _render_chunks(params, render_one, quiet=args.quiet)
+    picture = image_grid(images, nrow=nrow, scale=args.scale, padding=args.padding)
+    path = save_png(picture, args.out)
+    _say(args.quiet, f"wrote {path} ({picture.width}x{picture.height}, {images.shape[0]} images)")
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------- traverse
+def _run_traverse(args: argparse.Namespace) -> int:
+    from spirograph.viz import image_grid, save_gif, save_png, traversal
+
+    space = ParameterSpace()
+    names = list(PARAMETER_NAMES) if args.all else [args.parameter]
+    if args.all and (args.low is not None or args.high is not None):
+        raise _UsageError("--low/--high set the range of one parameter; do not combine them with --all")
+    base = args.base or {}
+    _check_picture_size(len(names) * args.steps, args.steps, args.size, args)
+    strips = []
+    for name in _progress(names, quiet=args.quiet, desc="traverse"):
+        strips.append(
+            traversal(
+                name,
+                args.steps,
+                base,
+                space=space,
+                low=args.low,
+                high=args.high,
+                size=args.size,
+                normalize=args.normalize,
+            )
+        )
+    images = torch.stack(strips)  # (P, steps, 3, S, S)
+    labels = names if args.all else None  # name each strip when there are several
+    picture = image_grid(
+        images.flatten(0, 1), nrow=args.steps, scale=args.scale, padding=args.padding, row_labels=labels
+    )
+    path = save_png(picture, args.out)
+    _say(args.quiet, f"wrote {path} ({picture.width}x{picture.height}, {len(names)} x {args.steps} images)")
+    if args.gif is not None:
+        # Frame s shows step s of every swept parameter side by side.
+        order = list(range(args.steps))
+        if args.bounce:
+            order += list(range(args.steps - 2, 0, -1))
+        frames = [
+            image_grid(images[:, step], nrow=len(names), scale=args.scale, padding=args.padding) for step in order
+        ]
+        gif = save_gif(frames, args.gif, duration=args.duration)
+        _say(args.quiet, f"wrote {gif} ({len(frames)} frames)")
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------- export / push / bench
+def _run_export(args: argparse.Namespace) -> int:
+    from spirograph.hub import export
+
+    folder = export(
+        args.out,
+        splits=args.split,
+        subset=args.subset,
+        config=args.config,
+        quiet=args.quiet,
+        num_proc=args.num_proc,
+    )
+    print(folder)
+    return 0
+
+
+def _run_push(args: argparse.Namespace) -> int:
+    if not args.folder.is_dir():
+        raise _UsageError(f"DIR must be a folder written by `spirograph export`, got {str(args.folder)!r}")
+    from spirograph.hub import push
+
+    url = push(
+        args.folder,
+        args.repo_id,
+        revision=args.revision,
+        private=args.private,
+        commit_message=args.message,
+    )
+    print(url)
+    return 0
+
+
+def _run_bench(args: argparse.Namespace) -> int:
+    from spirograph.bench import benchmark_render, format_table
+
+    batch_sizes = tuple(size for group in args.batch_sizes for size in group)
+    rows = benchmark_render(batch_sizes, threads=args.threads)
+    print(format_table(rows))
+    if args.json is not None:
+        payload = {"benchmark": "render", "version": __version__, "threads": args.threads, "rows": rows}
+        _write_text(args.json, json.dumps(payload, indent=2, default=str) + "\n")
+        print(f"wrote {args.json}")
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------- parser
+def _add_render_options(parser: argparse.ArgumentParser, *, scale: int) -> None:
+    parser.add_argument(
+        "--normalize",
+        choices=NORMALIZE_MODES,
+        default="row",
+        help="'row' (default): each image row divided by its maximum, the paper's released generator; "
+        "'image': divided by the image maximum, the equation as printed",
+    )
+    parser.add_argument("--size", type=_positive_int, default=32, help="canvas side in pixels (default 32)")
+    parser.add_argument(
+        "--scale", type=_positive_int, default=scale, help=f"nearest-neighbour upscaling (default {scale})"
+    )
+    parser.add_argument(
+        "--padding", type=_non_negative_int, default=2, help="pixels between images in the grid (default 2)"
+    )
+    parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar and no summary line")
+
+
+class _SplitAction(argparse.Action):
+    """Stores ``--split`` and remembers that it was given (it conflicts with ``--params``)."""
+
+    def __call__(
+        self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any, option: str | None = None
+    ) -> None:
+        setattr(namespace, self.dest, values)
+        namespace.split_given = True
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``spirograph`` command (exposed for documentation and tests)."""
+    parser = _Parser(
+        prog="spirograph",
+        description="The Spirograph dataset (Foster, Pukdee & Rainforth, ICLR 2021): inspect, picture, export.",
+    )
+    parser.add_argument("--version", action="version", version=f"spirograph {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    commands.required = True
+
+    info = commands.add_parser("info", help="version, parameters with priors and roles, splits with seeds and sizes")
+    info.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    info.set_defaults(handler=_run_info)
+
+    preview = commands.add_parser(
+        "preview",
+        help="a PNG grid of samples from a split or of given parameters",
+        description="Write a PNG grid of images: the first rows*cols items of a split (from --offset), or the "
+        "parameters given with --params / --params-file. With --nuisance-draws K each row shows one item's "
+        "targets under K nuisance draws.",
+        epilog="examples:\n"
+        "  spirograph preview --split test --rows 4 --cols 8 --out preview.png\n"
+        "  spirograph preview --nuisance-draws 8 --rows 4 --out same-targets.png\n"
+        "  spirograph preview --params 'm=3,b=0.5,sigma=0.4' --params 'm=4.5,b=0.2' --out mine.png",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    preview.add_argument(
+        "--split", choices=list(SPLITS), default="train", action=_SplitAction, help="split to sample (default train)"
+    )
+    preview.add_argument("--offset", type=_non_negative_int, default=0, help="index of the first item (default 0)")
+    preview.add_argument("--rows", type=_positive_int, default=4, help="grid rows (default 4)")
+    preview.add_argument("--cols", type=_positive_int, default=8, help="grid columns (default 8)")
+    preview.add_argument(
+        "--params",
+        type=_parameter_spec,
+        action="append",
+        metavar="SPEC",
+        help="one image's parameters as NAME=VALUE pairs, e.g. 'm=3,b=0.5,sigma=0.4'; parameters not named "
+        "take their prior mean; repeat for more images",
+    )
+    preview.add_argument(
+        "--params-file",
+        type=Path,
+        metavar="FILE",
+        help="parameters from a file: JSON list of objects (or of 10-number lists), or CSV with a header of names",
+    )
+    preview.add_argument(
+        "--nuisance-draws",
+        type=_positive_int,
+        metavar="K",
+        help="show each item's targets under K fresh nuisance draws: one grid row of K images per item "
+        "(replaces --cols)",
+    )
+    preview.add_argument("--seed", type=_non_negative_int, default=0, help="seed of the nuisance draws (default 0)")
+    preview.add_argument("--out", type=Path, default=Path("preview.png"), help="PNG to write (default preview.png)")
+    _add_render_options(preview, scale=4)
+    preview.set_defaults(handler=_run_preview, split_given=False)
+
+    traverse = commands.add_parser(
+        "traverse",
+        help="a PNG strip (and optional GIF) sweeping one parameter over its range",
+        description="Sweep one parameter over its prior range with the others fixed (at their prior means, or "
+        "at --base). --all writes one labelled strip per parameter, one row each; its GIF frames show every "
+        "parameter side by side.",
+        epilog="examples:\n"
+        "  spirograph traverse --parameter m --steps 9 --out m.png --gif m.gif\n"
+        "  spirograph traverse -p b --base 'm=4,h=1' --low 0.2 --high 0.9 --out b.png\n"
+        "  spirograph traverse --all --out all.png",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    which = traverse.add_mutually_exclusive_group(required=True)
+    which.add_argument("--parameter", "-p", choices=PARAMETER_NAMES, help="the parameter to sweep")
+    which.add_argument("--all", action="store_true", help="one strip per parameter")
+    traverse.add_argument("--steps", type=_int_at_least_two, default=9, help="values in the sweep (default 9)")
+    traverse.add_argument(
+        "--base", type=_parameter_spec, metavar="SPEC", help="values of the fixed parameters, e.g. 'm=4,h=1'"
+    )
+    traverse.add_argument("--low", type=_finite_float, help="start of the sweep (default: the prior's low)")
+    traverse.add_argument("--high", type=_finite_float, help="end of the sweep (default: the prior's high)")
+    traverse.add_argument("--out", type=Path, default=Path("traverse.png"), help="PNG to write (default traverse.png)")
+    traverse.add_argument("--gif", type=Path, metavar="PATH", help="also write an animated GIF, one frame per step")
+    traverse.add_argument(
+        "--duration", type=_positive_int, default=120, help="milliseconds per GIF frame (default 120)"
+    )
+    traverse.add_argument("--bounce", action="store_true", help="GIF goes there and back (2*steps-2 frames)")
+    _add_render_options(traverse, scale=4)
+    traverse.set_defaults(handler=_run_traverse)
+
+    export = commands.add_parser(
+        "export",
+        help="write the splits as a Hugging Face dataset folder (Parquet + card + manifest)",
+        description="Render the canonical splits and write them as Parquet shards with a dataset card and a "
+        "checksum manifest, ready for `spirograph push`.",
+        epilog="example:\n  spirograph export --format parquet --out hf/ --split test --subset 1000",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    export.add_argument("--format", choices=EXPORT_FORMATS, default="parquet", help="file format (default parquet)")
+    export.add_argument("--out", type=Path, required=True, metavar="DIR", help="folder to write")
+    export.add_argument(
+        "--split", choices=list(SPLITS), action="append", help="a split to export (repeat; default: all)"
+    )
+    export.add_argument("--subset", type=_positive_int, metavar="N", help="only the first N items of each split")
+    export.add_argument(
+        "--config",
+        choices=EXPORT_CONFIGS,
+        default="v1",
+        help="v1: row normalisation (default, the paper's); v1-image: image normalisation",
+    )
+    export.add_argument("--num-proc", type=_positive_int, default=1, metavar="N", help="worker processes (default 1)")
+    export.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    export.set_defaults(handler=_run_export)
+
+    push = commands.add_parser(
+        "push",
+        help="upload an exported folder to the Hugging Face Hub",
+        description="Upload a folder written by `spirograph export` to a dataset repository. The token comes "
+        "from `hf auth login` or the HF_TOKEN environment variable.",
+    )
+    push.add_argument("folder", type=Path, metavar="DIR", help="the exported folder")
+    push.add_argument("--repo-id", required=True, metavar="R", help="dataset repository, e.g. user/spirograph")
+    push.add_argument("--revision", help="branch to push to (default: the main branch)")
+    push.add_argument("--private", action="store_true", help="create the repository as private")
+    push.add_argument("--message", metavar="TEXT", help="commit message")
+    push.set_defaults(handler=_run_push)
+
+    bench = commands.add_parser(
+        "bench",
+        help="time the renderer at several batch sizes",
+        description="Time render() at several batch sizes against a naive baseline and print a table.",
+    )
+    bench.add_argument(
+        "--batch-sizes",
+        type=_int_list,
+        nargs="+",
+        default=[[64, 512, 4096]],
+        metavar="N",
+        help="batch sizes, separated by commas or spaces (default 64,512,4096)",
+    )
+    bench.add_argument("--threads", type=_positive_int, default=2, help="torch CPU threads (default 2)")
+    bench.add_argument("--json", type=Path, metavar="OUT", help="also write the rows as JSON")
+    bench.set_defaults(handler=_run_bench)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``spirograph`` command.
+
+    Args:
+        argv: the arguments after the program name (default: ``sys.argv[1:]``).
+
+    Returns:
+        The exit status: 0 on success, 2 for bad arguments or values (one line on
+        stderr), 1 when a file cannot be written or an optional part is missing.
+    """
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as stop:  # --help, --version and argument errors
+        return stop.code if isinstance(stop.code, int) else (0 if stop.code is None else 1)
+    prog = f"spirograph {args.command}"
+    try:
+        return int(args.handler(args))
+    except (_UsageError, SpirographError) as error:
+        print(f"{prog}: error: {_one_line(error)}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:
+        # The reader went away (e.g. `spirograph info | head`); stop quietly, as the Python docs advise.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1
+    except ImportError as error:
+        print(f"{prog}: error: this command needs a part of spirograph that is not installed: {error}", file=sys.stderr)
+        return 1
+    except OSError as error:
+        print(f"{prog}: error: {_one_line(error)}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted", file=sys.stderr)
+        return 130
+
+
+def _one_line(error: BaseException) -> str:
+    return " ".join(str(error).split()) or type(error).__name__

@@ -1,0 +1,466 @@
+"""Pictures of the dataset: image grids, parameter traversals, the two normalisations.
+
+Plain functions. Rendering functions return image tensors ``(..., 3, size, size)`` in
+``[0, 1]``; :func:`image_grid` turns a batch into one :class:`PIL.Image.Image`, upscaled
+with nearest-neighbour so every pixel of the 32 x 32 canvas stays a crisp square;
+:func:`save_png` and :func:`save_gif` write atomically (a temporary file renamed into
+place), so a reader never sees half a file.
+
+Example:
+    >>> from spirograph import Spirograph
+    >>> from spirograph.viz import image_grid
+    >>> picture = image_grid(Spirograph("test", subset=16).images(), nrow=8, scale=2)
+    >>> picture.size
+    (530, 134)
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import torch
+from PIL import Image, ImageDraw, ImageFont
+
+from spirograph.errors import ParameterError
+from spirograph.render import Normalize, render
+from spirograph.space import PARAMETER_NAMES, ParameterSpace
+
+__all__ = [
+    "image_grid",
+    "normalisation_comparison",
+    "nuisance_variations",
+    "parameters_from_mapping",
+    "save_gif",
+    "save_png",
+    "to_pil",
+    "traversal",
+    "traversal_params",
+]
+
+
+def _check_int(value: object, name: str, where: str, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ParameterError(f"{where}: `{name}` must be an int >= {minimum}, got {value!r}")
+    return value
+
+
+def _check_images(images: object, where: str) -> torch.Tensor:
+    if not isinstance(images, torch.Tensor):
+        raise ParameterError(f"{where}: `images` must be a torch.Tensor, got {type(images).__name__}")
+    if images.ndim == 3:
+        images = images[None]
+    if images.ndim != 4 or images.shape[1] not in (1, 3):
+        raise ParameterError(
+            f"{where}: `images` must have shape (n, 3, H, W), (n, 1, H, W) or (3, H, W), got {tuple(images.shape)}"
+        )
+    if images.shape[0] == 0:
+        raise ParameterError(f"{where}: `images` must hold at least one image, got shape {tuple(images.shape)}")
+    if not images.dtype.is_floating_point:
+        raise ParameterError(f"{where}: `images` must have a floating dtype with values in [0, 1], got {images.dtype}")
+    return images
+
+
+def _to_bytes(images: torch.Tensor) -> torch.Tensor:
+    # (n, C, H, W) float in [0, 1] -> (n, H, W, 3) uint8, grey expanded to RGB.
+    images = images.detach().to("cpu", torch.float32)
+    if images.shape[1] == 1:
+        images = images.expand(-1, 3, -1, -1)
+    return images.clamp(0, 1).mul(255).round().to(torch.uint8).permute(0, 2, 3, 1).contiguous()
+
+
+def to_pil(image: torch.Tensor, *, scale: int = 1) -> Image.Image:
+    """One image tensor as an RGB PIL image, upscaled ``scale`` times with nearest-neighbour.
+
+    Args:
+        image: values in ``[0, 1]`` (clamped).
+        scale: integer upscaling factor, ``>= 1``.
+
+    Returns:
+        An RGB image of ``W * scale`` by ``H * scale`` pixels.
+
+    Shape:
+        ``image``: ``(3, H, W)`` or ``(1, H, W)``.
+    """
+    if isinstance(image, torch.Tensor) and image.ndim != 3:
+        raise ParameterError(f"to_pil: `image` must have shape (3, H, W) or (1, H, W), got {tuple(image.shape)}")
+    return image_grid(_check_images(image, "to_pil"), nrow=1, scale=scale, padding=0)
+
+
+def image_grid(
+    images: torch.Tensor,
+    nrow: int = 8,
+    scale: int = 1,
+    padding: int = 2,
+    *,
+    pad_value: float = 1.0,
+    row_labels: Sequence[str] | None = None,
+) -> Image.Image:
+    """Lay a batch of images out on a grid, as one RGB PIL image.
+
+    Each image is upscaled ``scale`` times with nearest-neighbour (crisp pixels), then
+    the images are placed ``nrow`` to a row, with ``padding`` pixels of ``pad_value``
+    between and around them (as :func:`torchvision.utils.make_grid`).
+
+    Args:
+        images: values in ``[0, 1]`` (clamped). A single ``(3, H, W)`` image is allowed.
+        nrow: images per row, ``>= 1``.
+        scale: integer upscaling factor, ``>= 1``.
+        padding: pixels between and around images (not scaled), ``>= 0``.
+        pad_value: grey level of the padding, in ``[0, 1]``.
+        row_labels: one text per grid row, written in a white margin added on the left
+            (as wide as the longest label).
+
+    Returns:
+        An RGB image of width ``c * W * scale + (c + 1) * padding`` (plus the label
+        margin) and height ``r * H * scale + (r + 1) * padding``, where
+        ``c = min(nrow, n)`` and ``r = ceil(n / nrow)``.
+
+    Shape:
+        ``images``: ``(n, 3, H, W)``, ``(n, 1, H, W)`` or ``(3, H, W)``.
+
+    Example:
+        >>> image_grid(torch.rand(10, 3, 32, 32), nrow=5, scale=2, padding=1).size
+        (326, 131)
+    """
+    images = _check_images(images, "image_grid")
+    nrow = _check_int(nrow, "nrow", "image_grid", 1)
+    scale = _check_int(scale, "scale", "image_grid", 1)
+    padding = _check_int(padding, "padding", "image_grid", 0)
+    if isinstance(pad_value, bool) or not isinstance(pad_value, (int, float)) or not 0 <= pad_value <= 1:
+        raise ParameterError(f"image_grid: `pad_value` must be a number in [0, 1], got {pad_value!r}")
+
+    rows = math.ceil(images.shape[0] / nrow)
+    if row_labels is not None and (
+        isinstance(row_labels, str)
+        or not isinstance(row_labels, Sequence)
+        or len(row_labels) != rows
+        or not all(isinstance(text, str) for text in row_labels)
+    ):
+        raise ParameterError(f"image_grid: `row_labels` must be {rows} strings (one per grid row), got {row_labels!r}")
+
+    pixels = _to_bytes(images)  # (n, H, W, 3)
+    if scale > 1:
+        pixels = pixels.repeat_interleave(scale, dim=1).repeat_interleave(scale, dim=2)
+    n, height, width, _ = pixels.shape
+    columns = min(nrow, n)
+    canvas = torch.full(
+        (rows * height + (rows + 1) * padding, columns * width + (columns + 1) * padding, 3),
+        round(pad_value * 255),
+        dtype=torch.uint8,
+    )
+    for k in range(n):
+        top = padding + (k // nrow) * (height + padding)
+        left = padding + (k % nrow) * (width + padding)
+        canvas[top : top + height, left : left + width] = pixels[k]
+    grid = Image.fromarray(canvas.numpy(), mode="RGB")
+    return grid if row_labels is None else _label_rows(grid, row_labels, height, padding)
+
+
+def _label_rows(grid: Image.Image, labels: Sequence[str], row_height: int, padding: int) -> Image.Image:
+    # Adds a white margin on the left, as wide as the longest label, with one label centred on each grid row.
+    font = ImageFont.load_default()
+    margin = 8 + math.ceil(max(font.getlength(text) for text in labels))
+    out = Image.new("RGB", (grid.width + margin, grid.height), (255, 255, 255))
+    out.paste(grid, (margin, 0))
+    draw = ImageDraw.Draw(out)
+    for row, text in enumerate(labels):
+        middle = padding + row * (row_height + padding) + row_height // 2
+        draw.text((4, middle), text, fill=(0, 0, 0), font=font, anchor="lm")
+    return out
+
+
+def _atomic_save(path: str | os.PathLike[str], save: object, where: str) -> Path:
+    # `save(file_object)` writes the bytes; they land in a temporary file in the
+    # destination directory, which is then renamed over `path`.
+    if not isinstance(path, (str, os.PathLike)):
+        raise ParameterError(f"{where}: `path` must be a str or os.PathLike, got {type(path).__name__}")
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            save(stream)  # type: ignore[operator]
+        os.replace(temporary, target)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return target
+
+
+def save_png(image: Image.Image | torch.Tensor, path: str | os.PathLike[str], *, scale: int = 1) -> Path:
+    """Write a PIL image (or one image tensor) as a PNG, atomically.
+
+    Args:
+        image: a PIL image, or a ``(3, H, W)`` tensor in ``[0, 1]``.
+        path: destination; missing parent directories are created.
+        scale: nearest-neighbour upscaling of a tensor (ignored for PIL images).
+
+    Returns:
+        ``path`` as a :class:`pathlib.Path`.
+    """
+    if isinstance(image, torch.Tensor):
+        image = to_pil(image, scale=scale)
+    if not isinstance(image, Image.Image):
+        raise ParameterError(f"save_png: `image` must be a PIL image or a tensor, got {type(image).__name__}")
+    picture = image
+    return _atomic_save(path, lambda stream: picture.save(stream, format="PNG", optimize=True), "save_png")
+
+
+def save_gif(
+    frames: Sequence[Image.Image] | torch.Tensor,
+    path: str | os.PathLike[str],
+    *,
+    duration: int = 100,
+    loop: int = 0,
+    scale: int = 1,
+) -> Path:
+    """Write frames as an animated GIF, atomically.
+
+    Args:
+        frames: PIL images of one size, or an image tensor ``(n, 3, H, W)`` in ``[0, 1]``.
+            Identical neighbouring frames are stored once with their durations added
+            (Pillow's encoder does this), so playback time is always ``n * duration``.
+        path: destination; missing parent directories are created.
+        duration: milliseconds per frame, ``>= 1``.
+        loop: how many times to loop; ``0`` loops forever.
+        scale: nearest-neighbour upscaling of a tensor (ignored for PIL images).
+
+    Returns:
+        ``path`` as a :class:`pathlib.Path`.
+    """
+    duration = _check_int(duration, "duration", "save_gif", 1)
+    loop = _check_int(loop, "loop", "save_gif", 0)
+    if isinstance(frames, torch.Tensor):
+        frames = [to_pil(frame, scale=scale) for frame in _check_images(frames, "save_gif").unbind(0)]
+    if isinstance(frames, (Image.Image, str, bytes)) or not isinstance(frames, Sequence):
+        raise ParameterError(
+            f"save_gif: `frames` must be a sequence of PIL images or a tensor, got {type(frames).__name__}"
+        )
+    if not frames or not all(isinstance(frame, Image.Image) for frame in frames):
+        raise ParameterError("save_gif: `frames` must hold at least one PIL image and nothing else")
+    sizes = {frame.size for frame in frames}
+    if len(sizes) != 1:
+        raise ParameterError(f"save_gif: `frames` must all have one size, got {sorted(sizes)}")
+    palette = [frame.convert("RGB") for frame in frames]
+    first, rest = palette[0], palette[1:]
+
+    def write(stream: object) -> None:
+        first.save(
+            stream,  # type: ignore[arg-type]
+            format="GIF",
+            save_all=True,
+            append_images=rest,
+            duration=duration,
+            loop=loop,
+            optimize=False,
+            disposal=1,
+        )
+
+    return _atomic_save(path, write, "save_gif")
+
+
+def parameters_from_mapping(values: Mapping[str, float], *, space: ParameterSpace | None = None) -> torch.Tensor:
+    """One ``(10,)`` parameter vector from ``name -> value``; unnamed parameters take the prior mean.
+
+    Args:
+        values: any subset of :data:`spirograph.PARAMETER_NAMES`.
+        space: whose prior means fill the gaps (the paper's by default).
+
+    Returns:
+        A float32 tensor of shape ``(10,)`` in canonical order.
+
+    Example:
+        >>> parameters_from_mapping({"m": 3.0, "b": 0.5})[:4]
+        tensor([3.0000, 0.5000, 1.5000, 0.6250])
+    """
+    space = _check_space(space, "parameters_from_mapping")
+    if not isinstance(values, Mapping):
+        raise ParameterError(f"parameters_from_mapping: `values` must be a mapping, got {type(values).__name__}")
+    unknown = [name for name in values if name not in PARAMETER_NAMES]
+    if unknown:
+        raise ParameterError(
+            f"parameters_from_mapping: unknown parameter names {unknown}; valid names are {list(PARAMETER_NAMES)}"
+        )
+    vector = list(space.prior_mean())
+    for name, value in values.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise ParameterError(f"parameters_from_mapping: `{name}` must be a finite number, got {value!r}")
+        vector[PARAMETER_NAMES.index(name)] = float(value)
+    return torch.tensor(vector, dtype=torch.float32)
+
+
+def _check_space(space: ParameterSpace | None, where: str) -> ParameterSpace:
+    if space is None:
+        return ParameterSpace()
+    if not isinstance(space, ParameterSpace):
+        raise ParameterError(f"{where}: `space` must be a ParameterSpace, got {type(space).__name__}")
+    return space
+
+
+def _check_base(
+    base_params: torch.Tensor | Mapping[str, float] | None, space: ParameterSpace, where: str
+) -> torch.Tensor:
+    if base_params is None:
+        return torch.tensor(space.prior_mean(), dtype=torch.float32)
+    if isinstance(base_params, Mapping):
+        return parameters_from_mapping(base_params, space=space)
+    if not isinstance(base_params, torch.Tensor) or base_params.shape != (len(PARAMETER_NAMES),):
+        shape = tuple(base_params.shape) if isinstance(base_params, torch.Tensor) else type(base_params).__name__
+        raise ParameterError(f"{where}: `base_params` must be a (10,) tensor, a mapping or None, got {shape}")
+    if not base_params.dtype.is_floating_point:
+        raise ParameterError(f"{where}: `base_params` must have a floating dtype, got {base_params.dtype}")
+    return base_params.detach()
+
+
+def traversal_params(
+    parameter: str,
+    steps: int = 8,
+    base_params: torch.Tensor | Mapping[str, float] | None = None,
+    *,
+    space: ParameterSpace | None = None,
+    low: float | None = None,
+    high: float | None = None,
+) -> torch.Tensor:
+    """Parameters that sweep one parameter evenly over its range, the others fixed.
+
+    Args:
+        parameter: the name to sweep, one of :data:`spirograph.PARAMETER_NAMES`.
+        steps: number of values, ``>= 2`` (both ends included).
+        base_params: values of the other parameters: a ``(10,)`` tensor, a mapping
+            ``name -> value`` (gaps filled with prior means) or ``None`` (all prior means).
+        space: whose prior gives the range and the means (the paper's by default).
+        low, high: override the ends of the sweep (default: the prior's bounds).
+
+    Returns:
+        Parameters in canonical order, row ``s`` holding the ``s``-th value.
+
+    Shape:
+        ``(steps, 10)``.
+    """
+    space = _check_space(space, "traversal")
+    if parameter not in PARAMETER_NAMES:
+        raise ParameterError(f"traversal: `parameter` must be one of {list(PARAMETER_NAMES)}, got {parameter!r}")
+    steps = _check_int(steps, "steps", "traversal", 2)
+    base = _check_base(base_params, space, "traversal")
+    bound_low, bound_high = space.bounds[parameter]
+    start = bound_low if low is None else low
+    stop = bound_high if high is None else high
+    for name, value in (("low", start), ("high", stop)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise ParameterError(f"traversal: `{name}` must be a finite number or None, got {value!r}")
+    if start >= stop:
+        raise ParameterError(f"traversal: the sweep of `{parameter}` needs low < high, got ({start}, {stop})")
+    params = base.to(torch.float64).repeat(steps, 1)
+    params[:, PARAMETER_NAMES.index(parameter)] = torch.linspace(float(start), float(stop), steps, dtype=torch.float64)
+    return params.to(base.dtype)
+
+
+def traversal(
+    parameter: str,
+    steps: int = 8,
+    base_params: torch.Tensor | Mapping[str, float] | None = None,
+    *,
+    space: ParameterSpace | None = None,
+    low: float | None = None,
+    high: float | None = None,
+    size: int = 32,
+    n_points: int = 40,
+    extent: float = 6.0,
+    normalize: Normalize = "row",
+) -> torch.Tensor:
+    """Render a sweep of one parameter over its range with the others fixed.
+
+    Args:
+        parameter, steps, base_params, space, low, high: as in :func:`traversal_params`.
+        size, n_points, extent, normalize: renderer settings, see :func:`spirograph.render`.
+
+    Returns:
+        Images in ``[0, 1]``, one per step; ``image_grid(traversal(...), nrow=steps)`` is a strip.
+
+    Shape:
+        ``(steps, 3, size, size)``.
+
+    Example:
+        >>> traversal("m", steps=5, size=16).shape
+        torch.Size([5, 3, 16, 16])
+    """
+    params = traversal_params(parameter, steps, base_params, space=space, low=low, high=high)
+    return render(params, size=size, n_points=n_points, extent=extent, normalize=normalize)
+
+
+def nuisance_variations(
+    params: torch.Tensor,
+    k: int,
+    *,
+    space: ParameterSpace | None = None,
+    seed: int = 0,
+) -> torch.Tensor:
+    """Keep each row's targets and redraw its nuisance ``k`` times (what the invariance is about).
+
+    Draw ``v`` of row ``i`` is a pure function of ``(seed, i, v)``.
+
+    Args:
+        params: parameters in canonical order.
+        k: draws per row, ``>= 1``.
+        space: the target/nuisance split and the nuisance prior (the paper's by default).
+        seed: seed of the draws.
+
+    Returns:
+        Parameters in canonical order, ``[i, v]`` holding draw ``v`` of row ``i``.
+
+    Shape:
+        ``(n, 10) -> (n, k, 10)``.
+    """
+    space = _check_space(space, "nuisance_variations")
+    k = _check_int(k, "k", "nuisance_variations", 1)
+    if not isinstance(params, torch.Tensor) or params.ndim != 2 or params.shape[1] != len(PARAMETER_NAMES):
+        shape = tuple(params.shape) if isinstance(params, torch.Tensor) else type(params).__name__
+        raise ParameterError(f"nuisance_variations: `params` must have shape (n, 10), got {shape}")
+    targets, _ = space.split(params)
+    index = torch.arange(params.shape[0])
+    draws = [space.sample_nuisance(targets, seed=seed, index=index, stream=(2, draw)) for draw in range(k)]
+    return torch.stack(draws, dim=1)
+
+
+def normalisation_comparison(
+    params: torch.Tensor,
+    *,
+    size: int = 32,
+    n_points: int = 40,
+    extent: float = 6.0,
+    scale: int = 4,
+    padding: int = 2,
+    labels: bool = True,
+) -> Image.Image:
+    """The same parameters under both normalisations, one above the other.
+
+    The top row is ``normalize="row"`` (each image row divided by its own maximum: the
+    paper's released generator and this package's default); the bottom row is
+    ``normalize="image"`` (divided by the image maximum: the equation as printed).
+
+    Args:
+        params: parameters in canonical order, one column of the figure each.
+        size, n_points, extent: renderer settings, see :func:`spirograph.render`.
+        scale, padding: as in :func:`image_grid`.
+        labels: write ``row`` and ``image`` in a margin left of the two rows.
+
+    Returns:
+        An RGB image: two rows of ``n`` images (plus the label margin).
+
+    Shape:
+        ``params``: ``(n, 10)``.
+    """
+    if not isinstance(params, torch.Tensor) or params.ndim != 2 or params.shape[1] != len(PARAMETER_NAMES):
+        shape = tuple(params.shape) if isinstance(params, torch.Tensor) else type(params).__name__
+        raise ParameterError(f"normalisation_comparison: `params` must have shape (n, 10), got {shape}")
+    if params.shape[0] == 0:
+        raise ParameterError("normalisation_comparison: `params` must hold at least one row, got 0")
+    modes: tuple[Normalize, ...] = ("row", "image")
+    rendered = [render(params, size=size, n_points=n_points, extent=extent, normalize=mode) for mode in modes]
+    return image_grid(
+        torch.cat(rendered), nrow=params.shape[0], scale=scale, padding=padding, row_labels=modes if labels else None
+    )
