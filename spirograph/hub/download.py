@@ -1,0 +1,2 @@
+"""placeholder"""
+def load_split(*a, **k): raise NotImplementedError
