@@ -28,9 +28,9 @@ from datasets.builder import Key
 from spirograph._version import __version__
 from spirograph.dataset import SPLITS
 from spirograph.errors import ConfigError
-from spirograph.render import NORMALIZE_MODES, Normalize
 from spirograph.hub.card import CITATION, DESCRIPTION, HOMEPAGE, LICENSE
 from spirograph.hub.schema import CONFIGS, DEFAULT_CONFIG, HUB_SPLITS, HubConfig, encode_rows, features, shard_bounds
+from spirograph.render import NORMALIZE_MODES, Normalize
 
 __all__ = ["SpirographBuilder", "SpirographBuilderConfig"]
 
@@ -137,9 +137,8 @@ class SpirographBuilder(datasets.GeneratorBasedBuilder):
             )
         return generators
 
-    def _generate_examples(self, split: str, shards: list[tuple[int, int]]) -> Iterator[tuple[Key, dict[str, Any]]]:  # type: ignore[override]
+    def _generate_examples(self, split: str, shards: list[tuple[int, int]]) -> Iterator[tuple[Key, dict[str, Any]]]:
         config = self._config.hub_config
         for shard_id, (start, stop) in enumerate(shards):
             for row in encode_rows(split, config, start, stop):
                 yield Key(shard_id, row["index"]), row
-

@@ -60,11 +60,20 @@ def _front_matter(manifest: dict[str, Any]) -> str:
             }
         )
     total = sum(info["num_rows"] for config in manifest["configs"].values() for info in config["splits"].values())
-    size_category = next(
-        label
-        for limit, label in ((1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M"))
-        if total < limit
-    ) if total < 1_000_000 else "1M<n<10M"
+    size_category = (
+        next(
+            label
+            for limit, label in (
+                (1_000, "n<1K"),
+                (10_000, "1K<n<10K"),
+                (100_000, "10K<n<100K"),
+                (1_000_000, "100K<n<1M"),
+            )
+            if total < limit
+        )
+        if total < 1_000_000
+        else "1M<n<10M"
+    )
     front = {
         "license": LICENSE,
         "pretty_name": "Spirograph",

@@ -260,7 +260,7 @@ def _export_into(
             splits_info[hub_split] = {"torch_split": split, "seed": info.seed, "num_rows": rows, "files": paths}
             jobs += [
                 {"root": str(root), "path": path, "config": config, "split": split, "start": start, "stop": stop}
-                for path, (start, stop) in zip(paths, bounds)
+                for path, (start, stop) in zip(paths, bounds, strict=True)
             ]
         layout[config.name] = {
             "size": config.size,
