@@ -18,11 +18,13 @@ Example:
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, cast
 
 import datasets
+import torch
 from datasets.builder import Key
 
 from spirograph._version import __version__
@@ -108,6 +110,7 @@ class SpirographBuilder(datasets.GeneratorBasedBuilder):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("dataset_name", "spirograph")
         super().__init__(*args, **kwargs)
+        self._parent_pid = os.getpid()
 
     @property
     def _config(self) -> SpirographBuilderConfig:
@@ -138,6 +141,10 @@ class SpirographBuilder(datasets.GeneratorBasedBuilder):
         return generators
 
     def _generate_examples(self, split: str, shards: list[tuple[int, int]]) -> Iterator[tuple[Key, dict[str, Any]]]:
+        if os.getpid() != self._parent_pid:
+            # A worker forked by `num_proc`: an OpenMP thread pool used by the parent before the
+            # fork hangs in the child, so render on this process's thread only.
+            torch.set_num_threads(1)
         config = self._config.hub_config
         for shard_id, (start, stop) in enumerate(shards):
             for row in encode_rows(split, config, start, stop):
