@@ -25,7 +25,6 @@ import os
 import shutil
 import uuid
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -281,6 +280,7 @@ def _export_into(
                 progress.update(result["num_rows"])
         else:
             import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
 
             # "spawn": workers never inherit a forked torch thread pool.
             context = multiprocessing.get_context("spawn")

@@ -161,7 +161,7 @@ def _png(image: np.ndarray) -> bytes:
 
     buffer = io.BytesIO()
     # Fixed settings so that the bytes, and so the shards' SHA-256, are reproducible.
-    Image.fromarray(image, mode="RGB").save(buffer, format="PNG", compress_level=9, optimize=False)
+    Image.fromarray(image, mode="RGB").save(buffer, format="PNG", compress_level=3, optimize=False)
     return buffer.getvalue()
 
 
