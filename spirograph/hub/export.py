@@ -98,7 +98,7 @@ def _write_shard(job: dict[str, Any]) -> dict[str, Any]:
     import pyarrow.parquet as pq
 
     config: HubConfig = job["config"]
-    schema = features(config).arrow_schema
+    schema = features().arrow_schema
     rows = list(encode_rows(job["split"], config, job["start"], job["stop"]))
     table = pa.Table.from_pylist(rows, schema=schema)
     path = Path(job["root"]) / job["path"]

@@ -14,8 +14,8 @@ Columns, in order:
   ``back_b`` (float32): the ten generative parameters;
 - ``targets`` (list of 4 float32): the downstream regression targets ``(m, b, sigma, fore_r)``.
 
-Only :mod:`hashlib`, :mod:`io` and the package itself are imported here; ``datasets``
-and Pillow are imported inside the functions that need them.
+``datasets`` and Pillow are imported inside the functions that need them, so importing this
+module costs no more than importing :mod:`spirograph`.
 """
 
 from __future__ import annotations
@@ -121,14 +121,37 @@ CONFIGS: dict[str, HubConfig] = {
 
 
 def get_config(name: str, where: str) -> HubConfig:
-    """The config called ``name``, or a :class:`ConfigError` naming the known ones."""
+    """The config called ``name``.
+
+    Args:
+        name: a key of :data:`CONFIGS`.
+        where: the caller's name, for the error message.
+
+    Returns:
+        The config.
+
+    Raises:
+        ConfigError: ``name`` is not a known config.
+    """
     if not isinstance(name, str) or name not in CONFIGS:
         raise ConfigError(f"{where}: `config` must be one of {list(CONFIGS)}, got {name!r}")
     return CONFIGS[name]
 
 
 def config_for(size: int, normalize: str, where: str) -> HubConfig:
-    """The config whose images have side ``size`` and normalisation ``normalize``."""
+    """The config whose images have side ``size`` and normalisation ``normalize``.
+
+    Args:
+        size: image side in pixels.
+        normalize: ``"row"`` or ``"image"``.
+        where: the caller's name, for the error message.
+
+    Returns:
+        The config.
+
+    Raises:
+        ConfigError: no config has these settings.
+    """
     for config in CONFIGS.values():
         if config.size == size and config.normalize == normalize:
             return config
@@ -136,11 +159,14 @@ def config_for(size: int, normalize: str, where: str) -> HubConfig:
     raise ConfigError(f"{where}: no hub config has (size, normalize) = {(size, normalize)!r}; known: {known}")
 
 
-def features(config: HubConfig | None = None) -> datasets.Features:
-    """The ``datasets.Features`` of every config (the columns do not depend on it)."""
+def features() -> datasets.Features:
+    """The ``datasets.Features`` of the hub copy; every config has the same columns.
+
+    Returns:
+        ``index`` int64, ``image`` Image, the ten parameters float32, ``targets`` list of 4 float32.
+    """
     import datasets
 
-    del config  # every config has the same columns; the argument documents intent at call sites
     columns: dict[str, Any] = {"index": datasets.Value("int64"), "image": datasets.Image()}
     columns.update({name: datasets.Value("float32") for name in PARAMETER_NAMES})
     columns[TARGET_COLUMN] = datasets.List(datasets.Value("float32"), length=len(DEFAULT_TARGETS))
@@ -166,7 +192,15 @@ def _png(image: np.ndarray) -> bytes:
 
 
 def shard_bounds(num_rows: int, shard_rows: int) -> list[tuple[int, int]]:
-    """Half-open row ranges ``[start, stop)`` of the shards of a split of ``num_rows`` rows."""
+    """Half-open row ranges ``[start, stop)`` of the shards of a split.
+
+    Args:
+        num_rows: rows in the split.
+        shard_rows: rows per shard (the last shard may hold fewer).
+
+    Returns:
+        ``ceil(num_rows / shard_rows)`` ranges (at least one) covering ``[0, num_rows)`` in order.
+    """
     count = max(1, math.ceil(num_rows / shard_rows))
     return [(k * shard_rows, min((k + 1) * shard_rows, num_rows)) for k in range(count)]
 
@@ -183,9 +217,11 @@ def encode_rows(split: str, config: HubConfig, start: int, stop: int) -> Iterato
         An iterator of dicts with the columns of :func:`features`; ``image`` is
         ``{"bytes": <PNG>, "path": None}``.
     """
-    dataset = Spirograph(split, subset=stop, **config.renderer()) if stop > 0 else None
-    if dataset is None or start >= stop:
+    if not 0 <= start <= stop:
+        raise ConfigError(f"encode_rows: need 0 <= start <= stop, got [{start}, {stop})")
+    if start == stop:
         return
+    dataset = Spirograph(split, subset=stop, **config.renderer())
     params = dataset.params[start:stop].numpy()
     targets = dataset.targets[start:stop].numpy()
     images = to_uint8(dataset.images(start, stop)).permute(0, 2, 3, 1).contiguous().numpy()  # (n, S, S, 3)
@@ -197,7 +233,15 @@ def encode_rows(split: str, config: HubConfig, start: int, stop: int) -> Iterato
 
 
 def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
-    """Hex SHA-256 of a file, read in chunks."""
+    """Hex SHA-256 of a file.
+
+    Args:
+        path: the file.
+        chunk: bytes read at a time.
+
+    Returns:
+        The 64-character lowercase hex digest.
+    """
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         while block := handle.read(chunk):
