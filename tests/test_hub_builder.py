@@ -93,6 +93,8 @@ def test_builder_and_export_store_the_same_png_bytes(builder: SpirographBuilder,
         ({"shard_rows": -3}, r"`shard_rows` must be an int >= 1, got -3"),
         ({"normalize": "max"}, r"`normalize` must be one of \['row', 'image'\], got 'max'"),
         ({"size": 1}, r"`size` must be an int >= 2, got 1"),
+        ({"n_points": 1}, r"`n_points` must be an int >= 2, got 1"),
+        ({"extent": -1.0}, r"`extent` must be a finite number > 0, got -1.0"),
     ],
 )
 def test_bad_config_values(kwargs: dict[str, object], match: str) -> None:

@@ -29,14 +29,22 @@ from datasets.builder import Key
 
 from spirograph._version import __version__
 from spirograph.dataset import SPLITS
-from spirograph.errors import ConfigError
+from spirograph.errors import ConfigError, ParameterError
 from spirograph.hub.card import CITATION, DESCRIPTION, HOMEPAGE, LICENSE
-from spirograph.hub.schema import CONFIGS, DEFAULT_CONFIG, HUB_SPLITS, HubConfig, encode_rows, features, shard_bounds
-from spirograph.render import NORMALIZE_MODES, Normalize
+from spirograph.hub.schema import (
+    CONFIGS,
+    DEFAULT_CONFIG,
+    DEFAULT_SHARD_ROWS,
+    HUB_SPLITS,
+    HubConfig,
+    encode_rows,
+    features,
+    shard_bounds,
+)
+from spirograph.render import Normalize, render
+from spirograph.space import PARAMETER_NAMES
 
 __all__ = ["SpirographBuilder", "SpirographBuilderConfig"]
-
-DEFAULT_SHARD_ROWS = 10_000
 
 
 @dataclass
@@ -58,12 +66,16 @@ class SpirographBuilderConfig(datasets.BuilderConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.normalize not in NORMALIZE_MODES:
-            raise ConfigError(
-                f"SpirographBuilderConfig: `normalize` must be one of {list(NORMALIZE_MODES)}, got {self.normalize!r}"
+        try:  # the renderer's own checks of size, n_points, extent and normalize
+            render(
+                torch.zeros(0, len(PARAMETER_NAMES)),
+                size=self.size,
+                n_points=self.n_points,
+                extent=self.extent,
+                normalize=self.normalize,  # type: ignore[arg-type]
             )
-        if isinstance(self.size, bool) or not isinstance(self.size, int) or self.size < 2:
-            raise ConfigError(f"SpirographBuilderConfig: `size` must be an int >= 2, got {self.size!r}")
+        except ParameterError as error:
+            raise ConfigError(str(error).replace("render:", "SpirographBuilderConfig:", 1)) from error
         for name in ("subset", "shard_rows"):
             value = getattr(self, name)
             if value is None and name == "subset":

@@ -34,6 +34,7 @@ from spirograph._version import __version__
 from spirograph.dataset import SPLITS, VERSION, Spirograph
 from spirograph.errors import ConfigError, HubError
 from spirograph.hub.schema import (
+    DEFAULT_SHARD_ROWS,
     HUB_SPLITS,
     MANIFEST_FORMAT,
     MANIFEST_NAME,
@@ -49,9 +50,6 @@ from spirograph.hub.schema import (
 from spirograph.space import PARAMETER_NAMES, ParameterSpace
 
 __all__ = ["export", "push"]
-
-DEFAULT_SHARD_ROWS = 10_000
-"""Rows per Parquet shard: about 15 MB of 32x32 PNGs, well under the Hub's 500 MB advice."""
 
 _ROW_GROUP_ROWS = 1_000
 _GRID_SIDE = 8

@@ -43,6 +43,7 @@ __all__ = [
     "CONFIGS",
     "DEFAULT_CONFIG",
     "DEFAULT_REPO_ID",
+    "DEFAULT_SHARD_ROWS",
     "HUB_SPLITS",
     "MANIFEST_FORMAT",
     "MANIFEST_NAME",
@@ -59,6 +60,9 @@ __all__ = [
 
 DEFAULT_REPO_ID = "spirograph/spirograph"
 """The Hugging Face Hub dataset repository that ``source="hub"`` reads by default."""
+
+DEFAULT_SHARD_ROWS = 10_000
+"""Rows per Parquet shard: about 13 MB of 32x32 PNGs, well under the Hub's 500 MB advice."""
 
 MANIFEST_NAME = "manifest.json"
 """The name of the manifest file at the root of an export."""
