@@ -7,9 +7,13 @@ loopback server over HTTP exactly as it talks to the Hub (HEAD then GET on
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import re
 import socket
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -223,3 +227,34 @@ def test_bad_arguments(kwargs: dict[str, object], error: type[Exception], match:
     arguments: dict[str, object] = {"split": "train", **kwargs}
     with pytest.raises(error, match=match):
         load_split(**arguments)  # type: ignore[arg-type]
+
+
+# ---------------------------------------------------------------- the environment variables users set
+_CHILD = """
+import hashlib
+from spirograph.hub import load_split
+params, images = load_split("val", limit=20)
+print(hashlib.sha256(params.numpy().tobytes() + images.numpy().tobytes()).hexdigest())
+"""
+
+
+@pytest.mark.slow  # two fresh interpreters import torch
+def test_environment_variables_in_a_fresh_process(hub: LoopbackHub, server: HTTPServer, tmp_path: Path) -> None:
+    env = {
+        **os.environ,
+        "HF_ENDPOINT": server.url_for("").rstrip("/"),
+        "HF_HOME": str(tmp_path / "hf-home"),
+        "PYTHONPATH": os.pathsep.join(sys.path),
+    }
+    env.pop("HF_HUB_CACHE", None)
+    env.pop("HF_HUB_OFFLINE", None)
+    online = subprocess.run([sys.executable, "-c", _CHILD], env=env, capture_output=True, text=True, check=True)
+    assert (tmp_path / "hf-home" / "hub" / "datasets--spirograph--spirograph").is_dir()
+    requests = len(hub.requests)
+    env["HF_HUB_OFFLINE"] = "1"
+    offline = subprocess.run([sys.executable, "-c", _CHILD], env=env, capture_output=True, text=True, check=True)
+    assert online.stdout == offline.stdout and len(online.stdout.strip()) == 64
+    assert len(hub.requests) == requests
+    params, images = load_split("val", limit=20)  # this process, its own cache: the same bytes
+    expected = hashlib.sha256(params.numpy().tobytes() + images.numpy().tobytes()).hexdigest()
+    assert online.stdout.strip() == expected

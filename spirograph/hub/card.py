@@ -78,7 +78,7 @@ def _front_matter(manifest: dict[str, Any]) -> str:
         "license": LICENSE,
         "pretty_name": "Spirograph",
         "size_categories": [size_category],
-        "task_categories": ["image-feature-extraction", "image-classification"],
+        "task_categories": ["image-feature-extraction"],
         "tags": ["synthetic", "contrastive-learning", "invariance", "regression", "differentiable-rendering"],
         "configs": configs,
         "dataset_info": infos,
