@@ -16,8 +16,8 @@ __all__ = ["CITATION", "DESCRIPTION", "HOMEPAGE", "LICENSE", "dataset_card"]
 HOMEPAGE = "https://arxiv.org/abs/2010.09515"
 LICENSE = "mit"
 DESCRIPTION = (
-    "Spirograph: 32x32 RGB images of hypotrochoid curves rendered differentiably from ten continuous "
-    "parameters (Foster, Pukdee & Rainforth, ICLR 2021). Four parameters (m, b, sigma, fore_r) are "
+    "Spirograph: RGB images (32x32 in the canonical config) of hypotrochoid curves rendered differentiably from ten "
+    "continuous parameters (Foster, Pukdee & Rainforth, ICLR 2021). Four parameters (m, b, sigma, fore_r) are "
     "regression targets; the other six (h, fore_g, fore_b, back_r, back_g, back_b) are nuisance "
     "transformations."
 )
