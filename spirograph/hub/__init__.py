@@ -1,0 +1,41 @@
+"""The Hugging Face Hub copy of Spirograph: builder, Parquet export, push and verified download.
+
+Nothing heavy is imported here: ``datasets``, ``pyarrow`` and ``huggingface_hub`` load only
+when a function that needs them runs. :class:`SpirographBuilder` subclasses a ``datasets``
+class, so it is imported on first access of ``spirograph.hub.SpirographBuilder``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from spirograph.hub.download import load_split
+from spirograph.hub.export import export, push
+from spirograph.hub.schema import CONFIGS, DEFAULT_CONFIG, DEFAULT_REPO_ID, HUB_SPLITS, MANIFEST_NAME, HubConfig
+
+if TYPE_CHECKING:
+    from spirograph.hub.builder import SpirographBuilder, SpirographBuilderConfig
+
+__all__ = [
+    "CONFIGS",
+    "DEFAULT_CONFIG",
+    "DEFAULT_REPO_ID",
+    "HUB_SPLITS",
+    "MANIFEST_NAME",
+    "HubConfig",
+    "SpirographBuilder",
+    "SpirographBuilderConfig",
+    "export",
+    "load_split",
+    "push",
+]
+
+_LAZY = {"SpirographBuilder", "SpirographBuilderConfig"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        from spirograph.hub import builder
+
+        return getattr(builder, name)
+    raise AttributeError(f"module 'spirograph.hub' has no attribute {name!r}")

@@ -1,0 +1,378 @@
+"""Export Spirograph as Parquet shards with a dataset card and a manifest, and push it to the Hub.
+
+``export(out_dir)`` writes the layout the Hugging Face Hub serves without a loading script::
+
+    out_dir/
+        README.md                                  dataset card (YAML ``configs:`` + ``dataset_info``)
+        manifest.json                              SHA-256, bytes and rows of every file; seeds; renderer
+        samples-v1.png                             an 8x8 grid of the first training images
+        data/train-00000-of-00010.parquet          config v1 (the default)
+        data/validation-00000-of-00001.parquet
+        data/test-00000-of-00002.parquet
+        data/v1-image/train-00000-of-00010.parquet other configs, one folder each
+
+Each shard stores ``image`` as the ``datasets`` Image struct ``{bytes: PNG, path: null}`` and
+carries the ``datasets`` features in its schema metadata, so ``datasets.load_dataset(out_dir)``
+decodes images. The export is atomic: everything is written into a hidden sibling folder,
+the manifest last, and the folder is renamed to ``out_dir`` at the very end, so an export
+interrupted half-way never leaves a folder that looks complete.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from spirograph._version import __version__
+from spirograph.dataset import SPLITS, VERSION, Spirograph
+from spirograph.errors import ConfigError, HubError
+from spirograph.hub.schema import (
+    DEFAULT_SHARD_ROWS,
+    HUB_SPLITS,
+    MANIFEST_FORMAT,
+    MANIFEST_NAME,
+    TORCH_SPLITS,
+    HubConfig,
+    encode_rows,
+    features,
+    get_config,
+    sha256_file,
+    shard_bounds,
+    to_uint8,
+)
+from spirograph.space import PARAMETER_NAMES, ParameterSpace
+
+__all__ = ["export", "push"]
+
+_ROW_GROUP_ROWS = 1_000
+_GRID_SIDE = 8
+_GRID_PAD = 2
+_GRID_SCALE = 2
+
+
+def _check_positive_int(value: Any, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"export: `{name}` must be an int >= 1, got {value!r}")
+    return value
+
+
+def _resolve_splits(splits: str | Sequence[str] | None) -> list[str]:
+    """Torch split names, in canonical order, from torch or hub names."""
+    if splits is None:
+        return list(SPLITS)
+    names = [splits] if isinstance(splits, str) else list(splits)
+    known = sorted(set(SPLITS) | set(TORCH_SPLITS))
+    chosen = set()
+    for name in names:
+        if not isinstance(name, str) or (name not in SPLITS and name not in TORCH_SPLITS):
+            raise ConfigError(f"export: `splits` must name splits among {known}, got {name!r}")
+        chosen.add(TORCH_SPLITS.get(name, name))
+    if not chosen:
+        raise ConfigError(f"export: `splits` must name at least one split among {known}, got {splits!r}")
+    return [name for name in SPLITS if name in chosen]
+
+
+def _resolve_configs(config: str | Sequence[str]) -> list[HubConfig]:
+    names = [config] if isinstance(config, str) else list(config)
+    if not names or len(set(names)) != len(names):
+        raise ConfigError(f"export: `config` must be a config name or distinct names, got {config!r}")
+    return [get_config(name, "export") for name in names]
+
+
+def _shard_name(hub_split: str, shard: int, count: int) -> str:
+    return f"{hub_split}-{shard:05d}-of-{count:05d}.parquet"
+
+
+def _write_shard(job: dict[str, Any]) -> dict[str, Any]:
+    """Render rows ``[start, stop)`` of one split into one Parquet file (runs in worker processes)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    config: HubConfig = job["config"]
+    schema = features().arrow_schema
+    rows = list(encode_rows(job["split"], config, job["start"], job["stop"]))
+    table = pa.Table.from_pylist(rows, schema=schema)
+    path = Path(job["root"]) / job["path"]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".part")
+    pq.write_table(table, partial, row_group_size=_ROW_GROUP_ROWS)
+    os.replace(partial, path)
+    return {
+        "path": job["path"],
+        "sha256": sha256_file(path),
+        "bytes": path.stat().st_size,
+        "num_rows": len(rows),
+        "arrow_bytes": table.nbytes,
+    }
+
+
+def _init_worker() -> None:
+    # Each process renders its own shards; more threads per process only contend.
+    torch.set_num_threads(1)
+
+
+def _sample_grid(split: str, config: HubConfig, path: Path, rows: int) -> None:
+    """An 8x8 grid of the first images of ``split``, upscaled 2x, as a PNG."""
+    import numpy as np
+    from PIL import Image
+
+    count = min(rows, _GRID_SIDE * _GRID_SIDE)
+    images = to_uint8(Spirograph(split, subset=count, **config.renderer()).images()).permute(0, 2, 3, 1).numpy()
+    side, cell = config.size, config.size + _GRID_PAD
+    canvas = np.full((_GRID_SIDE * cell + _GRID_PAD, _GRID_SIDE * cell + _GRID_PAD, 3), 255, dtype=np.uint8)
+    for k in range(count):
+        top, left = _GRID_PAD + (k // _GRID_SIDE) * cell, _GRID_PAD + (k % _GRID_SIDE) * cell
+        canvas[top : top + side, left : left + side] = images[k]
+    picture = Image.fromarray(canvas, mode="RGB")
+    picture = picture.resize((picture.width * _GRID_SCALE, picture.height * _GRID_SCALE), Image.Resampling.NEAREST)
+    partial = path.with_name(path.name + ".part")
+    picture.save(partial, format="PNG", compress_level=9)
+    os.replace(partial, path)
+
+
+def _file_entry(root: Path, relative: str) -> dict[str, Any]:
+    path = root / relative
+    return {"sha256": sha256_file(path), "bytes": path.stat().st_size}
+
+
+def _write_text(path: Path, text: str) -> None:
+    partial = path.with_name(path.name + ".part")
+    partial.write_text(text, encoding="utf-8")
+    os.replace(partial, path)
+
+
+def _install(staging: Path, out_dir: Path) -> None:
+    """Move the finished ``staging`` folder to ``out_dir``, replacing a previous export there."""
+    if not out_dir.exists():
+        os.replace(staging, out_dir)
+        return
+    if out_dir.is_dir() and not any(out_dir.iterdir()):
+        out_dir.rmdir()
+        os.replace(staging, out_dir)
+        return
+    # Only a previous export is replaced; any other folder is left alone (checked before writing).
+    retired = out_dir.with_name(f".{out_dir.name}.old-{uuid.uuid4().hex[:8]}")
+    os.replace(out_dir, retired)
+    os.replace(staging, out_dir)
+    shutil.rmtree(retired, ignore_errors=True)
+
+
+def export(
+    out_dir: str | os.PathLike[str],
+    *,
+    splits: str | Sequence[str] | None = None,
+    subset: int | None = None,
+    config: str | Sequence[str] = "v1",
+    quiet: bool = False,
+    num_proc: int = 1,
+    shard_rows: int = DEFAULT_SHARD_ROWS,
+) -> Path:
+    """Write the hub copy of Spirograph (Parquet shards, dataset card, sample grid, manifest).
+
+    Args:
+        out_dir: the folder to create. It must not exist, be empty, or hold a previous export
+            (which is replaced whole once the new one is complete).
+        splits: torch (``"train"``, ``"val"``, ``"test"``) or hub (``"validation"``) split names;
+            all three by default.
+        subset: keep the first ``subset`` rows of each split (the card says so); every row by default.
+        config: a config name of :data:`spirograph.hub.schema.CONFIGS` (``"v1"``, ``"v1-image"``,
+            ``"v1-64"``, ``"v1-64-image"``) or a sequence of them for a multi-config copy.
+        quiet: hide the progress bar.
+        num_proc: processes rendering shards in parallel; the output is byte-identical for any value.
+        shard_rows: rows per Parquet shard.
+
+    Returns:
+        ``out_dir`` as a :class:`~pathlib.Path`.
+
+    Raises:
+        ConfigError: a bad argument, or ``out_dir`` is a non-empty folder without a manifest.
+
+    Example:
+        >>> from spirograph.hub import export
+        >>> export("spirograph-hub", subset=64, quiet=True)  # doctest: +SKIP
+        PosixPath('spirograph-hub')
+    """
+    from tqdm.auto import tqdm
+
+    configs = _resolve_configs(config)
+    torch_splits = _resolve_splits(splits)
+    if subset is not None:
+        _check_positive_int(subset, "subset")
+    _check_positive_int(num_proc, "num_proc")
+    _check_positive_int(shard_rows, "shard_rows")
+    if not isinstance(quiet, bool):
+        raise ConfigError(f"export: `quiet` must be a bool, got {quiet!r}")
+    if not isinstance(out_dir, (str, os.PathLike)):
+        raise ConfigError(f"export: `out_dir` must be a path, got {type(out_dir).__name__}")
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"export: `out_dir` must be a folder, got the file {str(out)!r}")
+    if out.is_dir() and any(out.iterdir()) and not (out / MANIFEST_NAME).is_file():
+        raise ConfigError(
+            f"export: `out_dir` must be absent, empty or a previous export (with {MANIFEST_NAME}), "
+            f"got the non-empty folder {str(out)!r}"
+        )
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = out.parent / f".{out.name}.partial-{uuid.uuid4().hex[:8]}"
+    staging.mkdir()
+    try:
+        _export_into(staging, configs, torch_splits, subset, quiet, num_proc, shard_rows, tqdm)
+        _install(staging, out)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return out
+
+
+def _export_into(
+    root: Path,
+    configs: list[HubConfig],
+    torch_splits: list[str],
+    subset: int | None,
+    quiet: bool,
+    num_proc: int,
+    shard_rows: int,
+    tqdm: Any,
+) -> None:
+    from spirograph.hub.card import dataset_card
+
+    jobs: list[dict[str, Any]] = []
+    layout: dict[str, dict[str, Any]] = {}
+    for config in configs:
+        splits_info: dict[str, Any] = {}
+        for split in torch_splits:
+            info = SPLITS[split]
+            rows = info.size if subset is None else min(subset, info.size)
+            bounds = shard_bounds(rows, shard_rows)
+            hub_split = HUB_SPLITS[split]
+            paths = [f"{config.directory}/{_shard_name(hub_split, k, len(bounds))}" for k in range(len(bounds))]
+            splits_info[hub_split] = {"torch_split": split, "seed": info.seed, "num_rows": rows, "files": paths}
+            jobs += [
+                {"root": str(root), "path": path, "config": config, "split": split, "start": start, "stop": stop}
+                for path, (start, stop) in zip(paths, bounds, strict=True)
+            ]
+        layout[config.name] = {
+            "size": config.size,
+            "normalize": config.normalize,
+            "n_points": config.n_points,
+            "extent": config.extent,
+            "directory": config.directory,
+            "splits": splits_info,
+        }
+
+    files: dict[str, dict[str, Any]] = {}
+    total = sum(job["stop"] - job["start"] for job in jobs)
+    with tqdm(total=total, unit=" rows", desc="Exporting Spirograph", disable=quiet) as progress:
+        if num_proc == 1:
+            results = (_write_shard(job) for job in jobs)
+            for result in results:
+                files[result["path"]] = result
+                progress.update(result["num_rows"])
+        else:
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
+
+            # "spawn": workers never inherit a forked torch thread pool.
+            context = multiprocessing.get_context("spawn")
+            with ProcessPoolExecutor(min(num_proc, len(jobs)), mp_context=context, initializer=_init_worker) as pool:
+                for result in pool.map(_write_shard, jobs):
+                    files[result["path"]] = result
+                    progress.update(result["num_rows"])
+    for entry in files.values():
+        del entry["path"]
+    for config_layout in layout.values():
+        for info in config_layout["splits"].values():
+            # In-memory (Arrow) size, the `num_bytes` of the card's `dataset_info`.
+            info["num_bytes"] = sum(files[path].pop("arrow_bytes") for path in info["files"])
+
+    grids: dict[str, str] = {}
+    for config in configs:
+        name = f"samples-{config.name}.png"
+        first = torch_splits[0]
+        _sample_grid(first, config, root / name, layout[config.name]["splits"][HUB_SPLITS[first]]["num_rows"])
+        grids[config.name] = name
+        files[name] = _file_entry(root, name)
+
+    space = ParameterSpace()
+    manifest: dict[str, Any] = {
+        "format": MANIFEST_FORMAT,
+        "package": "spirograph",
+        "package_version": __version__,
+        "dataset_version": VERSION,
+        "subset": subset,
+        "shard_rows": shard_rows,
+        "parameter_names": list(PARAMETER_NAMES),
+        "targets": list(space.targets),
+        "nuisance": list(space.nuisance_names),
+        "bounds": {name: list(space.bounds[name]) for name in PARAMETER_NAMES},
+        "columns": list(features()),
+        "configs": layout,
+        "files": files,
+    }
+    _write_text(root / "README.md", dataset_card(manifest, grids))
+    files["README.md"] = _file_entry(root, "README.md")
+    manifest["files"] = dict(sorted(files.items()))
+    # The manifest is written last: a folder with a manifest is a complete export.
+    _write_text(root / MANIFEST_NAME, json.dumps(manifest, indent=2) + "\n")
+
+
+def push(
+    folder: str | os.PathLike[str],
+    repo_id: str,
+    *,
+    revision: str | None = None,
+    token: str | None = None,
+    private: bool = False,
+    commit_message: str | None = None,
+) -> str:
+    """Upload an export to a Hugging Face Hub dataset repository.
+
+    A thin wrapper of ``huggingface_hub.HfApi().upload_folder(repo_type="dataset")``: the
+    repository is created if needed (``exist_ok``), and so is the branch ``revision``.
+    The token comes from ``token``, else the ``HF_TOKEN`` environment variable or
+    ``huggingface-cli login``, as everywhere in ``huggingface_hub``. Tag the commit
+    afterwards (``HfApi().create_tag``) to give users a revision to pin.
+
+    Args:
+        folder: an export written by :func:`export` (it must hold ``manifest.json``).
+        repo_id: ``"owner/name"`` of the dataset repository.
+        revision: the branch to commit to (``main`` by default).
+        token: a Hub token with write access; ``None`` uses the stored login.
+        private: create the repository private (only if it does not exist yet).
+        commit_message: the commit message; a default names the package version.
+
+    Returns:
+        The URL of the commit.
+
+    Raises:
+        ConfigError: ``folder`` is not an export or ``repo_id`` is malformed.
+        HubError: the Hub refused the upload.
+    """
+    path = Path(folder)
+    if not (path / MANIFEST_NAME).is_file():
+        raise ConfigError(f"push: `folder` must be an export holding {MANIFEST_NAME}, got {str(path)!r}")
+    if not isinstance(repo_id, str) or repo_id.count("/") != 1 or not all(repo_id.split("/")):
+        raise ConfigError(f"push: `repo_id` must look like 'owner/name', got {repo_id!r}")
+    from huggingface_hub import HfApi
+    from huggingface_hub.errors import HfHubHTTPError
+
+    api = HfApi(token=token)
+    message = commit_message or f"Spirograph {VERSION} export (spirograph {__version__})"
+    try:
+        api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
+        if revision is not None:
+            api.create_branch(repo_id, repo_type="dataset", branch=revision, exist_ok=True)
+        info = api.upload_folder(
+            folder_path=str(path), repo_id=repo_id, repo_type="dataset", revision=revision, commit_message=message
+        )
+    except HfHubHTTPError as error:
+        raise HubError(f"push: uploading {str(path)!r} to dataset {repo_id!r} failed: {error}") from error
+    return str(info.commit_url)

@@ -1,0 +1,253 @@
+"""What the hub copy of Spirograph holds: its configurations, columns, rows and manifest format.
+
+The builder (:mod:`spirograph.hub.builder`) and the Parquet export
+(:mod:`spirograph.hub.export`) both take their rows from :func:`encode_rows`, which
+renders them with :class:`spirograph.Spirograph`: the hub copy and the torch dataset
+come from the same code and hold the same parameters, bit for bit.
+
+Columns, in order:
+
+- ``index`` (int64): the row's index in its split (row ``i`` of the torch dataset);
+- ``image`` (``datasets.Image``, PNG, RGB, ``size x size``): the rendered image,
+  ``round(255 * pixel)`` so within ``0.5 / 255`` of the float image;
+- ``m``, ``b``, ``h``, ``sigma``, ``fore_r``, ``fore_g``, ``fore_b``, ``back_r``, ``back_g``,
+  ``back_b`` (float32): the ten generative parameters;
+- ``targets`` (list of 4 float32): the downstream regression targets ``(m, b, sigma, fore_r)``.
+
+``datasets`` and Pillow are imported inside the functions that need them, so importing this
+module costs no more than importing :mod:`spirograph`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+
+from spirograph.dataset import Spirograph
+from spirograph.errors import ConfigError
+from spirograph.render import Normalize
+from spirograph.space import DEFAULT_TARGETS, PARAMETER_NAMES
+
+if TYPE_CHECKING:
+    import datasets
+
+__all__ = [
+    "CONFIGS",
+    "DEFAULT_CONFIG",
+    "DEFAULT_REPO_ID",
+    "DEFAULT_SHARD_ROWS",
+    "HUB_SPLITS",
+    "MANIFEST_FORMAT",
+    "MANIFEST_NAME",
+    "TORCH_SPLITS",
+    "HubConfig",
+    "config_for",
+    "encode_rows",
+    "features",
+    "get_config",
+    "sha256_file",
+    "shard_bounds",
+    "to_uint8",
+]
+
+DEFAULT_REPO_ID = "spirograph/spirograph"
+"""The Hugging Face Hub dataset repository that ``source="hub"`` reads by default."""
+
+DEFAULT_SHARD_ROWS = 10_000
+"""Rows per Parquet shard: about 13 MB of 32x32 PNGs, well under the Hub's 500 MB advice."""
+
+MANIFEST_NAME = "manifest.json"
+"""The name of the manifest file at the root of an export."""
+
+MANIFEST_FORMAT = 1
+"""The version of the manifest's layout; readers refuse a format they do not know."""
+
+HUB_SPLITS: dict[str, str] = {"train": "train", "val": "validation", "test": "test"}
+"""Torch split name -> hub split name (the hub uses ``validation``, as ``datasets`` does)."""
+
+TORCH_SPLITS: dict[str, str] = {hub: torch_name for torch_name, hub in HUB_SPLITS.items()}
+"""Hub split name -> torch split name."""
+
+TARGET_COLUMN = "targets"
+
+
+@dataclass(frozen=True)
+class HubConfig:
+    """One configuration of the hub copy: the renderer settings its images were made with.
+
+    Attributes:
+        name: the config name on the hub (``"v1"``, ``"v1-image"``, ...).
+        size: image side in pixels.
+        normalize: ``"row"`` (the paper's released generator) or ``"image"`` (the equation as printed).
+        n_points: points on each curve.
+        extent: half-width of the canvas.
+        description: one line for the dataset card.
+    """
+
+    name: str
+    size: int
+    normalize: Normalize
+    n_points: int = 40
+    extent: float = 6.0
+    description: str = ""
+
+    @property
+    def directory(self) -> str:
+        """Folder of the config's Parquet shards inside an export (``data`` for ``v1``)."""
+        return "data" if self.name == DEFAULT_CONFIG else f"data/{self.name}"
+
+    def renderer(self) -> dict[str, Any]:
+        """The renderer settings as keyword arguments of :class:`spirograph.Spirograph`."""
+        return {"size": self.size, "normalize": self.normalize, "n_points": self.n_points, "extent": self.extent}
+
+
+DEFAULT_CONFIG = "v1"
+"""The canonical config: 32x32 images with row normalisation, as in the paper."""
+
+CONFIGS: dict[str, HubConfig] = {
+    config.name: config
+    for config in (
+        HubConfig("v1", 32, "row", description="32x32, row normalisation (the paper's released generator)"),
+        HubConfig("v1-image", 32, "image", description="32x32, image normalisation (the equation as printed)"),
+        HubConfig("v1-64", 64, "row", description="64x64, row normalisation"),
+        HubConfig("v1-64-image", 64, "image", description="64x64, image normalisation"),
+    )
+}
+"""The configurations the builder and the export know, by name."""
+
+
+def get_config(name: str, where: str) -> HubConfig:
+    """The config called ``name``.
+
+    Args:
+        name: a key of :data:`CONFIGS`.
+        where: the caller's name, for the error message.
+
+    Returns:
+        The config.
+
+    Raises:
+        ConfigError: ``name`` is not a known config.
+    """
+    if not isinstance(name, str) or name not in CONFIGS:
+        raise ConfigError(f"{where}: `config` must be one of {list(CONFIGS)}, got {name!r}")
+    return CONFIGS[name]
+
+
+def config_for(size: int, normalize: str, where: str) -> HubConfig:
+    """The config whose images have side ``size`` and normalisation ``normalize``.
+
+    Args:
+        size: image side in pixels.
+        normalize: ``"row"`` or ``"image"``.
+        where: the caller's name, for the error message.
+
+    Returns:
+        The config.
+
+    Raises:
+        ConfigError: no config has these settings.
+    """
+    for config in CONFIGS.values():
+        if config.size == size and config.normalize == normalize:
+            return config
+    known = sorted({(c.size, c.normalize) for c in CONFIGS.values()})
+    raise ConfigError(f"{where}: no hub config has (size, normalize) = {(size, normalize)!r}; known: {known}")
+
+
+def features() -> datasets.Features:
+    """The ``datasets.Features`` of the hub copy; every config has the same columns.
+
+    Returns:
+        ``index`` int64, ``image`` Image, the ten parameters float32, ``targets`` list of 4 float32.
+    """
+    import datasets
+
+    columns: dict[str, Any] = {"index": datasets.Value("int64"), "image": datasets.Image()}
+    columns.update({name: datasets.Value("float32") for name in PARAMETER_NAMES})
+    columns[TARGET_COLUMN] = datasets.List(datasets.Value("float32"), length=len(DEFAULT_TARGETS))
+    return datasets.Features(columns)
+
+
+def to_uint8(images: torch.Tensor) -> torch.Tensor:
+    """Quantise ``[0, 1]`` float images to uint8 by rounding (error at most ``0.5 / 255``).
+
+    Shape:
+        any; same shape out.
+    """
+    return images.mul(255).round_().clamp_(0, 255).to(torch.uint8)
+
+
+def _png(image: np.ndarray) -> bytes:
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    # Fixed settings so that the bytes, and so the shards' SHA-256, are reproducible.
+    Image.fromarray(image, mode="RGB").save(buffer, format="PNG", compress_level=3, optimize=False)
+    return buffer.getvalue()
+
+
+def shard_bounds(num_rows: int, shard_rows: int) -> list[tuple[int, int]]:
+    """Half-open row ranges ``[start, stop)`` of the shards of a split.
+
+    Args:
+        num_rows: rows in the split.
+        shard_rows: rows per shard (the last shard may hold fewer).
+
+    Returns:
+        ``ceil(num_rows / shard_rows)`` ranges (at least one) covering ``[0, num_rows)`` in order.
+    """
+    count = max(1, math.ceil(num_rows / shard_rows))
+    return [(k * shard_rows, min((k + 1) * shard_rows, num_rows)) for k in range(count)]
+
+
+def encode_rows(split: str, config: HubConfig, start: int, stop: int) -> Iterator[dict[str, Any]]:
+    """Rows ``[start, stop)`` of a split, ready for ``datasets`` or pyarrow.
+
+    Args:
+        split: the torch split name (``"train"``, ``"val"``, ``"test"``).
+        config: the renderer settings.
+        start, stop: the row range.
+
+    Returns:
+        An iterator of dicts with the columns of :func:`features`; ``image`` is
+        ``{"bytes": <PNG>, "path": None}``.
+    """
+    if not 0 <= start <= stop:
+        raise ConfigError(f"encode_rows: need 0 <= start <= stop, got [{start}, {stop})")
+    if start == stop:
+        return
+    dataset = Spirograph(split, subset=stop, **config.renderer())
+    params = dataset.params[start:stop].numpy()
+    targets = dataset.targets[start:stop].numpy()
+    images = to_uint8(dataset.images(start, stop)).permute(0, 2, 3, 1).contiguous().numpy()  # (n, S, S, 3)
+    for offset in range(stop - start):
+        row: dict[str, Any] = {"index": start + offset, "image": {"bytes": _png(images[offset]), "path": None}}
+        row.update({name: params[offset, k] for k, name in enumerate(PARAMETER_NAMES)})
+        row[TARGET_COLUMN] = targets[offset]
+        yield row
+
+
+def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
+    """Hex SHA-256 of a file.
+
+    Args:
+        path: the file.
+        chunk: bytes read at a time.
+
+    Returns:
+        The 64-character lowercase hex digest.
+    """
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
