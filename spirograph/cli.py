@@ -26,13 +26,13 @@ from tqdm import tqdm
 from spirograph._version import __version__
 from spirograph.dataset import SPLITS, VERSION, Spirograph
 from spirograph.errors import SpirographError
+from spirograph.hub.schema import CONFIGS, DEFAULT_CONFIG
 from spirograph.render import NORMALIZE_MODES, render
 from spirograph.space import PARAMETER_NAMES, ParameterSpace
 
 __all__ = ["build_parser", "main"]
 
 EXPORT_FORMATS = ("parquet",)
-EXPORT_CONFIGS = ("v1", "v1-image")
 
 _MEANINGS = {
     "m": "curve size",
@@ -574,9 +574,9 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--subset", type=_positive_int, metavar="N", help="only the first N items of each split")
     export.add_argument(
         "--config",
-        choices=EXPORT_CONFIGS,
-        default="v1",
-        help="v1: row normalisation (default, the paper's); v1-image: image normalisation",
+        choices=list(CONFIGS),
+        default=DEFAULT_CONFIG,
+        help="; ".join(f"{name}: {config.description}" for name, config in CONFIGS.items()),
     )
     export.add_argument("--num-proc", type=_positive_int, default=1, metavar="N", help="worker processes (default 1)")
     export.add_argument("--quiet", "-q", action="store_true", help="no progress bar")

@@ -194,6 +194,11 @@ class Spirograph(Dataset):
 
         length = _resolve_subset(subset, info.size)
         if source == "hub":
+            if n_points != 40 or extent != 6.0:
+                raise ParameterError(
+                    f"Spirograph: `source='hub'` copies use n_points=40 and extent=6.0, got n_points={n_points}, "
+                    f"extent={extent}; render them instead with source='render'"
+                )
             if seed is not None or space.bounds != ParameterSpace().bounds:
                 raise ParameterError(
                     "Spirograph: `source='hub'` serves the canonical data; do not pass `seed` or bounds"

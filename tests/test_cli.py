@@ -406,3 +406,21 @@ def test_readme_python_example_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     monkeypatch.chdir(tmp_path)
     torch.manual_seed(0)
     exec(compile(code, "README example", "exec"), {"__name__": "__readme__"})
+
+
+# ------------------------------------------------------------------ export for real
+def test_export_writes_a_loadable_hub_folder_in_a_subprocess(tmp_path: Path) -> None:
+    import datasets
+
+    out = tmp_path / "hf"
+    argv = ["export", "--format", "parquet", "--out", str(out), "--split", "test", "--subset", "12", "--quiet"]
+    result = run_cli(*argv, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["configs"]["v1"]["splits"]["test"]["num_rows"] == 12
+    assert list(manifest["configs"]["v1"]["splits"]) == ["test"]
+    loaded = datasets.load_dataset(str(out), split="test")
+    assert len(loaded) == 12
+    expected = Spirograph("test", subset=12).params.numpy()
+    for column, name in enumerate(PARAMETER_NAMES):
+        assert np.array_equal(np.asarray(loaded[name], dtype=np.float32), expected[:, column])

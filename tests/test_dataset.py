@@ -304,6 +304,8 @@ def test_bad_subset(subset: object, match: str) -> None:
         ({"transform": 3}, r"`transform` must be callable or None, got int"),
         ({"seed": 1.5}, r"`seed` must be an int or None, got 1.5"),
         ({"repo_id": "a/b"}, r"`repo_id` and `revision` need `source='hub'`"),
+        ({"source": "hub", "n_points": 30}, r"`source='hub'` copies use n_points=40 and extent=6.0, got n_points=30"),
+        ({"source": "hub", "seed": 5}, r"`source='hub'` serves the canonical data"),
     ],
 )
 def test_bad_options(kwargs: dict[str, object], match: str) -> None:
