@@ -23,7 +23,7 @@ two small exponentials per curve point and one batched matrix product, never a
 from __future__ import annotations
 
 import math
-from typing import Literal, get_args
+from typing import Any, Literal, get_args
 
 import torch
 from torch import nn
@@ -90,10 +90,121 @@ def _check_params(params: torch.Tensor, validate: bool) -> None:
         raise ParameterError(f"render: `params` sigma (index 3) must be > 0, got min {sigma_min:g}")
 
 
-def _gaussian_factor(grid: torch.Tensor, points: torch.Tensor, floor: float) -> torch.Tensor:
-    # grid (B, S) and points (B, T), both already divided by sqrt(sigma)  ->  (B, S, T)
-    squared = (grid[:, :, None] - points[:, None, :]).square()
-    return torch.exp(squared.clamp(max=-floor).neg())
+class _GaussianFactor(torch.autograd.Function):
+    """``exp(-min((a_p - b_q)^2, limit))`` for every pair ``(p, q)``, with a hand-written backward.
+
+    Autograd of the plain expression would keep and revisit five ``(B, P, Q)`` tensors
+    (difference, square, clamp, negation, exponential); here the forward makes one and
+    works in place, and the backward recomputes the difference once.
+
+    Shape:
+        ``a (B, P), b (B, Q) -> (B, P, Q)``.
+    """
+
+    generate_vmap_rule = True
+
+    @staticmethod
+    def forward(a: torch.Tensor, b: torch.Tensor, limit: float) -> torch.Tensor:
+        factor = torch.sub(a[..., :, None], b[..., None, :])
+        # In place, with ops that have vmap batching rules (square_ and clamp_ have none).
+        return factor.mul_(factor).clamp_max_(limit).neg_().exp_()
+
+    @staticmethod
+    def setup_context(ctx: Any, inputs: tuple[Any, ...], output: torch.Tensor) -> None:
+        a, b, _ = inputs
+        ctx.save_for_backward(a, b, output)
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None, None]:
+        a, b, factor = ctx.saved_tensors
+        # d/da exp(-(a - b)^2) = -2 (a - b) exp(-(a - b)^2) = -d/db. Where the exponent was
+        # clamped this is the unclamped derivative, below 2 |a - b| exp(-limit) ~ 1e-15 in
+        # float32, instead of exactly zero.
+        difference = torch.sub(a[..., :, None], b[..., None, :])
+        # Under create_graph=True (gradient penalties) grad mode is on: stay out of place.
+        differentiable = torch.is_grad_enabled()
+        weighted = grad * factor * difference if differentiable else difference.mul_(factor).mul_(grad)
+        grad_a = weighted.sum(-1).mul_(-2.0) if ctx.needs_input_grad[0] else None
+        grad_b = weighted.sum(-2).mul_(2.0) if ctx.needs_input_grad[1] else None
+        return grad_a, grad_b, None
+
+
+def _peak_index(intensity: torch.Tensor, row: bool) -> torch.Tensor:
+    # (B, S, S) -> (B, S, 1) column of each row maximum, or (B, 1) flat index of the image maximum
+    if row:
+        return intensity.argmax(dim=-1, keepdim=True)
+    return intensity.flatten(-2).argmax(dim=-1, keepdim=True)
+
+
+class _Shade(torch.autograd.Function):
+    """Normalise the intensity and paint it: ``back + (fore - back) * v``, ``v = I / (max I + eps)``.
+
+    Written by hand because autograd of the batched outer product takes a slow
+    matrix-vector path, and ``amax``'s backward makes several passes to split the
+    gradient between tied maxima; here the gradient of the maximum goes to one maximal
+    pixel (the first), a valid subgradient that equals the derivative when the maximum
+    is unique.
+
+    Shape:
+        ``intensity (B, S, S), fore (B, 3), back (B, 3) -> (B, 3, S, S)``.
+    """
+
+    generate_vmap_rule = True
+
+    @staticmethod
+    def _normalised(intensity: torch.Tensor, row: bool, eps: float) -> tuple[torch.Tensor, torch.Tensor]:
+        peak = intensity.amax(dim=-1, keepdim=True) if row else intensity.amax(dim=(-2, -1), keepdim=True)
+        inverse = torch.reciprocal(peak + eps)  # (B, S, 1) or (B, 1, 1)
+        return intensity * inverse, inverse
+
+    @staticmethod
+    def forward(intensity: torch.Tensor, fore: torch.Tensor, back: torch.Tensor, row: bool, eps: float) -> torch.Tensor:
+        batch, size = intensity.shape[0], intensity.shape[-1]
+        value, _ = _Shade._normalised(intensity, row, eps)
+        # (B, 3, 1) + (B, 3, 1) @ (B, 1, S*S) -> (B, 3, S*S)
+        image = torch.baddbmm(back[:, :, None], (fore - back)[:, :, None], value.reshape(batch, 1, size * size))
+        return image.reshape(batch, 3, size, size)
+
+    @staticmethod
+    def setup_context(ctx: Any, inputs: tuple[Any, ...], output: torch.Tensor) -> None:
+        intensity, fore, back, row, eps = inputs
+        ctx.save_for_backward(intensity, fore, back)
+        ctx.row, ctx.eps = row, eps
+
+    @staticmethod
+    def backward(
+        ctx: Any, grad: torch.Tensor
+    ) -> tuple[torch.Tensor | None, torch.Tensor | None, torch.Tensor | None, None, None]:
+        intensity, fore, back = ctx.saved_tensors
+        row, eps = ctx.row, ctx.eps
+        batch, size = intensity.shape[0], intensity.shape[-1]
+        differentiable = torch.is_grad_enabled()  # create_graph=True: no in-place ops
+        # The forward's intermediates, recomputed: two cheap passes instead of keeping them alive.
+        value, inverse = _Shade._normalised(intensity, row, eps)
+        grad_flat = grad.reshape(batch, 3, size * size)
+
+        grad_fore = grad_back = grad_intensity = None
+        if ctx.needs_input_grad[1] or ctx.needs_input_grad[2]:
+            grad_difference = (grad_flat * value.reshape(batch, 1, size * size)).sum(-1)  # (B, 3)
+            grad_fore = grad_difference if ctx.needs_input_grad[1] else None
+            grad_back = grad_flat.sum(-1) - grad_difference if ctx.needs_input_grad[2] else None
+        if ctx.needs_input_grad[0]:
+            # (B, 1, 3) @ (B, 3, S*S) -> (B, 1, S*S): the gradient reaching v
+            grad_value = torch.bmm((fore - back)[:, None, :], grad_flat).reshape(batch, size, size)
+            # v = I * inverse, inverse = 1 / (peak + eps): d v / d peak = -v * inverse
+            dims = (-1,) if row else (-2, -1)
+            grad_peak = (grad_value * value).sum(dim=dims, keepdim=True).mul(inverse).neg()
+            grad_intensity = grad_value * inverse if differentiable else grad_value.mul_(inverse)
+            index = _peak_index(intensity, row)
+            # Row: (B, S, S) with index (B, S, 1); image: (B, S*S) with index (B, 1).
+            target = grad_intensity if row else grad_intensity.reshape(batch, size * size)
+            update = grad_peak.reshape(index.shape)
+            if differentiable:
+                target = target.scatter_add(-1, index, update)
+            else:
+                target.scatter_add_(-1, index, update)
+            grad_intensity = target.reshape(batch, size, size)
+        return grad_intensity, grad_fore, grad_back, None, None
 
 
 def render(
@@ -148,38 +259,32 @@ def render(
     if out_dtype not in _EXPONENT_FLOOR:
         params = params.to(torch.float32)
     dtype, device = params.dtype, params.device
-    floor = _EXPONENT_FLOOR[dtype]
+    limit = -_EXPONENT_FLOOR[dtype]
 
     batch_shape = params.shape[:-1]
     flat = params.reshape(-1, len(PARAMETER_NAMES))
     m, b, h, sigma = flat[:, 0:1], flat[:, 1:2], flat[:, 2:3], flat[:, 3:4]
-    fore, back = flat[:, 4:7], flat[:, 7:10]
 
     t = torch.linspace(0.0, 2.0 * math.pi, n_points, dtype=dtype, device=device)
     grid = torch.linspace(-extent, extent, size, dtype=dtype, device=device)
 
-    radius = m - h  # (B, 1)
-    phase = t * (radius / b)  # (B, T)
-    x = radius * torch.cos(t) + h * torch.cos(phase)
-    y = radius * torch.sin(t) - h * torch.sin(phase)
-
-    # exp(-(g - x)^2 / sigma) = exp(-(g / sqrt(sigma) - x / sqrt(sigma))^2): scale the small
-    # (B, S) and (B, T) tensors, not the (B, S, T) one.
+    # exp(-(g - x)^2 / sigma) = exp(-(g / sqrt(sigma) - x / sqrt(sigma))^2): scale the curve
+    # and the grid, (B, T) and (B, S), never a (B, S, T) tensor.
     inverse_width = torch.rsqrt(sigma)  # (B, 1)
+    radius = m - h
+    radius_scaled, pen_scaled = radius * inverse_width, h * inverse_width  # (B, 1)
+    phase = t * (radius / b)  # (B, T)
+    x = torch.addcmul(radius_scaled * torch.cos(t), pen_scaled, torch.cos(phase))  # (B, T)
+    y = torch.addcmul(radius_scaled * torch.sin(t), pen_scaled, torch.sin(phase), value=-1.0)
     grid_scaled = grid * inverse_width  # (B, S)
-    rows = _gaussian_factor(grid_scaled, x * inverse_width, floor)  # (B, S, T): pixel row i against x_k
-    columns = _gaussian_factor(grid_scaled, y * inverse_width, floor)  # (B, S, T): pixel column j against y_k
-    # The 1/T of the mean cancels in both normalisations except against the 1e-8, so keep it.
-    intensity = torch.bmm(rows, columns.transpose(1, 2)) * (1.0 / n_points)  # (B, S, S)
 
-    if normalize == "row":
-        peak = intensity.amax(dim=2, keepdim=True)
-    else:
-        peak = intensity.amax(dim=(1, 2), keepdim=True)
-    intensity = intensity / (peak + _EPS)
+    rows = _GaussianFactor.apply(grid_scaled, x, limit)  # (B, S, T): pixel row i against x_k
+    columns = _GaussianFactor.apply(y, grid_scaled, limit)  # (B, T, S): y_k against pixel column j
+    # The sum over curve points; the 1/T of the mean moves into the normaliser's epsilon:
+    # (I / T) / (max I / T + eps) = I / (max I + T eps).
+    intensity = torch.bmm(rows, columns)  # (B, S, S)
+    image = _Shade.apply(intensity, flat[:, 4:7], flat[:, 7:10], normalize == "row", n_points * _EPS)
 
-    # image = back + (fore - back) v as a batched outer product: (B, 3, 1) @ (B, 1, S*S) -> (B, 3, S*S)
-    image = torch.baddbmm(back[:, :, None], (fore - back)[:, :, None], intensity.reshape(-1, 1, size * size))
     image = image.reshape(*batch_shape, 3, size, size)
     return image if image.dtype == out_dtype else image.to(out_dtype)
 
