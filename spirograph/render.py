@@ -48,11 +48,16 @@ _EXPONENT_FLOOR = {torch.float32: -40.0, torch.float64: -340.0}
 
 
 def _under_vmap(tensor: torch.Tensor) -> bool:
-    # vmap cannot branch on values, so value checks are skipped under it.
+    # vmap cannot branch on values, so value checks are skipped under it, also when it is
+    # wrapped in other transforms (vmap(jacrev(render)) wraps the batched tensor for grad).
     functorch = getattr(torch._C, "_functorch", None)
     if functorch is None:
         return False
-    return bool(functorch.is_batchedtensor(tensor))
+    while functorch.is_functorch_wrapped_tensor(tensor):
+        if functorch.is_batchedtensor(tensor):
+            return True
+        tensor = functorch.get_unwrapped(tensor)
+    return False
 
 
 def _check_options(size: int, n_points: int, extent: float, normalize: str) -> None:
