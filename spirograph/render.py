@@ -134,21 +134,12 @@ class _GaussianFactor(torch.autograd.Function):
         return grad_a, grad_b, None
 
 
-def _peak_index(intensity: torch.Tensor, row: bool) -> torch.Tensor:
-    # (B, S, S) -> (B, S, 1) column of each row maximum, or (B, 1) flat index of the image maximum
-    if row:
-        return intensity.argmax(dim=-1, keepdim=True)
-    return intensity.flatten(-2).argmax(dim=-1, keepdim=True)
-
-
 class _Shade(torch.autograd.Function):
     """Normalise the intensity and paint it: ``back + (fore - back) * v``, ``v = I / (max I + eps)``.
 
     Written by hand because autograd of the batched outer product takes a slow
-    matrix-vector path, and ``amax``'s backward makes several passes to split the
-    gradient between tied maxima; here the gradient of the maximum goes to one maximal
-    pixel (the first), a valid subgradient that equals the derivative when the maximum
-    is unique.
+    matrix-vector path for the colour gradient. As with :func:`torch.amax`, the gradient
+    of a maximum is split evenly between tied maximal pixels.
 
     Shape:
         ``intensity (B, S, S), fore (B, 3), back (B, 3) -> (B, 3, S, S)``.
@@ -157,17 +148,18 @@ class _Shade(torch.autograd.Function):
     generate_vmap_rule = True
 
     @staticmethod
-    def _normalised(intensity: torch.Tensor, row: bool, eps: float) -> tuple[torch.Tensor, torch.Tensor]:
+    def _normalised(intensity: torch.Tensor, row: bool, eps: float) -> tuple[torch.Tensor, ...]:
+        # -> v (B, S, S), and the maximum and 1 / (maximum + eps), both (B, S, 1) or (B, 1, 1)
         peak = intensity.amax(dim=-1, keepdim=True) if row else intensity.amax(dim=(-2, -1), keepdim=True)
-        inverse = torch.reciprocal(peak + eps)  # (B, S, 1) or (B, 1, 1)
-        return intensity * inverse, inverse
+        inverse = torch.reciprocal(peak + eps)
+        return intensity * inverse, peak, inverse
 
     @staticmethod
     def forward(intensity: torch.Tensor, fore: torch.Tensor, back: torch.Tensor, row: bool, eps: float) -> torch.Tensor:
         batch, size = intensity.shape[0], intensity.shape[-1]
-        value, _ = _Shade._normalised(intensity, row, eps)
-        # (B, 3, 1) + (B, 3, 1) @ (B, 1, S*S) -> (B, 3, S*S)
-        image = torch.baddbmm(back[:, :, None], (fore - back)[:, :, None], value.reshape(batch, 1, size * size))
+        value, _, _ = _Shade._normalised(intensity, row, eps)
+        # (B, 1, S*S) * (B, 3, 1) + (B, 3, 1) -> (B, 3, S*S)
+        image = torch.mul(value.reshape(batch, 1, size * size), (fore - back)[:, :, None]).add_(back[:, :, None])
         return image.reshape(batch, 3, size, size)
 
     @staticmethod
@@ -185,12 +177,15 @@ class _Shade(torch.autograd.Function):
         batch, size = intensity.shape[0], intensity.shape[-1]
         differentiable = torch.is_grad_enabled()  # create_graph=True: no in-place ops
         # The forward's intermediates, recomputed: two cheap passes instead of keeping them alive.
-        value, inverse = _Shade._normalised(intensity, row, eps)
-        grad_flat = grad.reshape(batch, 3, size * size)
+        value, peak, inverse = _Shade._normalised(intensity, row, eps)
+        # Contiguous for the batched products below (a sum's gradient arrives expanded, and
+        # bmm would then copy batch by batch).
+        grad_flat = grad.reshape(batch, 3, size * size).contiguous()
 
         grad_fore = grad_back = grad_intensity = None
         if ctx.needs_input_grad[1] or ctx.needs_input_grad[2]:
-            grad_difference = (grad_flat * value.reshape(batch, 1, size * size)).sum(-1)  # (B, 3)
+            # (B, 1, S*S) @ (B, S*S, 3) -> (B, 3); as a product, not an elementwise temporary
+            grad_difference = torch.bmm(value.reshape(batch, 1, size * size), grad_flat.transpose(1, 2))[:, 0]
             grad_fore = grad_difference if ctx.needs_input_grad[1] else None
             grad_back = grad_flat.sum(-1) - grad_difference if ctx.needs_input_grad[2] else None
         if ctx.needs_input_grad[0]:
@@ -200,15 +195,14 @@ class _Shade(torch.autograd.Function):
             dims = (-1,) if row else (-2, -1)
             grad_peak = (grad_value * value).sum(dim=dims, keepdim=True).mul(inverse).neg()
             grad_intensity = grad_value * inverse if differentiable else grad_value.mul_(inverse)
-            index = _peak_index(intensity, row)
-            # Row: (B, S, S) with index (B, S, 1); image: (B, S*S) with index (B, 1).
-            target = grad_intensity if row else grad_intensity.reshape(batch, size * size)
-            update = grad_peak.reshape(index.shape)
+            # The maximum's gradient goes to the maximal pixels: 1 where I == peak, else 0
+            # (I <= peak). Cheaper than a boolean mask converted to floats, or an argmax.
+            maximal = torch.sub(intensity, peak).sign_().add_(1.0)
+            share = grad_peak / maximal.sum(dim=dims, keepdim=True)
             if differentiable:
-                target = target.scatter_add(-1, index, update)
+                grad_intensity = torch.addcmul(grad_intensity, maximal, share)
             else:
-                target.scatter_add_(-1, index, update)
-            grad_intensity = target.reshape(batch, size, size)
+                grad_intensity.addcmul_(maximal, share)
         return grad_intensity, grad_fore, grad_back, None, None
 
 
