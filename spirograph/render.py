@@ -118,6 +118,16 @@ class _GaussianFactor(torch.autograd.Function):
     def setup_context(ctx: Any, inputs: tuple[Any, ...], output: torch.Tensor) -> None:
         a, b, _ = inputs
         ctx.save_for_backward(a, b, output)
+        ctx.save_for_forward(a, b, output)
+
+    @staticmethod
+    def jvp(ctx: Any, tangent_a: torch.Tensor | None, tangent_b: torch.Tensor | None, _: None) -> torch.Tensor:
+        # Forward mode (torch.func.jacfwd, jvp): d factor = -2 (a - b) factor (da - db).
+        a, b, factor = ctx.saved_tensors
+        zero = torch.zeros((), dtype=factor.dtype, device=factor.device)
+        ta = zero if tangent_a is None else tangent_a[..., :, None]
+        tb = zero if tangent_b is None else tangent_b[..., None, :]
+        return factor * torch.sub(a[..., :, None], b[..., None, :]) * (ta - tb) * -2.0
 
     @staticmethod
     def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None, None]:
@@ -166,7 +176,45 @@ class _Shade(torch.autograd.Function):
     def setup_context(ctx: Any, inputs: tuple[Any, ...], output: torch.Tensor) -> None:
         intensity, fore, back, row, eps = inputs
         ctx.save_for_backward(intensity, fore, back)
+        ctx.save_for_forward(intensity, fore, back)
         ctx.row, ctx.eps = row, eps
+
+    @staticmethod
+    def _maximal(intensity: torch.Tensor, peak: torch.Tensor) -> torch.Tensor:
+        # 1 where intensity == peak, else 0 (intensity <= peak). Cheaper than a boolean mask
+        # converted to floats, or an argmax.
+        return torch.sub(intensity, peak).sign_().add_(1.0)
+
+    @staticmethod
+    def jvp(
+        ctx: Any,
+        tangent_intensity: torch.Tensor | None,
+        tangent_fore: torch.Tensor | None,
+        tangent_back: torch.Tensor | None,
+        _row: None,
+        _eps: None,
+    ) -> torch.Tensor:
+        # Forward mode (torch.func.jacfwd, jvp) of back + (fore - back) v, v = I / (peak + eps).
+        intensity, fore, back = ctx.saved_tensors
+        row, eps = ctx.row, ctx.eps
+        value, peak, inverse = _Shade._normalised(intensity, row, eps)
+        tangent = torch.zeros((*intensity.shape[:-2], 3, 1, 1), dtype=intensity.dtype, device=intensity.device)
+        if tangent_back is not None:
+            tangent = tangent + tangent_back[..., :, None, None]
+        if tangent_fore is not None or tangent_back is not None:
+            tangent_difference = torch.zeros_like(fore) if tangent_fore is None else tangent_fore
+            if tangent_back is not None:
+                tangent_difference = tangent_difference - tangent_back
+            tangent = tangent + tangent_difference[..., :, None, None] * value[..., None, :, :]
+        if tangent_intensity is not None:
+            dims = (-1,) if row else (-2, -1)
+            maximal = _Shade._maximal(intensity, peak)
+            tangent_peak = (maximal * tangent_intensity).sum(dim=dims, keepdim=True) / maximal.sum(
+                dim=dims, keepdim=True
+            )
+            tangent_value = (tangent_intensity - value * tangent_peak) * inverse
+            tangent = tangent + (fore - back)[..., :, None, None] * tangent_value[..., None, :, :]
+        return tangent.expand(*intensity.shape[:-2], 3, *intensity.shape[-2:])
 
     @staticmethod
     def backward(
@@ -195,9 +243,8 @@ class _Shade(torch.autograd.Function):
             dims = (-1,) if row else (-2, -1)
             grad_peak = (grad_value * value).sum(dim=dims, keepdim=True).mul(inverse).neg()
             grad_intensity = grad_value * inverse if differentiable else grad_value.mul_(inverse)
-            # The maximum's gradient goes to the maximal pixels: 1 where I == peak, else 0
-            # (I <= peak). Cheaper than a boolean mask converted to floats, or an argmax.
-            maximal = torch.sub(intensity, peak).sign_().add_(1.0)
+            # The maximum's gradient goes to the maximal pixels, split evenly between ties.
+            maximal = _Shade._maximal(intensity, peak)
             share = grad_peak / maximal.sum(dim=dims, keepdim=True)
             if differentiable:
                 grad_intensity = torch.addcmul(grad_intensity, maximal, share)
@@ -219,7 +266,10 @@ def render(
 
     A pure, differentiable function of ``params``: it works on any device, in float32
     and float64 (float16/bfloat16 are computed in float32), for any leading batch shape
-    including none, under autograd, :func:`torch.func.vmap` and :func:`torch.func.jacrev`.
+    including none, under autograd (double backward included, as gradient penalties
+    need), :func:`torch.func.vmap`, :func:`torch.func.jacrev`, :func:`torch.func.jacfwd`
+    and :func:`torch.func.hessian`. Where several pixels tie for a maximum, its gradient
+    is split evenly between them, as for :func:`torch.amax`.
 
     Args:
         params: parameters in canonical order ``(m, b, h, sigma, fore_r, fore_g, fore_b,

@@ -159,7 +159,7 @@ def test_gradcheck_all_parameters(normalize: str, seed: int, device: torch.devic
     def fn(p: torch.Tensor) -> torch.Tensor:
         return render(p, size=6, n_points=5, normalize=normalize)  # type: ignore[arg-type]
 
-    assert torch.autograd.gradcheck(fn, (params,), eps=1e-6, atol=1e-6, rtol=1e-4)
+    assert torch.autograd.gradcheck(fn, (params,), eps=1e-6, atol=1e-6, rtol=1e-4, check_forward_ad=True)
 
 
 @pytest.mark.parametrize("normalize", NORMALIZE)
@@ -248,6 +248,30 @@ def test_jacrev_argnums_and_per_example_jacobians(device: torch.device) -> None:
     assert per_example.shape == (4, 3, 6, 6, 6)
     for i in range(4):
         torch.testing.assert_close(per_example[i], batch[i, :, :, :, i], rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("normalize", NORMALIZE)
+def test_jacfwd_equals_jacrev(normalize: str, device: torch.device) -> None:
+    space = ParameterSpace()
+    targets, nuisance = space.split(_unique_peak_params(3, seed=18).to(device))
+
+    def fn(nu: torch.Tensor) -> torch.Tensor:
+        return render(space.join(targets, nu), size=6, n_points=5, normalize=normalize)  # type: ignore[arg-type]
+
+    forward = torch.func.jacfwd(fn)(nuisance)
+    torch.testing.assert_close(forward, torch.func.jacrev(fn)(nuisance), rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("normalize", NORMALIZE)
+def test_hessian(normalize: str) -> None:
+    params = _unique_peak_params(1, seed=19)[0]
+
+    def loss(p: torch.Tensor) -> torch.Tensor:
+        return render(p, size=6, n_points=5, normalize=normalize).square().sum()  # type: ignore[arg-type]
+
+    expected = torch.autograd.functional.hessian(loss, params)
+    torch.testing.assert_close(torch.func.hessian(loss)(params), expected, rtol=1e-9, atol=1e-9)
+    torch.testing.assert_close(torch.func.jacrev(torch.func.jacrev(loss))(params), expected, rtol=1e-9, atol=1e-9)
 
 
 def test_func_grad_equals_backward(device: torch.device) -> None:
