@@ -85,20 +85,33 @@ def _check_positive_int(value: Any, name: str) -> int:
     return value
 
 
-def _median_seconds(
-    step: Callable[[], object], repeats: int, warmup: int, synchronize: Callable[[], None]
-) -> tuple[float, float]:
-    # -> (median, minimum) wall-clock seconds of step() over `repeats` timed calls
-    for _ in range(warmup):
-        step()
+def _time_interleaved(
+    steps: Sequence[Callable[[], object]],
+    repeats: Sequence[int],
+    warmup: int,
+    synchronize: Callable[[], None],
+) -> list[list[float]]:
+    """Wall-clock seconds of each step, its timed calls spread evenly over the same rounds.
+
+    On a shared, noisy machine the slow baseline and the fast renderer are then measured
+    in the same stretches of time, so their ratio is fair even when the load changes.
+    """
+    for step in steps:
+        for _ in range(warmup):
+            step()
     synchronize()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        step()
-        synchronize()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times), min(times)
+    rounds = max(repeats)
+    times: list[list[float]] = [[] for _ in steps]
+    for round_index in range(rounds):
+        for k, step in enumerate(steps):
+            # Step k runs repeats[k] times in all, spread over the rounds.
+            due = (round_index + 1) * repeats[k] // rounds - round_index * repeats[k] // rounds
+            for _ in range(due):
+                start = time.perf_counter()
+                step()
+                synchronize()
+                times[k].append(time.perf_counter() - start)
+    return times
 
 
 def _step(
@@ -143,8 +156,9 @@ def benchmark_render(
             leaves it as it is.
         repeats: timed calls of the library renderer per measurement (the median is
             reported).
-        naive_repeats: timed calls of the naive formula (slow) per measurement.
-        warmup: untimed calls before each measurement.
+        naive_repeats: timed calls of the naive formula (slow) per measurement. The calls
+            of both are interleaved in rounds, so both see the same machine load.
+        warmup: untimed calls of each before each measurement.
         backward: also time forward + backward.
         naive: also time the naive formula (and report the speed-up).
         normalize, size, n_points: renderer settings.
@@ -204,12 +218,15 @@ def benchmark_render(
             cotangent = torch.randn(batch_size, 3, size, size, generator=generator, dtype=dtype).to(device)
             passes = ["forward", "forward+backward"] if backward else ["forward"]
             for name in passes:
+                direction = cotangent if name != "forward" else None
+                steps = [_step(library, params, direction)]
+                if naive:
+                    steps.append(_step(reference, params, direction))
                 with torch.no_grad() if name == "forward" else torch.enable_grad():
-                    step = _step(library, params, cotangent if name != "forward" else None)
-                    library_median, library_min = _median_seconds(step, repeats, warmup, synchronize)
-                    if naive:
-                        step = _step(reference, params, cotangent if name != "forward" else None)
-                        naive_median, naive_min = _median_seconds(step, naive_repeats, min(warmup, 1), synchronize)
+                    times = _time_interleaved(steps, [repeats, naive_repeats][: len(steps)], warmup, synchronize)
+                library_median, library_min = statistics.median(times[0]), min(times[0])
+                if naive:
+                    naive_median, naive_min = statistics.median(times[1]), min(times[1])
                 rows.append(
                     {
                         "batch_size": batch_size,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 import torch
 
@@ -91,3 +93,25 @@ def test_bad_arguments(kwargs: dict[str, object], match: str) -> None:
 def test_naive_render_bad_shape() -> None:
     with pytest.raises(ParameterError, match=r"naive_render: `params` must have shape \(B, 10\), got \(10,\)"):
         naive_render(torch.zeros(10))
+
+
+@pytest.mark.parametrize(("repeats", "warmup"), [((7, 3), 1), ((2, 5), 0), ((4, 4), 2), ((1, 1), 0)])
+def test_interleaved_timing_calls_each_step_its_repeats(repeats: tuple[int, int], warmup: int) -> None:
+    from spirograph.bench import _time_interleaved
+
+    calls = [0, 0]
+    order: list[int] = []
+
+    def make(k: int) -> Callable[[], object]:
+        def step() -> None:
+            calls[k] += 1
+            order.append(k)
+
+        return step
+
+    times = _time_interleaved([make(0), make(1)], list(repeats), warmup, lambda: None)
+    assert [len(t) for t in times] == list(repeats)
+    assert calls == [r + warmup for r in repeats]
+    # Interleaved: the slower-repeated step is not all at the end.
+    timed = order[2 * warmup :]
+    assert timed.index(1) < len(timed) - repeats[1] or repeats[0] <= 1
