@@ -33,6 +33,14 @@ def _cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
+def _load_average() -> float | None:
+    # The machine may be shared: record how busy it was.
+    try:
+        return round(os.getloadavg()[0], 2)
+    except (OSError, AttributeError):
+        return None
+
+
 def _write_json_atomically(path: Path, payload: dict[str, object]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -59,6 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help="JSON file to write")
     args = parser.parse_args(argv)
 
+    load_before = _load_average()
     rows = benchmark_render(
         args.batch_sizes,
         threads=args.threads or None,
@@ -75,6 +84,8 @@ def main(argv: list[str] | None = None) -> int:
         f"render vs naive formula on {machine} ({args.device}, {rows[0]['threads']} threads, torch {torch.__version__})"
     )
     print(format_table(rows))
+    load = {"before": load_before, "after": _load_average()}
+    print(f"1-minute load average before / after: {load['before']} / {load['after']} on {os.cpu_count()} CPUs")
     _write_json_atomically(
         args.output,
         {
@@ -82,6 +93,7 @@ def main(argv: list[str] | None = None) -> int:
             "command": " ".join(["python", *sys.argv]),
             "machine": machine,
             "cpu_count": os.cpu_count(),
+            "load_average_1min": load,
             "torch": torch.__version__,
             "python": platform.python_version(),
             "rows": rows,
