@@ -20,6 +20,7 @@ import torch
 
 from spirograph.bench import benchmark_render, format_table
 
+_THREAD_VARIABLES = ("OMP_NUM_THREADS", "OMP_WAIT_POLICY", "KMP_BLOCKTIME", "MKL_NUM_THREADS")
 DEFAULT_OUTPUT = Path(__file__).resolve().parent / "results" / "render.json"
 
 
@@ -91,6 +92,8 @@ def main(argv: list[str] | None = None) -> int:
         {
             "benchmark": "render",
             "command": " ".join(["python", *sys.argv]),
+            # Thread-pool settings change timings on a busy machine; keep them with the numbers.
+            "environment": {name: os.environ[name] for name in _THREAD_VARIABLES if name in os.environ},
             "machine": machine,
             "cpu_count": os.cpu_count(),
             "load_average_1min": load,

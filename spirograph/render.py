@@ -17,7 +17,10 @@ Invariance in Contrastive Representation Learning" (ICLR 2021):
 
 The Gaussian is separable, so ``v`` is a ``(size, T) @ (T, size)`` product per image:
 two small exponentials per curve point and one batched matrix product, never a
-``(T, batch, size, size)`` tensor.
+``(T, batch, size, size)`` tensor. The Gaussian factors and the normalise-and-paint step
+are autograd Functions with hand-written backward (and forward-mode) derivatives, which
+make far fewer passes over memory than autograd of the plain expressions; their
+backwards are themselves differentiable, for double backward.
 """
 
 from __future__ import annotations
