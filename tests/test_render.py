@@ -334,6 +334,15 @@ def test_leading_batch_shapes(shape: tuple[int, ...], seed: int) -> None:
     torch.testing.assert_close(images.reshape(n, 3, 8, 8), render(flat, size=8), rtol=0, atol=1e-13)
 
 
+def test_no_grad_and_inference_mode_give_the_same_images() -> None:
+    params = _unique_peak_params(4, seed=20, dtype=torch.float32)
+    expected = render(params)
+    with torch.no_grad():
+        assert torch.equal(render(params), expected)
+    with torch.inference_mode():
+        assert torch.equal(render(params), expected)
+
+
 def test_empty_batch(device: torch.device, dtype: torch.dtype) -> None:
     for normalize in NORMALIZE:
         images = render(torch.zeros(0, 10, dtype=dtype, device=device), normalize=normalize)  # type: ignore[arg-type]
