@@ -40,6 +40,7 @@ Normalize = Literal["row", "image"]
 NORMALIZE_MODES: tuple[str, ...] = get_args(Normalize)
 
 _EPS = 1e-8
+_CPU_CHUNK = 512  # images per chunk on CPU (see render)
 
 # Lowest exponent kept per dtype. Each Gaussian factor is clamped at exp(floor) so that
 # the product of two factors inside the matrix product stays a normal number: float32
@@ -256,6 +257,32 @@ class _Shade(torch.autograd.Function):
         return grad_intensity, grad_fore, grad_back, None, None
 
 
+def _render_flat(flat: torch.Tensor, size: int, n_points: int, extent: float, row: bool, limit: float) -> torch.Tensor:
+    # (B, 10) -> (B, 3, S, S), float32 or float64, options already checked
+    dtype, device = flat.dtype, flat.device
+    m, b, h, sigma = flat[:, 0:1], flat[:, 1:2], flat[:, 2:3], flat[:, 3:4]
+
+    t = torch.linspace(0.0, 2.0 * math.pi, n_points, dtype=dtype, device=device)
+    grid = torch.linspace(-extent, extent, size, dtype=dtype, device=device)
+
+    # exp(-(g - x)^2 / sigma) = exp(-(g / sqrt(sigma) - x / sqrt(sigma))^2): scale the curve
+    # and the grid, (B, T) and (B, S), never a (B, S, T) tensor.
+    inverse_width = torch.rsqrt(sigma)  # (B, 1)
+    radius = m - h
+    radius_scaled, pen_scaled = radius * inverse_width, h * inverse_width  # (B, 1)
+    phase = t * (radius / b)  # (B, T)
+    x = torch.addcmul(radius_scaled * torch.cos(t), pen_scaled, torch.cos(phase))  # (B, T)
+    y = torch.addcmul(radius_scaled * torch.sin(t), pen_scaled, torch.sin(phase), value=-1.0)
+    grid_scaled = grid * inverse_width  # (B, S)
+
+    rows = _GaussianFactor.apply(grid_scaled, x, limit)  # (B, S, T): pixel row i against x_k
+    columns = _GaussianFactor.apply(y, grid_scaled, limit)  # (B, T, S): y_k against pixel column j
+    # The sum over curve points; the 1/T of the mean moves into the normaliser's epsilon:
+    # (I / T) / (max I / T + eps) = I / (max I + T eps).
+    intensity = torch.bmm(rows, columns)  # (B, S, S)
+    return _Shade.apply(intensity, flat[:, 4:7], flat[:, 7:10], row, n_points * _EPS)
+
+
 def render(
     params: torch.Tensor,
     *,
@@ -311,31 +338,16 @@ def render(
     if out_dtype not in _EXPONENT_FLOOR:
         params = params.to(torch.float32)
     dtype, device = params.dtype, params.device
-    limit = -_EXPONENT_FLOOR[dtype]
 
     batch_shape = params.shape[:-1]
     flat = params.reshape(-1, len(PARAMETER_NAMES))
-    m, b, h, sigma = flat[:, 0:1], flat[:, 1:2], flat[:, 2:3], flat[:, 3:4]
-
-    t = torch.linspace(0.0, 2.0 * math.pi, n_points, dtype=dtype, device=device)
-    grid = torch.linspace(-extent, extent, size, dtype=dtype, device=device)
-
-    # exp(-(g - x)^2 / sigma) = exp(-(g / sqrt(sigma) - x / sqrt(sigma))^2): scale the curve
-    # and the grid, (B, T) and (B, S), never a (B, S, T) tensor.
-    inverse_width = torch.rsqrt(sigma)  # (B, 1)
-    radius = m - h
-    radius_scaled, pen_scaled = radius * inverse_width, h * inverse_width  # (B, 1)
-    phase = t * (radius / b)  # (B, T)
-    x = torch.addcmul(radius_scaled * torch.cos(t), pen_scaled, torch.cos(phase))  # (B, T)
-    y = torch.addcmul(radius_scaled * torch.sin(t), pen_scaled, torch.sin(phase), value=-1.0)
-    grid_scaled = grid * inverse_width  # (B, S)
-
-    rows = _GaussianFactor.apply(grid_scaled, x, limit)  # (B, S, T): pixel row i against x_k
-    columns = _GaussianFactor.apply(y, grid_scaled, limit)  # (B, T, S): y_k against pixel column j
-    # The sum over curve points; the 1/T of the mean moves into the normaliser's epsilon:
-    # (I / T) / (max I / T + eps) = I / (max I + T eps).
-    intensity = torch.bmm(rows, columns)  # (B, S, S)
-    image = _Shade.apply(intensity, flat[:, 4:7], flat[:, 7:10], normalize == "row", n_points * _EPS)
+    options = (size, n_points, float(extent), normalize == "row", -_EXPONENT_FLOOR[dtype])
+    if device.type == "cpu" and flat.shape[0] > _CPU_CHUNK:
+        # Chunks whose (B, S, T) buffers stay in cache: forward + backward ~20% faster on
+        # CPU batches of thousands (measured at 4096). GPUs want the whole batch at once.
+        image = torch.cat([_render_flat(chunk, *options) for chunk in flat.split(_CPU_CHUNK)])
+    else:
+        image = _render_flat(flat, *options)
 
     image = image.reshape(*batch_shape, 3, size, size)
     return image if image.dtype == out_dtype else image.to(out_dtype)

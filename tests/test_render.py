@@ -334,6 +334,26 @@ def test_leading_batch_shapes(shape: tuple[int, ...], seed: int) -> None:
     torch.testing.assert_close(images.reshape(n, 3, 8, 8), render(flat, size=8), rtol=0, atol=1e-13)
 
 
+def test_large_cpu_batches_are_rendered_in_chunks_with_the_same_result() -> None:
+    # Above 512 images the CPU path renders chunks of 512; results and gradients must not
+    # depend on it.
+    params = ParameterSpace().sample(1100, seed=21, dtype=torch.float64)
+    cotangent = torch.randn(1100, 3, 6, 6, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    whole = params.clone().requires_grad_(True)
+    images = render(whole, size=6, n_points=5)
+    (grad,) = torch.autograd.grad(images, whole, cotangent)
+    pieces, grads = [], []
+    for lo, hi in [(0, 300), (300, 700), (700, 1100)]:  # boundaries unlike the chunks'
+        part = params[lo:hi].clone().requires_grad_(True)
+        piece = render(part, size=6, n_points=5)
+        pieces.append(piece.detach())
+        grads.append(torch.autograd.grad(piece, part, cotangent[lo:hi])[0])
+    torch.testing.assert_close(images.detach(), torch.cat(pieces), rtol=0, atol=1e-13)
+    torch.testing.assert_close(grad, torch.cat(grads), rtol=1e-12, atol=1e-12)
+    assert images.shape == (1100, 3, 6, 6)
+    assert render(params.reshape(2, 550, 10), size=6, n_points=5).shape == (2, 550, 3, 6, 6)
+
+
 def test_no_grad_and_inference_mode_give_the_same_images() -> None:
     params = _unique_peak_params(4, seed=20, dtype=torch.float32)
     expected = render(params)
