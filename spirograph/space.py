@@ -418,6 +418,8 @@ class ParameterSpace:
         seed = _check_seed(seed, where)
         if index is not None:
             keys = np.asarray(index.cpu() if isinstance(index, torch.Tensor) else index)
+            if keys.size == 0 and keys.ndim == 1:
+                keys = keys.astype(np.int64)  # np.asarray([]) is float64: an empty index is still valid
             if keys.dtype.kind not in "iu" or keys.ndim != 1 or len(keys) != n or (keys < 0).any():
                 raise ParameterError(
                     f"{where}: `index` must be {n} non-negative integers in one dimension, "

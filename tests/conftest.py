@@ -1,0 +1,21 @@
+"""Shared fixtures: the same tests run on every available device and floating dtype."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+DEVICES: tuple[str, ...] = ("cpu", "cuda") if torch.cuda.is_available() else ("cpu",)
+DTYPES: tuple[torch.dtype, ...] = (torch.float32, torch.float64)
+
+
+@pytest.fixture(params=DEVICES)
+def device(request: pytest.FixtureRequest) -> torch.device:
+    """Each available device: CPU always, CUDA when present."""
+    return torch.device(request.param)
+
+
+@pytest.fixture(params=DTYPES, ids=["float32", "float64"])
+def dtype(request: pytest.FixtureRequest) -> torch.dtype:
+    """Both floating dtypes the renderer computes in."""
+    return request.param

@@ -1,0 +1,472 @@
+"""Tests of the differentiable renderer ``spirograph.render`` and ``spirograph.Renderer``."""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import math
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from reference import naive_render
+
+from spirograph.errors import ParameterError
+from spirograph.render import _EXPONENT_FLOOR, Renderer, _GaussianFactor, render
+from spirograph.space import DEFAULT_BOUNDS, PARAMETER_NAMES, ParameterSpace
+
+NORMALIZE = ("row", "image")
+# The naive float32 formula's own error against float64 on the prior is ~6e-5 (row) and
+# ~3e-5 (image); ours may be at most twice the naive error on the same draws, and never
+# above these caps.
+FLOAT32_CAP = {"row": 2e-4, "image": 1e-4}
+FLOAT64_TOLERANCE = 1e-10
+
+
+def _corners() -> torch.Tensor:
+    # Every corner of the prior box: 2**10 parameter vectors, shape (1024, 10).
+    bounds = [DEFAULT_BOUNDS[name] for name in PARAMETER_NAMES]
+    return torch.tensor(list(itertools.product(*bounds)), dtype=torch.float64)
+
+
+def _chunked_naive(params: torch.Tensor, normalize: str, **options: float) -> torch.Tensor:
+    # naive_render builds a (T, B, S, S) tensor: keep B small.
+    return torch.cat([naive_render(chunk, normalize=normalize, **options) for chunk in params.split(256)])
+
+
+@functools.cache
+def _reference(normalize: str, n_random: int, corner_step: int) -> tuple[torch.Tensor, torch.Tensor, float]:
+    """Prior draws plus corners of the prior box, their float64 naive images, and the
+    naive float32 formula's own max error on them."""
+    draws = ParameterSpace().sample(n_random, seed=1234, dtype=torch.float64)
+    params = torch.cat([draws, _corners()[::corner_step]])
+    exact = _chunked_naive(params, normalize)
+    naive32 = _chunked_naive(params.float(), normalize).double()
+    return params, exact, (naive32 - exact).abs().max().item()
+
+
+# (random draws, step through the 1024 corners): a quick set, and thousands when slow tests run.
+QUICK, THOROUGH = (256, 8), (1024, 1)
+SAMPLES = [
+    pytest.param(QUICK, id="quick"),
+    pytest.param(THOROUGH, id="thorough", marks=pytest.mark.slow),
+]
+
+
+def _max_error(ours: torch.Tensor, exact: torch.Tensor) -> float:
+    return (ours.detach().cpu().double() - exact).abs().max().item()
+
+
+def _unique_peak_params(n: int, seed: int, dtype: torch.dtype = torch.float64) -> torch.Tensor:
+    # Prior draws: generic values, so every row and image maximum is unique (differentiable).
+    return ParameterSpace().sample(n, seed=seed, dtype=dtype)
+
+
+# ---------------------------------------------------------------------------- values
+@pytest.mark.parametrize("samples", SAMPLES)
+@pytest.mark.parametrize("normalize", NORMALIZE)
+def test_float64_matches_naive_formula(normalize: str, samples: tuple[int, int], device: torch.device) -> None:
+    params, exact, _ = _reference(normalize, *samples)
+    ours = render(params.to(device), normalize=normalize)  # type: ignore[arg-type]
+    assert ours.dtype == torch.float64 and ours.device.type == device.type
+    assert _max_error(ours, exact) <= FLOAT64_TOLERANCE
+
+
+@pytest.mark.parametrize("samples", SAMPLES)
+@pytest.mark.parametrize("normalize", NORMALIZE)
+def test_float32_is_as_accurate_as_naive_float32(
+    normalize: str, samples: tuple[int, int], device: torch.device
+) -> None:
+    params, exact, naive_error = _reference(normalize, *samples)
+    ours = render(params.float().to(device), normalize=normalize)  # type: ignore[arg-type]
+    assert ours.dtype == torch.float32
+    error = _max_error(ours, exact)
+    assert error <= max(2.0 * naive_error, 1e-6), (error, naive_error)
+    assert error <= FLOAT32_CAP[normalize], error
+
+
+@pytest.mark.parametrize("normalize", NORMALIZE)
+@pytest.mark.parametrize(
+    ("size", "n_points", "extent"),
+    [(2, 2, 6.0), (7, 3, 6.0), (16, 17, 1.5), (48, 64, 10.0), (32, 40, 3.0)],
+)
+def test_other_canvases_match_naive_formula(
+    normalize: str, size: int, n_points: int, extent: float, device: torch.device
+) -> None:
+    params = torch.cat([_unique_peak_params(48, seed=size), _corners()[::37]])
+    options = {"size": size, "n_points": n_points, "extent": extent}
+    exact = _chunked_naive(params, normalize, **options)
+    ours = render(params.to(device), normalize=normalize, **options)  # type: ignore[arg-type]
+    assert ours.shape == (len(params), 3, size, size)
+    assert _max_error(ours, exact) <= FLOAT64_TOLERANCE
+
+
+def test_the_two_normalisations_differ_as_documented() -> None:
+    params = _unique_peak_params(8, seed=5)
+    row, image = render(params, normalize="row"), render(params, normalize="image")
+    fore, back = params[:, 4:7, None, None], params[:, 7:10, None, None]
+    v_row, v_image = (row - back) / (fore - back), (image - back) / (fore - back)
+    row_peaks, image_peaks = v_row.amax(dim=-1), v_image.amax(dim=-1)  # (8, 3, S)
+    # Image: one maximum of ~1 per image. Row: every row is divided by its own maximum, so
+    # every row the curve reaches is boosted to ~1 (the vertical "stems").
+    assert torch.all(v_image.amax(dim=(-2, -1)) > 1 - 1e-6)
+    assert torch.all(row_peaks >= image_peaks - 1e-12)
+    assert torch.all(row_peaks[image_peaks > 0.1] > 1 - 1e-5)
+    assert torch.all((row_peaks > 0.999).sum(dim=-1) > (image_peaks > 0.999).sum(dim=-1))
+
+
+def test_half_precision_is_computed_in_float32() -> None:
+    params = _unique_peak_params(4, seed=6, dtype=torch.float32)
+    for dtype in (torch.float16, torch.bfloat16):
+        images = render(params.to(dtype))
+        assert images.dtype == dtype
+        expected = render(params.to(dtype).float()).to(dtype)
+        assert torch.equal(images, expected)
+
+
+def test_exponent_floor_keeps_products_normal(dtype: torch.dtype) -> None:
+    limit = -_EXPONENT_FLOOR[dtype]
+    a = torch.linspace(-50, 50, 7, dtype=dtype)[None]
+    b = torch.linspace(-3, 3, 5, dtype=dtype)[None]
+    factor = _GaussianFactor.apply(a, b, limit)
+    assert factor.shape == (1, 7, 5)
+    smallest = factor.min()
+    assert smallest == pytest.approx(math.exp(-limit), rel=1e-5)
+    # Two factors meet in every product of the matrix product: it must stay a normal number.
+    assert smallest * smallest > torch.finfo(dtype).tiny
+    exact = torch.exp(-((a[..., :, None] - b[..., None, :]) ** 2))
+    unclamped = exact > math.exp(-limit)
+    assert torch.allclose(factor[unclamped], exact[unclamped], rtol=1e-6, atol=0)
+
+
+def test_far_away_curve_float32_matches_float64() -> None:
+    # A curve entirely outside the canvas: every factor is clamped, rows are tiny, and the
+    # row normalisation divides them by ~1e-8. The clamp must not change the result.
+    params = torch.tensor([[5.0, 1.1, 0.5, 0.25, 1.0, 1.0, 1.0, 0.0, 0.0, 0.0]], dtype=torch.float64)
+    options = {"extent": 1.0, "size": 8}
+    exact = _chunked_naive(params, "row", **options)
+    assert _max_error(render(params.float(), **options), exact) <= 1e-6  # type: ignore[arg-type]
+    assert torch.isfinite(render(params.float(), **options)).all()  # type: ignore[arg-type]
+
+
+# ---------------------------------------------------------------------------- gradients
+@pytest.mark.parametrize("normalize", NORMALIZE)
+@pytest.mark.parametrize("seed", [0, 1])
+def test_gradcheck_all_parameters(normalize: str, seed: int, device: torch.device) -> None:
+    params = _unique_peak_params(3, seed=seed).to(device).requires_grad_(True)
+
+    def fn(p: torch.Tensor) -> torch.Tensor:
+        return render(p, size=6, n_points=5, normalize=normalize)  # type: ignore[arg-type]
+
+    assert torch.autograd.gradcheck(fn, (params,), eps=1e-6, atol=1e-6, rtol=1e-4, check_forward_ad=True)
+
+
+@pytest.mark.parametrize("normalize", NORMALIZE)
+def test_gradgradcheck_for_gradient_penalties(normalize: str, device: torch.device) -> None:
+    # The gradient penalty differentiates d(loss)/d(nuisance) again: double backward.
+    params = _unique_peak_params(2, seed=7).to(device).requires_grad_(True)
+
+    def fn(p: torch.Tensor) -> torch.Tensor:
+        return render(p, size=5, n_points=4, normalize=normalize)  # type: ignore[arg-type]
+
+    assert torch.autograd.gradgradcheck(fn, (params,), eps=1e-6, atol=1e-5, rtol=1e-3)
+
+
+def test_gradient_matches_naive_formula(device: torch.device, dtype: torch.dtype) -> None:
+    params = _unique_peak_params(6, seed=8, dtype=dtype)
+    weights = torch.rand(6, 3, 12, 12, generator=torch.Generator().manual_seed(0), dtype=dtype)
+    ours = params.to(device, copy=True).requires_grad_(True)
+    (render(ours, size=12, n_points=9) * weights.to(device)).sum().backward()
+    naive = params.to(torch.float64, copy=True).requires_grad_(True)
+    (naive_render(naive, size=12, n_points=9) * weights.double()).sum().backward()
+    assert ours.grad is not None and naive.grad is not None
+    tolerance = 1e-9 if dtype == torch.float64 else 2e-2
+    torch.testing.assert_close(ours.grad.cpu().double(), naive.grad, rtol=tolerance, atol=tolerance)
+
+
+def test_no_gradient_requested_for_colours_only() -> None:
+    # Gradients that only reach some inputs (here the colours) are still right.
+    params = _unique_peak_params(2, seed=9)
+    colours = params[:, 4:].clone().requires_grad_(True)
+    images = render(torch.cat([params[:, :4], colours], dim=1), size=6, n_points=5)
+    (grad,) = torch.autograd.grad(images.sum(), colours)
+    value = (images[:, 0] - params[:, 7, None, None]) / (params[:, 4, None, None] - params[:, 7, None, None])
+    # d/d fore_c sum(image_c) = sum(v), d/d back_c = sum(1 - v)
+    assert torch.allclose(grad[:, 0], value.sum(dim=(-2, -1)))
+    assert torch.allclose(grad[:, 3], (1 - value).sum(dim=(-2, -1)))
+
+
+# ---------------------------------------------------------------------------- functorch
+@pytest.mark.parametrize("normalize", NORMALIZE)
+def test_vmap_equals_batched_call(normalize: str, device: torch.device, dtype: torch.dtype) -> None:
+    params = _unique_peak_params(5, seed=10, dtype=dtype).to(device)
+    mapped = torch.func.vmap(lambda p: render(p, size=9, normalize=normalize))(params)  # type: ignore[arg-type]
+    expected = render(params, size=9, normalize=normalize)  # type: ignore[arg-type]
+    torch.testing.assert_close(mapped, expected, rtol=0, atol=1e-12 if dtype == torch.float64 else 1e-6)
+
+
+def test_vmap_over_nuisance_draws(device: torch.device) -> None:
+    space = ParameterSpace()
+    targets, _ = space.split(_unique_peak_params(4, seed=11).to(device))
+    nuisance = space.sample_nuisance_block(12, seed=12, dtype=torch.float64, device=device).reshape(3, 4, 6)
+    mapped = torch.func.vmap(lambda nu: render(space.join(targets, nu), size=8))(nuisance)
+    expected = render(space.join(targets.expand(3, 4, 4), nuisance), size=8)
+    assert mapped.shape == (3, 4, 3, 8, 8)
+    torch.testing.assert_close(mapped, expected, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("normalize", NORMALIZE)
+def test_jacrev_wrt_nuisance_equals_autograd(normalize: str, device: torch.device) -> None:
+    space = ParameterSpace()
+    targets, nuisance = space.split(_unique_peak_params(3, seed=13).to(device))
+
+    def fn(nu: torch.Tensor) -> torch.Tensor:
+        return render(space.join(targets, nu), size=6, n_points=5, normalize=normalize)  # type: ignore[arg-type]
+
+    jacobian = torch.func.jacrev(fn)(nuisance)
+    expected = torch.autograd.functional.jacobian(fn, nuisance)
+    assert jacobian.shape == (3, 3, 6, 6, 3, 6)
+    torch.testing.assert_close(jacobian, expected, rtol=1e-10, atol=1e-12)
+    # The same block, read off the Jacobian w.r.t. all ten parameters.
+    full = torch.func.jacrev(lambda p: render(p, size=6, n_points=5, normalize=normalize))(  # type: ignore[arg-type]
+        space.join(targets, nuisance)
+    )
+    torch.testing.assert_close(jacobian, full[..., list(space.nuisance_index)], rtol=1e-10, atol=1e-12)
+
+
+def test_jacrev_argnums_and_per_example_jacobians(device: torch.device) -> None:
+    space = ParameterSpace()
+    targets, nuisance = space.split(_unique_peak_params(4, seed=14).to(device))
+
+    def single(t: torch.Tensor, nu: torch.Tensor) -> torch.Tensor:
+        return render(space.join(t, nu), size=6, n_points=5)
+
+    # Per-example Jacobians with vmap(jacrev): the diagonal blocks of the batch Jacobian.
+    per_example = torch.func.vmap(torch.func.jacrev(single, argnums=1))(targets, nuisance)
+    batch = torch.func.jacrev(single, argnums=1)(targets, nuisance)
+    assert per_example.shape == (4, 3, 6, 6, 6)
+    for i in range(4):
+        torch.testing.assert_close(per_example[i], batch[i, :, :, :, i], rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("normalize", NORMALIZE)
+def test_jacfwd_equals_jacrev(normalize: str, device: torch.device) -> None:
+    space = ParameterSpace()
+    targets, nuisance = space.split(_unique_peak_params(3, seed=18).to(device))
+
+    def fn(nu: torch.Tensor) -> torch.Tensor:
+        return render(space.join(targets, nu), size=6, n_points=5, normalize=normalize)  # type: ignore[arg-type]
+
+    forward = torch.func.jacfwd(fn)(nuisance)
+    torch.testing.assert_close(forward, torch.func.jacrev(fn)(nuisance), rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("normalize", NORMALIZE)
+def test_hessian(normalize: str) -> None:
+    params = _unique_peak_params(1, seed=19)[0]
+
+    def loss(p: torch.Tensor) -> torch.Tensor:
+        return render(p, size=6, n_points=5, normalize=normalize).square().sum()  # type: ignore[arg-type]
+
+    expected = torch.autograd.functional.hessian(loss, params)
+    torch.testing.assert_close(torch.func.hessian(loss)(params), expected, rtol=1e-9, atol=1e-9)
+    torch.testing.assert_close(torch.func.jacrev(torch.func.jacrev(loss))(params), expected, rtol=1e-9, atol=1e-9)
+
+
+def test_func_grad_equals_backward(device: torch.device) -> None:
+    params = _unique_peak_params(3, seed=15).to(device)
+    grad = torch.func.grad(lambda p: render(p, size=7).square().sum())(params)
+    leaf = params.clone().requires_grad_(True)
+    render(leaf, size=7).square().sum().backward()
+    assert leaf.grad is not None
+    torch.testing.assert_close(grad, leaf.grad, rtol=1e-12, atol=1e-12)
+
+
+# ---------------------------------------------------------------------------- properties
+_PRIOR = st.tuples(*(st.floats(low, high) for low, high in (DEFAULT_BOUNDS[name] for name in PARAMETER_NAMES)))
+
+
+@settings(max_examples=40, deadline=None)
+@given(values=_PRIOR, normalize=st.sampled_from(NORMALIZE))
+def test_pixels_lie_between_background_and_foreground(values: tuple[float, ...], normalize: str) -> None:
+    params = torch.tensor(values, dtype=torch.float64)
+    image = render(params, normalize=normalize)  # type: ignore[arg-type]
+    fore, back = params[4:7, None, None], params[7:10, None, None]
+    assert torch.all(image >= torch.minimum(fore, back) - 1e-12)
+    assert torch.all(image <= torch.maximum(fore, back) + 1e-12)
+    # Some pixel (the image maximum) is the foreground colour.
+    assert (image - fore).abs().amax(dim=0).min() <= 1e-6
+    # In the row mode, so does every row the curve reaches (1e-5: rows far from it are
+    # boosted to I / (I + T eps) < 1).
+    if normalize == "row":
+        reached = render(params, normalize="image").sub(back).div(fore - back)[0].amax(dim=-1) > 0.1
+        assert torch.all((image - fore).abs().amax(dim=0).amin(dim=-1)[reached] <= 1e-5)
+
+
+@settings(max_examples=25, deadline=None)
+@given(values=_PRIOR)
+def test_float32_pixels_lie_in_unit_interval(values: tuple[float, ...]) -> None:
+    image = render(torch.tensor(values, dtype=torch.float32))
+    assert torch.all((image >= 0) & (image <= 1))
+    assert (image - torch.tensor(values[4:7])[:, None, None]).abs().amax(dim=0).min() <= 1e-5
+
+
+@settings(max_examples=20, deadline=None)
+@given(seed=st.integers(0, 2**32), n=st.integers(1, 6), normalize=st.sampled_from(NORMALIZE))
+def test_deterministic_and_batch_equals_items(seed: int, n: int, normalize: str) -> None:
+    params = ParameterSpace().sample(n, seed=seed, dtype=torch.float64)
+    batch = render(params, size=10, normalize=normalize)  # type: ignore[arg-type]
+    assert torch.equal(batch, render(params, size=10, normalize=normalize))  # type: ignore[arg-type]
+    for i in range(n):
+        item = render(params[i], size=10, normalize=normalize)  # type: ignore[arg-type]
+        assert item.shape == (3, 10, 10)
+        torch.testing.assert_close(item, batch[i], rtol=0, atol=1e-13)
+
+
+@settings(max_examples=15, deadline=None)
+@given(shape=st.sampled_from([(), (1,), (5,), (2, 3), (3, 1, 2)]), seed=st.integers(0, 1000))
+def test_leading_batch_shapes(shape: tuple[int, ...], seed: int) -> None:
+    n = math.prod(shape)
+    flat = ParameterSpace().sample(n, seed=seed, dtype=torch.float64)
+    images = render(flat.reshape(*shape, 10), size=8)
+    assert images.shape == (*shape, 3, 8, 8)
+    torch.testing.assert_close(images.reshape(n, 3, 8, 8), render(flat, size=8), rtol=0, atol=1e-13)
+
+
+def test_large_cpu_batches_are_rendered_in_chunks_with_the_same_result() -> None:
+    # Above 512 images the CPU path renders chunks of 512; results and gradients must not
+    # depend on it.
+    params = ParameterSpace().sample(1100, seed=21, dtype=torch.float64)
+    cotangent = torch.randn(1100, 3, 6, 6, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    whole = params.clone().requires_grad_(True)
+    images = render(whole, size=6, n_points=5)
+    (grad,) = torch.autograd.grad(images, whole, cotangent)
+    pieces, grads = [], []
+    for lo, hi in [(0, 300), (300, 700), (700, 1100)]:  # boundaries unlike the chunks'
+        part = params[lo:hi].clone().requires_grad_(True)
+        piece = render(part, size=6, n_points=5)
+        pieces.append(piece.detach())
+        grads.append(torch.autograd.grad(piece, part, cotangent[lo:hi])[0])
+    torch.testing.assert_close(images.detach(), torch.cat(pieces), rtol=0, atol=1e-13)
+    torch.testing.assert_close(grad, torch.cat(grads), rtol=1e-12, atol=1e-12)
+    assert images.shape == (1100, 3, 6, 6)
+    assert render(params.reshape(2, 550, 10), size=6, n_points=5).shape == (2, 550, 3, 6, 6)
+
+
+def test_no_grad_and_inference_mode_give_the_same_images() -> None:
+    params = _unique_peak_params(4, seed=20, dtype=torch.float32)
+    expected = render(params)
+    with torch.no_grad():
+        assert torch.equal(render(params), expected)
+    with torch.inference_mode():
+        assert torch.equal(render(params), expected)
+
+
+def test_empty_batch(device: torch.device, dtype: torch.dtype) -> None:
+    for normalize in NORMALIZE:
+        images = render(torch.zeros(0, 10, dtype=dtype, device=device), normalize=normalize)  # type: ignore[arg-type]
+        assert images.shape == (0, 3, 32, 32) and images.dtype == dtype
+        assert render(torch.zeros(2, 0, 10, dtype=dtype, device=device)).shape == (2, 0, 3, 32, 32)
+
+
+def test_prior_samples_render_on_device(device: torch.device, dtype: torch.dtype) -> None:
+    params = ParameterSpace().sample(64, seed=16, dtype=dtype, device=device)
+    images = render(params)
+    assert images.shape == (64, 3, 32, 32) and images.dtype == dtype and images.device.type == device.type
+    assert torch.all((images >= 0) & (images <= 1))
+
+
+# ---------------------------------------------------------------------------- module
+def test_renderer_module_equals_function() -> None:
+    params = _unique_peak_params(3, seed=17)
+    module = Renderer(size=12, n_points=20, extent=4, normalize="image")
+    torch.testing.assert_close(module(params), render(params, size=12, n_points=20, extent=4, normalize="image"))
+    assert module.extent == 4.0 and isinstance(module.extent, float)
+    assert "normalize='image'" in repr(module) and "size=12" in repr(module)
+    assert list(module.parameters()) == []
+
+
+def test_renderer_module_validate_flag() -> None:
+    bad = torch.tensor([3.0, 0.0, 1.0, 0.5, 1, 1, 1, 0, 0, 0])
+    with pytest.raises(ParameterError, match="b"):
+        Renderer()(bad)
+    Renderer(validate=False)(bad)  # no check, no error
+
+
+# ---------------------------------------------------------------------------- bad input
+def _good(n: int = 2) -> torch.Tensor:
+    return ParameterSpace().sample(n, seed=0)
+
+
+@pytest.mark.parametrize(
+    ("params", "match"),
+    [
+        (torch.zeros(4, 9), r"`params` must have shape \(\.\.\., 10\), got \(4, 9\)"),
+        (torch.zeros(10, 3), r"`params` must have shape \(\.\.\., 10\), got \(10, 3\)"),
+        (torch.tensor(1.0), r"`params` must have shape \(\.\.\., 10\), got \(\)"),
+        (torch.zeros(2, 10, dtype=torch.int64), r"`params` must have a floating dtype, got torch.int64"),
+        (torch.zeros(2, 10, dtype=torch.bool), r"`params` must have a floating dtype, got torch.bool"),
+        ([0.0] * 10, r"`params` must be a torch.Tensor, got list"),
+    ],
+)
+def test_bad_params_shape_or_type(params: object, match: str) -> None:
+    with pytest.raises(ParameterError, match=match):
+        render(params)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("index", "value", "match"),
+    [
+        (0, math.nan, r"`params` must be finite, got NaN or inf in \['m'\]"),
+        (8, math.inf, r"`params` must be finite, got NaN or inf in \['back_g'\]"),
+        (5, -math.inf, r"`params` must be finite, got NaN or inf in \['fore_g'\]"),
+        (1, 0.0, r"`params` b \(index 1\) must be > 0, got min 0"),
+        (1, -0.5, r"`params` b \(index 1\) must be > 0, got min -0.5"),
+        (3, 0.0, r"`params` sigma \(index 3\) must be > 0, got min 0"),
+        (3, -1.0, r"`params` sigma \(index 3\) must be > 0, got min -1"),
+    ],
+)
+def test_bad_param_values(index: int, value: float, match: str, device: torch.device) -> None:
+    params = _good(3).to(device)
+    params[1, index] = value
+    with pytest.raises(ParameterError, match=match):
+        render(params)
+    # validate=False skips the value checks (and renders garbage rather than raising).
+    render(params, validate=False)
+
+
+def test_bad_value_checks_are_skipped_under_vmap() -> None:
+    params = _good(2)
+    params[0, 1] = 0.0
+    images = torch.func.vmap(render)(params)
+    assert not torch.isfinite(images[0]).all()
+
+
+@pytest.mark.parametrize(
+    ("options", "match"),
+    [
+        ({"size": 1}, r"`size` must be an int >= 2, got 1"),
+        ({"size": 0}, r"`size` must be an int >= 2, got 0"),
+        ({"size": 8.0}, r"`size` must be an int >= 2, got 8.0"),
+        ({"size": True}, r"`size` must be an int >= 2, got True"),
+        ({"n_points": 1}, r"`n_points` must be an int >= 2, got 1"),
+        ({"n_points": "40"}, r"`n_points` must be an int >= 2, got '40'"),
+        ({"extent": 0.0}, r"`extent` must be a finite number > 0, got 0.0"),
+        ({"extent": -6}, r"`extent` must be a finite number > 0, got -6"),
+        ({"extent": math.inf}, r"`extent` must be a finite number > 0, got inf"),
+        ({"extent": math.nan}, r"`extent` must be a finite number > 0, got nan"),
+        ({"normalize": "max"}, r"`normalize` must be one of \['row', 'image'\], got 'max'"),
+        ({"normalize": None}, r"`normalize` must be one of \['row', 'image'\], got None"),
+    ],
+)
+def test_bad_options(options: dict[str, object], match: str) -> None:
+    with pytest.raises(ParameterError, match=match):
+        render(_good(), **options)  # type: ignore[arg-type]
+    with pytest.raises(ParameterError, match=match):
+        Renderer(**options)  # type: ignore[arg-type]
+
+
+def test_parameter_error_is_a_value_error() -> None:
+    with pytest.raises(ValueError, match="size"):
+        render(_good(), size=1)
