@@ -26,6 +26,11 @@ from spirograph.tasks import nuisance_tasks, target_tasks, tasks_from_names
 
 
 @pytest.fixture(scope="module")
+def device() -> str:
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+@pytest.fixture(scope="module")
 def train() -> Spirograph:
     return Spirograph("train", subset=256)
 
@@ -55,8 +60,8 @@ class Recorder(nn.Module):
 
 # ---------------------------------------------------------------------- reference points
 @pytest.mark.parametrize("probe", ["lbfgs", "ridge"])
-def test_oracle_scores_zero(train: Spirograph, test: Spirograph, probe: str) -> None:
-    result = evaluate(OracleEncoder(), train=train, test=test, probe=probe, progress=False)  # type: ignore[arg-type]
+def test_oracle_scores_zero(train: Spirograph, test: Spirograph, probe: str, device: str) -> None:
+    result = evaluate(OracleEncoder(), train=train, test=test, probe=probe, device=device, progress=False)  # type: ignore[arg-type]
     assert result.mse_mean < 1e-9
     assert all(r2 > 1 - 1e-8 for r2 in result.r2.values())
     assert result.tasks == ["m", "b", "sigma", "fore_r"]
@@ -71,8 +76,9 @@ def test_features_independent_of_targets_score_the_prior_variance(train: Spirogr
     assert all(r2 < 0.1 for r2 in result.r2.values())
 
 
-def test_pixels_and_random_network_beat_the_prior(train: Spirograph, test: Spirograph) -> None:
-    random_features = evaluate(RandomEncoder(seed=0, width=8), train=train, test=test, probe="ridge", progress=False)
+def test_pixels_and_random_network_beat_the_prior(train: Spirograph, test: Spirograph, device: str) -> None:
+    encoder = RandomEncoder(seed=0, width=8).to(device)
+    random_features = evaluate(encoder, train=train, test=test, probe="ridge", device=device, progress=False)
     assert random_features.feature_dim == 128
     assert random_features.normalised_mse["fore_r"] < 0.5  # colour is easy to read off linearly
 
@@ -142,10 +148,11 @@ def test_averaging_an_invariant_encoder_changes_nothing(train: Spirograph, test:
     assert result.feature_averaging[4] == pytest.approx(result.feature_averaging[1], rel=1e-9, abs=1e-15)
 
 
-def test_curve_from_one_pass_equals_separate_runs(train: Spirograph, test: Spirograph) -> None:
+def test_curve_from_one_pass_equals_separate_runs(device: str) -> None:
     small_train, small_test = Spirograph("train", subset=96), Spirograph("test", subset=48)
     kwargs: dict[str, Any] = {"train": small_train, "test": small_test, "probe": "ridge", "progress": False}
-    encoder = RandomEncoder(seed=1, width=4)
+    kwargs["device"] = device
+    encoder = RandomEncoder(seed=1, width=4).to(device)
     curve = evaluate(encoder, averaging=[1, 2, 5, 30], **kwargs)
     assert curve.averaging == 30 and curve.feature_averaging is not None
     assert sorted(curve.feature_averaging) == [1, 2, 5, 30]
@@ -234,8 +241,9 @@ def test_bad_families() -> None:
 
 
 # ---------------------------------------------------------------------- invariance
-def test_invariance_of_an_invariant_encoder_and_of_pixels(train: Spirograph, test: Spirograph) -> None:
+def test_invariance_of_an_invariant_encoder_and_of_pixels(train: Spirograph, test: Spirograph, device: str) -> None:
     kwargs: dict[str, Any] = {"n_examples": 64, "n_draws": 4, "train": train, "test": test, "progress": False}
+    kwargs["device"] = device
     oracle = invariance(OracleEncoder(), probe="ridge", **kwargs)
     assert oracle.conditional_variance == 0.0
     assert oracle.conditional_variance_normalised == 0.0
