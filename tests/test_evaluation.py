@@ -135,7 +135,7 @@ def test_default_protocol_uses_half_of_each_split() -> None:
     result = evaluate(OracleEncoder(), progress=False)
     assert (result.n_train, result.n_test) == (50_000, 10_000)
     assert result.splits == {"train": "train", "test": "test"}
-    assert (result.probe, result.l2, result.steps, result.averaging) == ("lbfgs", 1e-8, 500, 1)
+    assert (result.probe, result.l2, result.steps, result.averaging, result.M) == ("lbfgs", 1e-8, 500, 1, 1)
     assert result.normalize == "row"
     assert result.mse_mean < 1e-9
 
