@@ -147,7 +147,9 @@ def gradient_penalty(
         h = h / h.norm(dim=1, keepdim=True).clamp_min(1e-12)
     signs = rademacher(tuple(h.shape), generator=generator, device=h.device, dtype=h.dtype)
     s = (signs * h).sum()
-    (g,) = torch.autograd.grad(s, nuisance, create_graph=create_graph, allow_unused=True)
+    g: torch.Tensor | None = None
+    if s.requires_grad:
+        (g,) = torch.autograd.grad(s, nuisance, create_graph=create_graph, allow_unused=True)
     if g is None:  # the features do not depend on the nuisance at all
         g = torch.zeros_like(nuisance)
     # (batch, K, p) . (batch, 1, p) -> (batch, K)
