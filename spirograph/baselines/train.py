@@ -484,12 +484,29 @@ def _resolve_device(config: TrainConfig, ctx: _Dist) -> torch.device:
     return device
 
 
+class _GatherWithGradient(torch.autograd.Function):
+    """All-gather along dim 0 whose backward sums the gradients of every process's copy."""
+
+    @staticmethod
+    def forward(ctx: Any, tensor: torch.Tensor) -> torch.Tensor:
+        ctx.rank, ctx.world_size = dist.get_rank(), dist.get_world_size()
+        parts = [torch.empty_like(tensor) for _ in range(ctx.world_size)]
+        dist.all_gather(parts, tensor.contiguous())
+        return torch.cat(parts)
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> torch.Tensor:
+        # Every process computes the same global loss; DDP later averages the weight
+        # gradients, so the sum here makes the result the single-process gradient.
+        grad = grad.contiguous().clone()
+        dist.all_reduce(grad)
+        return grad.chunk(ctx.world_size)[ctx.rank]
+
+
 def _gather(tensor: torch.Tensor, ctx: _Dist) -> torch.Tensor:
     if not ctx.enabled:
         return tensor
-    from torch.distributed.nn.functional import all_gather  # autograd-aware gather
-
-    return torch.cat(all_gather(tensor))
+    return cast(torch.Tensor, _GatherWithGradient.apply(tensor))
 
 
 def _check_resumable(saved: TrainConfig, config: TrainConfig, path: Path) -> None:
@@ -555,6 +572,7 @@ def _train(
         num_workers=config.num_workers,
         pin_memory=device.type == "cuda",
         persistent_workers=config.num_workers > 0,
+        generator=torch.Generator().manual_seed(config.seed),  # worker seeds, not torch's global generator
     )
     steps_per_epoch = len(loader)
     if steps_per_epoch == 0:

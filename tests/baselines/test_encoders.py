@@ -52,7 +52,7 @@ def test_build_encoder_unknown_name() -> None:
 
 
 def test_resnet18_rejects_other_sizes() -> None:
-    with pytest.raises(ConfigError, match="`representation_dim` must be 512.*got 256"):
+    with pytest.raises(ConfigError, match=r"`representation_dim` must be 512.*got 256"):
         build_encoder("resnet18", representation_dim=256)
 
 

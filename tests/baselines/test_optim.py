@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import itertools
 import math
 
 import pytest
@@ -90,7 +91,7 @@ def test_parameter_groups_split_biases_and_norms() -> None:
 
 
 def test_parameter_groups_bad_module() -> None:
-    with pytest.raises(ConfigError, match="`modules` must be nn.Module instances, got Tensor"):
+    with pytest.raises(ConfigError, match=r"`modules` must be nn\.Module instances, got Tensor"):
         parameter_groups(torch.zeros(2))  # type: ignore[arg-type]
 
 
@@ -124,7 +125,7 @@ def test_warmup_cosine_values() -> None:
     assert warmup_cosine(60, **kwargs) == pytest.approx(1.5)  # half way through the cosine
     assert warmup_cosine(110, **kwargs) == 0.0
     decay = [warmup_cosine(s, **kwargs) for s in range(10, 110)]
-    assert all(a >= b for a, b in zip(decay, decay[1:], strict=False))
+    assert all(a >= b for a, b in itertools.pairwise(decay))
     assert warmup_cosine(5, total_steps=5, warmup_steps=0, base_lr=1.0, final_lr=0.1) == 0.1
     assert warmup_cosine(0, total_steps=4, warmup_steps=0, base_lr=1.0) == 1.0
 
