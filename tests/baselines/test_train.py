@@ -260,3 +260,15 @@ def test_distributed_data_parallel_two_processes(tmp_path: Path) -> None:
     saved = load_checkpoint(tmp_path / "ckpt" / "last.pt")
     assert_same_state(saved["encoder"], rank0["encoder"])
     assert all(h["penalty"] is not None and h["penalty"] >= 0 for h in history)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_train_on_gpu_and_reload_on_cpu(tmp_path: Path) -> None:
+    result = train(tiny(device="cuda", checkpoint_dir=str(tmp_path)))
+    assert next(result.encoder.parameters()).device.type == "cuda"
+    assert all(h["penalty"] is not None and h["loss"] == h["loss"] for h in result.history)
+    assert result.checkpoint is not None
+    encoder = load_encoder(result.checkpoint)
+    images = torch.rand(4, 3, 16, 16)
+    torch.testing.assert_close(encoder(images), result.encoder(images.cuda()).cpu(), atol=1e-4, rtol=1e-4)
