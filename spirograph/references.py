@@ -1,0 +1,162 @@
+"""Reference encoders that need no training: raw pixels, a random network, an oracle.
+
+They bracket a leaderboard: any learned representation should beat
+:class:`PixelEncoder` and :class:`RandomEncoder`, and none can beat the oracle.
+
+:class:`OracleEncoder` is handed the true parameters instead of the image. It sets
+``encodes_parameters = True``, which tells :func:`spirograph.evaluation.evaluate` to
+call it with the ``(B, 10)`` parameters of each rendered input (the same rows and the
+same nuisance draws an image encoder would see) rather than the images; everything
+else (probe, splits, scores) is identical, so its score is an honest ceiling.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from spirograph.errors import ParameterError
+from spirograph.space import PARAMETER_NAMES, ParameterSpace
+
+__all__ = ["OracleEncoder", "PixelEncoder", "RandomEncoder"]
+
+
+def _check_images(images: object, where: str) -> torch.Tensor:
+    if not isinstance(images, torch.Tensor) or images.ndim != 4:
+        shape = tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__
+        raise ParameterError(f"{where}: `images` must be a tensor of shape (B, C, H, W), got {shape}")
+    return images
+
+
+class PixelEncoder(nn.Module):
+    """The raw pixels as features: ``(B, 3, S, S) -> (B, 3 * S * S)``.
+
+    Example:
+        >>> PixelEncoder()(torch.zeros(2, 3, 32, 32)).shape
+        torch.Size([2, 3072])
+    """
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """Flatten each image.
+
+        Shape:
+            ``(B, C, H, W) -> (B, C * H * W)``.
+        """
+        return _check_images(images, "PixelEncoder").flatten(1)
+
+
+class RandomEncoder(nn.Module):
+    """A randomly initialised, never trained convolutional network.
+
+    Three 3x3 convolutions with ReLU (``3 -> width``, ``width -> 2 width`` stride 2,
+    ``2 width -> 4 width`` stride 2), then average pooling to a ``2 x 2`` grid:
+    ``16 * width`` features. Weights are Kaiming-normal (fan-in, ReLU gain) drawn from
+    a private :class:`torch.Generator` seeded with ``seed``, biases zero, so the
+    network is a pure function of ``(seed, width)`` and the global RNG is untouched.
+
+    Args:
+        seed: the initialisation seed.
+        width: channels of the first convolution, ``>= 1``.
+
+    Example:
+        >>> RandomEncoder(seed=0, width=8)(torch.zeros(2, 3, 32, 32)).shape
+        torch.Size([2, 128])
+    """
+
+    def __init__(self, seed: int = 0, *, width: int = 32) -> None:
+        super().__init__()
+        if isinstance(seed, bool) or not isinstance(seed, int):
+            raise ParameterError(f"RandomEncoder: `seed` must be an int, got {seed!r}")
+        if isinstance(width, bool) or not isinstance(width, int) or width < 1:
+            raise ParameterError(f"RandomEncoder: `width` must be an int >= 1, got {width!r}")
+        self.seed = seed
+        self.width = width
+        self.layers = nn.Sequential(
+            nn.Conv2d(3, width, 3, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(width, 2 * width, 3, stride=2, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(2 * width, 4 * width, 3, stride=2, padding=1),
+            nn.ReLU(),
+            nn.AdaptiveAvgPool2d(2),
+            nn.Flatten(1),
+        )
+        generator = torch.Generator().manual_seed(seed)
+        with torch.no_grad():
+            for layer in self.layers:
+                if isinstance(layer, nn.Conv2d):
+                    nn.init.kaiming_normal_(layer.weight, nonlinearity="relu", generator=generator)
+                    assert layer.bias is not None
+                    layer.bias.zero_()
+        self.requires_grad_(False)
+
+    @property
+    def dim(self) -> int:
+        """Number of output features."""
+        return 16 * self.width
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """Encode images.
+
+        Shape:
+            ``(B, 3, H, W) -> (B, 16 * width)``.
+        """
+        return self.layers(_check_images(images, "RandomEncoder"))
+
+    def extra_repr(self) -> str:
+        return f"seed={self.seed}, width={self.width}"
+
+
+class OracleEncoder(nn.Module):
+    """The true parameters as features: an upper bound that no image encoder can beat.
+
+    It is called with parameters, not images (``encodes_parameters = True``; see
+    :mod:`spirograph.references`). With the default ``names`` (the targets) a linear
+    probe recovers every target exactly. With ``names`` set to nuisance parameters it
+    gives features independent of the targets, which score about the prior variance.
+
+    Args:
+        names: parameters to expose, in order (default: the targets of ``space``).
+        space: the parameter space whose targets are the default ``names``.
+
+    Example:
+        >>> oracle = OracleEncoder()
+        >>> oracle(ParameterSpace().sample(3, seed=0)).shape
+        torch.Size([3, 4])
+    """
+
+    encodes_parameters = True
+
+    def __init__(self, names: Sequence[str] | None = None, *, space: ParameterSpace | None = None) -> None:
+        super().__init__()
+        if space is not None and not isinstance(space, ParameterSpace):
+            raise ParameterError(f"OracleEncoder: `space` must be a ParameterSpace or None, got {type(space).__name__}")
+        if names is None:
+            names = (space or ParameterSpace()).targets
+        if isinstance(names, str):
+            raise ParameterError(f"OracleEncoder: `names` must be a sequence of names, got the string {names!r}")
+        chosen = tuple(names)
+        unknown = [n for n in chosen if n not in PARAMETER_NAMES]
+        if not chosen or unknown:
+            raise ParameterError(
+                f"OracleEncoder: `names` must be a non-empty list of names from {list(PARAMETER_NAMES)}, "
+                f"got {list(chosen)}"
+            )
+        self.names = chosen
+        self.index = [PARAMETER_NAMES.index(n) for n in chosen]
+
+    def forward(self, params: torch.Tensor) -> torch.Tensor:
+        """Select the named parameters.
+
+        Shape:
+            ``(B, 10) -> (B, len(names))``.
+        """
+        if not isinstance(params, torch.Tensor) or params.ndim != 2 or params.shape[1] != len(PARAMETER_NAMES):
+            shape = tuple(params.shape) if isinstance(params, torch.Tensor) else type(params).__name__
+            raise ParameterError(f"OracleEncoder: `params` must have shape (B, 10), got {shape}")
+        return params[:, self.index]
+
+    def extra_repr(self) -> str:
+        return f"names={self.names}"

@@ -1,0 +1,266 @@
+"""Downstream tasks: which parameter each regression task predicts, and its prior.
+
+The paper scores a representation by linear regression of four *target* parameters
+(``m``, ``b``, ``sigma``, ``fore_r``) from frozen features. A :class:`Task` names one
+such regression: the column of the ``(N, 10)`` parameter table holding its label and
+the mean and variance of that parameter's prior. The prior variance is the mean
+squared error of the best constant guess (the prior mean), so ``mse / prior_variance``
+is an error normalised across tasks of very different scales.
+
+Tasks can be built for any parameter: :func:`nuisance_tasks` measures how much
+nuisance information a representation keeps, and :func:`tasks_from_names` builds a
+task set from any names.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import overload
+
+import torch
+
+from spirograph.errors import ParameterError
+from spirograph.space import PARAMETER_NAMES, ParameterSpace
+
+__all__ = [
+    "Task",
+    "TaskSet",
+    "nuisance_tasks",
+    "target_tasks",
+    "tasks_from_names",
+]
+
+
+@dataclass(frozen=True)
+class Task:
+    """One downstream regression task: predict parameter ``name`` from features.
+
+    Args:
+        name: the task name (by convention, the parameter's name).
+        index: the parameter's column in the canonical ``(N, 10)`` table.
+        prior_variance: variance of the parameter's prior, ``> 0``.
+        prior_mean: mean of the parameter's prior.
+
+    Raises:
+        ParameterError: an empty name, an index outside ``[0, 10)``, or a prior variance
+            that is not a finite number ``> 0``.
+
+    Example:
+        >>> task = target_tasks()[0]
+        >>> task.name, task.index, round(task.prior_variance, 4)
+        ('m', 0, 0.75)
+    """
+
+    name: str
+    index: int
+    prior_variance: float
+    prior_mean: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name:
+            raise ParameterError(f"Task: `name` must be a non-empty string, got {self.name!r}")
+        if isinstance(self.index, bool) or not isinstance(self.index, int) or not 0 <= self.index < 10:
+            raise ParameterError(f"Task: `index` must be an int in [0, 10), got {self.index!r}")
+        try:
+            variance = float(self.prior_variance)
+            mean = float(self.prior_mean)
+        except (TypeError, ValueError):
+            raise ParameterError(
+                f"Task: `prior_variance` and `prior_mean` must be numbers, got {self.prior_variance!r}, "
+                f"{self.prior_mean!r}"
+            ) from None
+        if not (math.isfinite(variance) and variance > 0):
+            raise ParameterError(f"Task: `prior_variance` must be a finite number > 0, got {self.prior_variance!r}")
+        if not math.isfinite(mean):
+            raise ParameterError(f"Task: `prior_mean` must be finite, got {self.prior_mean!r}")
+        object.__setattr__(self, "prior_variance", variance)
+        object.__setattr__(self, "prior_mean", mean)
+
+    def labels(self, params: torch.Tensor) -> torch.Tensor:
+        """The labels of this task, read from a parameter table.
+
+        Args:
+            params: parameters in canonical order.
+
+        Returns:
+            The column ``params[..., index]``.
+
+        Shape:
+            ``(..., 10) -> (...)``.
+        """
+        _check_params(params, f"Task({self.name!r}).labels")
+        return params[..., self.index]
+
+
+class TaskSet(Sequence[Task]):
+    """An ordered, immutable collection of tasks with distinct names.
+
+    Args:
+        tasks: the tasks, at least one, names unique.
+
+    Raises:
+        ParameterError: no tasks, an element that is not a :class:`Task`, or a repeated name.
+
+    Example:
+        >>> tasks = target_tasks()
+        >>> tasks.names
+        ('m', 'b', 'sigma', 'fore_r')
+        >>> tasks.labels(ParameterSpace().sample(5, seed=0)).shape
+        torch.Size([5, 4])
+    """
+
+    def __init__(self, tasks: Sequence[Task]) -> None:
+        items = tuple(tasks)
+        if not items:
+            raise ParameterError("TaskSet: `tasks` must hold at least one Task, got none")
+        for position, task in enumerate(items):
+            if not isinstance(task, Task):
+                raise ParameterError(f"TaskSet: `tasks[{position}]` must be a Task, got {type(task).__name__}")
+        names = [task.name for task in items]
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            raise ParameterError(f"TaskSet: task names must be unique, got {repeated} more than once in {names}")
+        self._tasks = items
+
+    @overload
+    def __getitem__(self, index: int) -> Task: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> TaskSet: ...
+
+    def __getitem__(self, index: int | slice) -> Task | TaskSet:
+        if isinstance(index, slice):
+            return TaskSet(self._tasks[index])
+        return self._tasks[index]
+
+    def __len__(self) -> int:
+        return len(self._tasks)
+
+    def __iter__(self) -> Iterator[Task]:
+        return iter(self._tasks)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, TaskSet) and self._tasks == other._tasks
+
+    def __hash__(self) -> int:
+        return hash(self._tasks)
+
+    def __repr__(self) -> str:
+        return f"TaskSet({list(self.names)})"
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """Task names, in order."""
+        return tuple(task.name for task in self._tasks)
+
+    @property
+    def columns(self) -> tuple[int, ...]:
+        """Canonical parameter columns of the tasks, in order."""
+        return tuple(task.index for task in self._tasks)
+
+    @property
+    def prior_variance(self) -> torch.Tensor:
+        """Prior variances as a float64 tensor of shape ``(n_tasks,)``."""
+        return torch.tensor([task.prior_variance for task in self._tasks], dtype=torch.float64)
+
+    @property
+    def prior_mean(self) -> torch.Tensor:
+        """Prior means as a float64 tensor of shape ``(n_tasks,)``."""
+        return torch.tensor([task.prior_mean for task in self._tasks], dtype=torch.float64)
+
+    def labels(self, params: torch.Tensor) -> torch.Tensor:
+        """Labels of every task, read from a parameter table.
+
+        Args:
+            params: parameters in canonical order.
+
+        Returns:
+            One column per task, in task order, same dtype and device as ``params``.
+
+        Shape:
+            ``(N, 10) -> (N, n_tasks)`` (any leading shape is kept).
+        """
+        _check_params(params, "TaskSet.labels")
+        return params[..., list(self.columns)]
+
+
+def _check_params(params: object, where: str) -> None:
+    if not isinstance(params, torch.Tensor):
+        raise ParameterError(
+            f"{where}: `params` must be a torch.Tensor of shape (..., 10), got {type(params).__name__}"
+        )
+    if params.ndim == 0 or params.shape[-1] != len(PARAMETER_NAMES):
+        raise ParameterError(f"{where}: `params` must have shape (..., 10), got {tuple(params.shape)}")
+
+
+def _space(space: ParameterSpace | None, where: str) -> ParameterSpace:
+    if space is None:
+        return ParameterSpace()
+    if not isinstance(space, ParameterSpace):
+        raise ParameterError(f"{where}: `space` must be a ParameterSpace or None, got {type(space).__name__}")
+    return space
+
+
+def tasks_from_names(names: Sequence[str], space: ParameterSpace | None = None) -> TaskSet:
+    """A task set predicting the named parameters, priors taken from ``space``.
+
+    Args:
+        names: parameter names from :data:`spirograph.PARAMETER_NAMES`, in the order wanted.
+        space: the parameter space giving each prior (the paper's by default).
+
+    Returns:
+        One :class:`Task` per name.
+
+    Raises:
+        ParameterError: ``names`` is a single string, empty, repeats a name, or names an
+            unknown parameter.
+
+    Example:
+        >>> tasks_from_names(["h", "m"]).names
+        ('h', 'm')
+    """
+    space = _space(space, "tasks_from_names")
+    if isinstance(names, str):
+        raise ParameterError(f"tasks_from_names: `names` must be a sequence of names, got the string {names!r}")
+    chosen = tuple(names)
+    unknown = [n for n in chosen if n not in PARAMETER_NAMES]
+    if unknown:
+        raise ParameterError(
+            f"tasks_from_names: unknown task names {unknown}; expected names from {list(PARAMETER_NAMES)}"
+        )
+    variances = space.prior_variance(chosen)
+    means = space.prior_mean(chosen)
+    return TaskSet(
+        [
+            Task(name, PARAMETER_NAMES.index(name), variance, mean)
+            for name, variance, mean in zip(chosen, variances, means, strict=True)
+        ]
+    )
+
+
+def target_tasks(space: ParameterSpace | None = None) -> TaskSet:
+    """The downstream tasks: one per target of ``space`` (the paper's four by default).
+
+    Args:
+        space: the parameter space (the paper's by default: ``m, b, sigma, fore_r``).
+
+    Returns:
+        The target tasks, in target order.
+    """
+    space = _space(space, "target_tasks")
+    return tasks_from_names(space.targets, space)
+
+
+def nuisance_tasks(space: ParameterSpace | None = None) -> TaskSet:
+    """One task per nuisance parameter of ``space``, to measure retained nuisance information.
+
+    Args:
+        space: the parameter space (the paper's by default: ``h, fore_g, fore_b, back_*``).
+
+    Returns:
+        The nuisance tasks, in nuisance order.
+    """
+    space = _space(space, "nuisance_tasks")
+    return tasks_from_names(space.nuisance_names, space)
