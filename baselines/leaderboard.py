@@ -187,8 +187,8 @@ def render_markdown(rows: list[dict[str, Any]], plot: str | None) -> str:
             lines.append(f"**{row['entry']['title']}**")
             lines.append("")
             for family, values in row["result"]["robustness"]["mse_mean"].items():
-                cells = ", ".join(f"{v}: {_sci(s)}" for v, s in values.items())
-                lines.append(f"- {family}: {cells}")
+                shifted = ", ".join(f"{v}: {_sci(s)}" for v, s in values.items())
+                lines.append(f"- {family}: {shifted}")
             lines.append("")
     if plot:
         lines += ["", f"![mean MSE against M]({plot})", ""]
