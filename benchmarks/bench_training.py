@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
         order = ["simclr", "invclr"] if repeat % 2 == 0 else ["invclr", "simclr"]
         for name in order:
             weight = 0.0 if name == "simclr" else 1e-2
-            runs[name].append(measure(TrainConfig(**base, penalty_weight=weight)))  # type: ignore[arg-type]
+            runs[name].append(measure(TrainConfig(**base, penalty_weight=weight)))
     median = {name: statistics.median(values) for name, values in runs.items()}
     overhead = median["simclr"] / median["invclr"] - 1.0
 

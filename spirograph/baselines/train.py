@@ -35,9 +35,9 @@ import sys
 import tempfile
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, cast
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -77,8 +77,6 @@ _RESUME_FREE = frozenset(
     {"device", "checkpoint_dir", "keep_checkpoints", "checkpoint_every", "log_every", "num_workers", "progress"}
 )
 _SEED_STREAMS = {"nuisance": 1, "signs": 2}
-
-Device = Literal["cpu", "cuda", "auto"]
 
 
 def _is_int(value: Any) -> bool:
@@ -167,7 +165,6 @@ class TrainConfig:
     num_workers: int = 0
     progress: bool = True
     sync_batchnorm: bool = True
-    _extra: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         where = "TrainConfig"
@@ -252,7 +249,7 @@ class TrainConfig:
     # ------------------------------------------------------------------ serialisation
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dictionary of every setting."""
-        data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if not f.name.startswith("_")}
+        data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         data["targets"] = list(self.targets)
         return data
 
@@ -261,7 +258,7 @@ class TrainConfig:
         """Build from :meth:`to_dict`'s output; unknown keys raise :class:`ConfigError`."""
         if not isinstance(data, Mapping):
             raise ConfigError(f"TrainConfig.from_dict: `data` must be a mapping, got {type(data).__name__}")
-        known = {f.name for f in dataclasses.fields(cls) if not f.name.startswith("_")}
+        known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
             raise ConfigError(f"TrainConfig.from_dict: unknown keys {unknown}; valid keys are {sorted(known)}")
