@@ -259,11 +259,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--checkpoint-dir", type=Path, help="default: baselines/checkpoints/<entry>")
     parser.add_argument("--robustness", action="store_true", help="also compute the robustness table")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    parser.add_argument(
+        "--seed",
+        type=int,
+        help="train (or, for the random reference, initialise) with this seed; the result is "
+        "written as <entry>-seed<N>.json beside the entry's own",
+    )
     args = parser.parse_args(argv)
     try:
         entry = load_entry(args.config)
     except ConfigError as error:
         parser.error(str(error))
+    if args.seed is not None:
+        if args.seed < 0:
+            parser.error(f"--seed must be >= 0, got {args.seed}")
+        entry["entry"] = f"{entry['entry']}-seed{args.seed}"
+        entry["title"] = f"{entry['title']} (seed {args.seed})"
+        entry["seed"] = args.seed
+        if "train" in entry:
+            entry["train"] = {**entry["train"], "seed": args.seed}
     if args.robustness and not entry["evaluation"]["robustness"]:
         entry["evaluation"]["robustness"] = True
     checkpoint_dir = args.checkpoint_dir or HERE / "checkpoints" / entry["entry"]
