@@ -82,13 +82,25 @@ def load(configs_dir: Path, results_dir: Path) -> list[dict[str, Any]]:
         result_path = results_dir / f"{entry['entry']}.json"
         result = json.loads(result_path.read_text()) if result_path.exists() else None
         rows.append({"entry": entry, "result": result})
-    # Result files without an entry file still show up.
+    # Result files without an entry file (e.g. extra seeds from `run.py --seed`) still show up.
     known = {row["entry"]["entry"] for row in rows}
     for path in sorted(results_dir.glob("*.json")):
         result = json.loads(path.read_text())
         if result["entry"] not in known:
-            rows.append({"entry": result["config"], "result": result})
-    return rows
+            rows.append({"entry": {**result["config"], "entry": result["entry"]}, "result": result})
+    return sorted(rows, key=_order)
+
+
+_METHOD_ORDER = {"simclr": 0, "invclr": 1, "pixels": 2, "random": 3, "oracle": 4}
+
+
+def _order(row: dict[str, Any]) -> tuple[int, int, int, str]:
+    """Paper-sized runs first, then CPU-sized runs, then the references; SimCLR before InvCLR."""
+    entry = row["entry"]
+    method = entry.get("method", "")
+    reference = int(method not in ("simclr", "invclr"))
+    cpu = int(entry.get("hardware") == "cpu")
+    return reference, cpu, _METHOD_ORDER.get(method, 5), entry["entry"]
 
 
 def render_markdown(rows: list[dict[str, Any]], plot: str | None) -> str:
@@ -210,7 +222,7 @@ def render_plot(rows: list[dict[str, Any]], path: Path) -> bool:
         ax.plot(list(curve), [1e-3 * v for v in curve.values()], style, label=PAPER[key]["title"])
     for row in rows:
         result = row["result"]
-        if result is None:
+        if result is None or row["entry"].get("method") == "oracle":  # the oracle's ~0 MSE has no place on a log axis
             continue
         curve = {int(m): v for m, v in result["feature_averaging"].items()}
         ax.plot(list(curve), list(curve.values()), "o-", label=row["entry"]["title"])
