@@ -145,9 +145,13 @@ def run(entry: dict[str, Any], *, device: str, results_dir: Path, checkpoint_dir
     train_seconds = time.perf_counter() - start
     encoder = encoder.to(device).eval()
     ev = entry["evaluation"]
+    # Evaluate on images rendered like the training views.
     normalize = config.normalize if config is not None else "row"
-    train_set = Spirograph("train", subset=ev["n_train"] or 0.5, normalize=normalize)
-    test_set = Spirograph("test", subset=ev["n_test"] or 0.5, normalize=normalize)
+    renderer: dict[str, Any] = {"normalize": normalize}
+    if config is not None:
+        renderer.update(size=config.size, n_points=config.n_points)
+    train_set = Spirograph("train", subset=ev["n_train"] or 0.5, **renderer)
+    test_set = Spirograph("test", subset=ev["n_test"] or 0.5, **renderer)
     common = {
         "device": device,
         "batch_size": ev["batch_size"],
@@ -171,7 +175,7 @@ def run(entry: dict[str, Any], *, device: str, results_dir: Path, checkpoint_dir
     inv_settings = ev["invariance"]
     inv = invariance(
         encoder,
-        data=Spirograph("test", subset=inv_settings["n_examples"], normalize=normalize),
+        data=Spirograph("test", subset=inv_settings["n_examples"], **renderer),
         n_examples=inv_settings["n_examples"],
         n_draws=inv_settings["n_draws"],
         n_projections=inv_settings["n_projections"],
@@ -192,7 +196,7 @@ def run(entry: dict[str, Any], *, device: str, results_dir: Path, checkpoint_dir
         pen = ev["penalty"]
         penalty = penalty_statistic(
             encoder,
-            transform=SpirographTransform(normalize=normalize, seed=ev["seed"]),
+            transform=SpirographTransform(seed=ev["seed"], **renderer),
             n_examples=pen["n_examples"],
             batch_size=pen["batch_size"],
             n_samples=pen["n_samples"],

@@ -30,6 +30,8 @@ TINY_ENTRY = {
         "epochs": 1,
         "warmup_epochs": 0,
         "n_train": 32,
+        "size": 16,
+        "n_points": 12,
         "penalty_samples": 4,
         "log_every": 1,
     },
@@ -94,6 +96,7 @@ def test_runner_end_to_end_and_leaderboard(tmp_path: Path) -> None:
     assert result["mse_mean"] == pytest.approx(sum(result["mse"].values()) / 4)
     assert result["penalty"] >= 0 and result["conditional_variance"] >= 0
     assert result["config"]["train"]["penalty_weight"] == 0.01
+    assert result["evaluation"]["size"] == 16  # evaluated on images rendered like the training views
     assert result["training"]["history"][0]["epoch"] == 1
     assert (tmp_path / "ckpt" / "last.pt").exists()
     assert not list(results.glob(".*.tmp"))
