@@ -196,6 +196,11 @@ class EvaluationResult(_Record):
     package_version: str = __version__
     timings: dict[str, float] = field(default_factory=dict)
 
+    @property
+    def M(self) -> int:
+        """The number of nuisance draws averaged per feature (same as :attr:`averaging`)."""
+        return self.averaging
+
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> EvaluationResult:
         """Rebuild a record from :meth:`to_dict` output (or its JSON)."""

@@ -312,8 +312,8 @@ def _solve_psd(matrix: torch.Tensor, rhs: torch.Tensor, ridge: float) -> torch.T
 def _lbfgs(xc: torch.Tensor, yc: torch.Tensor, l2: float, steps: int) -> tuple[torch.Tensor, torch.Tensor, int]:
     """Minimise the probe objective on centred data with L-BFGS, from zero.
 
-    The bias is optimised too (it converges to ~0 on centred data), so the iterates
-    are those of the paper's ``nn.Linear`` + ``LBFGS`` fit started at zero.
+    The bias is optimised jointly with ``W`` (it converges to ~0 on centred data), as in
+    the paper's ``nn.Linear`` head, so the objective is exactly the paper's.
 
     Returns:
         ``(W (d, T), intercept (T,), iterations)``.
@@ -331,13 +331,19 @@ def _lbfgs(xc: torch.Tensor, yc: torch.Tensor, l2: float, steps: int) -> tuple[t
         label_power = float(yc.pow(2).sum() / n)
 
     def objective() -> torch.Tensor:
-        if use_moments:
-            fit = (weight * (second @ weight)).sum() - 2 * (weight * cross).sum() + label_power
-            fit = fit + intercept.pow(2).sum()
-            mse = fit / t
-        else:
-            mse = (xc @ weight + intercept - yc).pow(2).mean()
+        mse = (xc @ weight + intercept - yc).pow(2).mean()
         return mse + l2 * weight.pow(2).sum()
+
+    def moments_closure() -> torch.Tensor:
+        # Loss and its exact gradient from the moments, sharing one (d, d) @ (d, T) product:
+        # dL/dW = 2 (G W - C) / T + 2 l2 W,  dL/db = 2 b / T.
+        with torch.no_grad():
+            gw = second @ weight
+            fit = (weight * gw).sum() - 2 * (weight * cross).sum() + label_power + intercept.pow(2).sum()
+            loss = fit / t + l2 * weight.pow(2).sum()
+            weight.grad = 2 * (gw - cross) / t + 2 * l2 * weight
+            intercept.grad = 2 * intercept / t
+        return loss
 
     optimizer = torch.optim.LBFGS(
         [weight, intercept],
@@ -349,12 +355,13 @@ def _lbfgs(xc: torch.Tensor, yc: torch.Tensor, l2: float, steps: int) -> tuple[t
         tolerance_change=_LBFGS_TOLERANCE_CHANGE,
     )
 
-    def closure() -> torch.Tensor:
+    def data_closure() -> torch.Tensor:
         optimizer.zero_grad()
         loss = objective()
         loss.backward()
         return loss
 
+    closure = moments_closure if use_moments else data_closure
     previous = math.inf
     for _ in range(steps):
         loss = float(optimizer.step(closure).detach())  # the loss at the start of this step

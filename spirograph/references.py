@@ -16,6 +16,7 @@ from collections.abc import Sequence
 
 import torch
 from torch import nn
+from torch.nn.utils import skip_init
 
 from spirograph.errors import ParameterError
 from spirograph.space import PARAMETER_NAMES, ParameterSpace
@@ -73,12 +74,13 @@ class RandomEncoder(nn.Module):
             raise ParameterError(f"RandomEncoder: `width` must be an int >= 1, got {width!r}")
         self.seed = seed
         self.width = width
+        # skip_init: no default initialisation, which would draw from the global RNG.
         self.layers = nn.Sequential(
-            nn.Conv2d(3, width, 3, padding=1),
+            skip_init(nn.Conv2d, 3, width, 3, padding=1),
             nn.ReLU(),
-            nn.Conv2d(width, 2 * width, 3, stride=2, padding=1),
+            skip_init(nn.Conv2d, width, 2 * width, 3, stride=2, padding=1),
             nn.ReLU(),
-            nn.Conv2d(2 * width, 4 * width, 3, stride=2, padding=1),
+            skip_init(nn.Conv2d, 2 * width, 4 * width, 3, stride=2, padding=1),
             nn.ReLU(),
             nn.AdaptiveAvgPool2d(2),
             nn.Flatten(1),

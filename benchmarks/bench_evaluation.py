@@ -1,0 +1,181 @@
+"""Cost of the evaluation protocol for the raw-pixel encoder, against the naive way.
+
+For each probe-train size N (test size N / 5, the protocol's 50,000 / 10,000 ratio) and
+the averaging levels M in ``--ms``, one run measures:
+
+- **library**: ``evaluate(PixelEncoder(), averaging=ms)``: one encoding pass of
+  ``max(ms)`` nuisance draws with running sums snapshotted at each M, then the
+  float64 L-BFGS probe (500 steps, computed from the d x d second moments) at each M.
+- **naive**: what a script written from the paper's code does: each M encoded from
+  scratch (``sum(ms)`` draws in all, same draws and renderer), then ``nn.Linear`` fitted
+  by ``torch.optim.LBFGS`` with the paper's settings (float32, lr 1, 20 iterations per
+  step, no line search) on the N x d data matrix. At these sizes 500 such steps take too
+  long on a shared CPU, so ``--naive-steps`` steps are timed and the per-step time is
+  multiplied by 500; the table says "est." for these figures.
+
+Both encode identical features (same counter-based draws), so encoding times compare the
+same work. Results go to ``benchmarks/results/evaluation.json``.
+
+    PYTHONPATH=$PWD python benchmarks/bench_evaluation.py                          # N = 10,000 and 50,000, M = 1, 10
+    PYTHONPATH=$PWD python benchmarks/bench_evaluation.py --sizes 10000 --naive-steps 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from spirograph._version import __version__
+from spirograph.dataset import Spirograph
+from spirograph.evaluation import EVALUATION_STREAM, evaluate
+from spirograph.references import PixelEncoder
+
+RESULTS = Path(__file__).resolve().parent / "results" / "evaluation.json"
+PAPER_STEPS = 500
+
+
+def _naive_features(data: Spirograph, m: int, device: torch.device, batch_size: int) -> torch.Tensor:
+    """Mean pixel features over draws 0..m-1, encoded from scratch (float32, as the paper's code)."""
+    encoder = PixelEncoder()
+    total = torch.zeros(len(data), 3 * data.size**2, device=device)
+    index = torch.arange(len(data))
+    space = data.space
+    for draw in range(m):
+        params = space.sample_nuisance(data.targets, seed=0, index=index, stream=(EVALUATION_STREAM, data.seed, draw))
+        for start in range(0, len(data), batch_size):
+            batch = params[start : start + batch_size].to(device)
+            with torch.no_grad():
+                total[start : start + batch_size] += encoder(data.render_params(batch))
+    return total / m
+
+
+def _naive_fit(features: torch.Tensor, labels: torch.Tensor, steps: int) -> float:
+    """Seconds for ``steps`` LBFGS steps of the paper's regression head (float32, data matrix)."""
+    head = nn.Linear(features.shape[1], labels.shape[1]).to(features.device)
+    optimizer = torch.optim.LBFGS(head.parameters())
+    criterion = nn.MSELoss()
+
+    def closure() -> torch.Tensor:
+        optimizer.zero_grad()
+        loss = criterion(head(features), labels) + 1e-8 * head.weight.pow(2).sum()
+        loss.backward()
+        return loss
+
+    _sync(features.device)
+    start = time.perf_counter()
+    for _ in range(steps):
+        optimizer.step(closure)
+    _sync(features.device)
+    return time.perf_counter() - start
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def run(n: int, ms: list[int], device: torch.device, batch_size: int, naive_steps: int) -> dict[str, object]:
+    train = Spirograph("train", subset=n)
+    test = Spirograph("test", subset=max(1, n // 5))
+    print(f"N = {n}: library pass ...", flush=True)
+    ours = evaluate(
+        PixelEncoder(), train=train, test=test, averaging=ms, device=device, batch_size=batch_size, progress=False
+    )
+    naive_encode = 0.0
+    naive_fit = 0.0
+    naive_fit_measured = 0.0
+    for m in ms:
+        print(f"N = {n}: naive M = {m} ...", flush=True)
+        _sync(device)
+        start = time.perf_counter()
+        features = _naive_features(train, m, device, batch_size)
+        _naive_features(test, m, device, batch_size)
+        _sync(device)
+        naive_encode += time.perf_counter() - start
+        seconds = _naive_fit(features, train.targets.to(device), naive_steps)
+        naive_fit_measured += seconds
+        naive_fit += seconds / naive_steps * PAPER_STEPS
+        del features
+    assert ours.feature_averaging is not None
+    row: dict[str, object] = {
+        "n_train": n,
+        "n_test": len(test),
+        "ms": ms,
+        "library": {
+            "draws_encoded": max(ms),
+            "encode_s": ours.timings["encode"],
+            "fit_s": ours.timings["fit"],
+            "total_s": ours.timings["encode"] + ours.timings["fit"],
+            "mse_mean": {str(m): v for m, v in ours.feature_averaging.items()},
+        },
+        "naive": {
+            "draws_encoded": sum(ms),
+            "encode_s": naive_encode,
+            "fit_s_estimated_500_steps": naive_fit,
+            "fit_s_measured": naive_fit_measured,
+            "fit_steps_measured": naive_steps,
+            "total_s_estimated": naive_encode + naive_fit,
+        },
+    }
+    return row
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 50_000])
+    parser.add_argument("--ms", type=int, nargs="+", default=[1, 10])
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--batch-size", type=int, default=512)
+    parser.add_argument("--naive-steps", type=int, default=5, help="LBFGS steps timed for the naive fit")
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args()
+    device = torch.device(args.device)
+    ms = sorted(set(args.ms))
+    rows = [run(n, ms, device, args.batch_size, args.naive_steps) for n in args.sizes]
+
+    header = f"{'N':>7} {'way':>8} {'draws':>6} {'encode s':>9} {'fit s':>12} {'total s':>12}"
+    print(header)
+    for row in rows:
+        ours, naive = row["library"], row["naive"]
+        assert isinstance(ours, dict) and isinstance(naive, dict)
+        print(
+            f"{row['n_train']:>7} {'library':>8} {ours['draws_encoded']:>6} {ours['encode_s']:>9.1f} "
+            f"{ours['fit_s']:>12.1f} {ours['total_s']:>12.1f}"
+        )
+        print(
+            f"{row['n_train']:>7} {'naive':>8} {naive['draws_encoded']:>6} {naive['encode_s']:>9.1f} "
+            f"{naive['fit_s_estimated_500_steps']:>8.1f} est {naive['total_s_estimated']:>8.1f} est"
+        )
+        print(
+            f"{'':>7} ratio naive/library: encode {naive['encode_s'] / ours['encode_s']:.2f}x, "
+            f"fit {naive['fit_s_estimated_500_steps'] / ours['fit_s']:.1f}x (est.), "
+            f"mean MSE at M: {ours['mse_mean']}"
+        )
+    record = {
+        "benchmark": "evaluation",
+        "package_version": __version__,
+        "torch": torch.__version__,
+        "device": str(device),
+        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor(),
+        "threads": torch.get_num_threads(),
+        "cpu_count": os.cpu_count(),
+        "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
+        "rows": rows,
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    temporary = args.out.with_suffix(".json.tmp")
+    temporary.write_text(json.dumps(record, indent=2) + "\n")
+    os.replace(temporary, args.out)
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
