@@ -1,0 +1,166 @@
+"""Encoders for contrastive learning on Spirograph: ResNet-18 (CIFAR stem) and a small CNN.
+
+Every encoder maps ``(n, 3, size, size)`` images to ``(n, representation_dim)``
+features and exposes :attr:`representation_dim`. :func:`build_encoder` builds one by
+name from :data:`ENCODERS`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Literal
+
+import torch
+from torch import nn
+
+from spirograph.errors import ConfigError
+
+__all__ = ["ENCODERS", "EncoderName", "ResNet18", "SmallConvEncoder", "build_encoder"]
+
+EncoderName = Literal["resnet18", "small"]
+
+
+def _check_positive_int(value: object, where: str, argument: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"{where}: `{argument}` must be an int >= 1, got {value!r}")
+    return value
+
+
+class _BasicBlock(nn.Module):
+    """Two 3x3 convolutions with a residual connection (He et al., 2016)."""
+
+    def __init__(self, in_planes: int, planes: int, stride: int) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_planes, planes, 3, stride=stride, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(planes)
+        self.conv2 = nn.Conv2d(planes, planes, 3, stride=1, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.shortcut: nn.Module = nn.Identity()
+        if stride != 1 or in_planes != planes:
+            self.shortcut = nn.Sequential(
+                nn.Conv2d(in_planes, planes, 1, stride=stride, bias=False), nn.BatchNorm2d(planes)
+            )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = torch.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        return torch.relu(out + self.shortcut(x))
+
+
+class ResNet18(nn.Module):
+    """ResNet-18 with the CIFAR stem: a 3x3 stride-1 first convolution and no max-pool.
+
+    Four stages of two basic blocks (64, 128, 256, 512 channels; strides 1, 2, 2, 2),
+    global average pooling, no classification layer. The representation is the
+    pooled 512-dimensional vector, as in SimCLR's CIFAR-10 setting and the paper.
+
+    Args:
+        in_channels: image channels.
+        representation_dim: must be 512 (the width of the last stage); accepted so that
+            every encoder is built the same way.
+
+    Shape:
+        ``(n, in_channels, H, W)`` -> ``(n, 512)``.
+
+    Example:
+        >>> ResNet18()(torch.zeros(2, 3, 32, 32)).shape
+        torch.Size([2, 512])
+    """
+
+    def __init__(self, in_channels: int = 3, representation_dim: int = 512) -> None:
+        super().__init__()
+        _check_positive_int(in_channels, "ResNet18", "in_channels")
+        if representation_dim != 512:
+            raise ConfigError(
+                f"ResNet18: `representation_dim` must be 512 (the last stage's width), got {representation_dim!r}"
+            )
+        self.representation_dim = 512
+        self.conv1 = nn.Conv2d(in_channels, 64, 3, stride=1, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(64)
+        layers: list[nn.Module] = []
+        in_planes = 64
+        for planes, stride in ((64, 1), (128, 2), (256, 2), (512, 2)):
+            layers.append(nn.Sequential(_BasicBlock(in_planes, planes, stride), _BasicBlock(planes, planes, 1)))
+            in_planes = planes
+        self.layer1, self.layer2, self.layer3, self.layer4 = layers
+        self.pool = nn.AdaptiveAvgPool2d(1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = torch.relu(self.bn1(self.conv1(x)))
+        out = self.layer4(self.layer3(self.layer2(self.layer1(out))))
+        return torch.flatten(self.pool(out), 1)
+
+
+class SmallConvEncoder(nn.Module):
+    """A four-layer convolutional encoder for CPU-sized runs.
+
+    Conv(3x3) -> BatchNorm -> ReLU, four times, with widths ``width, 2 width, 4 width,
+    representation_dim`` and strides 1, 2, 2, 2 (32 -> 4 pixels), then global average
+    pooling.
+
+    Args:
+        in_channels: image channels.
+        representation_dim: width of the last layer, the representation size.
+        width: channels of the first layer.
+
+    Shape:
+        ``(n, in_channels, H, W)`` -> ``(n, representation_dim)``.
+
+    Example:
+        >>> SmallConvEncoder()(torch.zeros(2, 3, 32, 32)).shape
+        torch.Size([2, 128])
+    """
+
+    def __init__(self, in_channels: int = 3, representation_dim: int = 128, width: int = 32) -> None:
+        super().__init__()
+        _check_positive_int(in_channels, "SmallConvEncoder", "in_channels")
+        _check_positive_int(representation_dim, "SmallConvEncoder", "representation_dim")
+        _check_positive_int(width, "SmallConvEncoder", "width")
+        self.representation_dim = representation_dim
+        channels = (in_channels, width, 2 * width, 4 * width, representation_dim)
+        strides = (1, 2, 2, 2)
+        layers: list[nn.Module] = []
+        for c_in, c_out, stride in zip(channels[:-1], channels[1:], strides, strict=True):
+            layers += [
+                nn.Conv2d(c_in, c_out, 3, stride=stride, padding=1, bias=False),
+                nn.BatchNorm2d(c_out),
+                nn.ReLU(),
+            ]
+        self.features = nn.Sequential(*layers)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.flatten(self.pool(self.features(x)), 1)
+
+
+ENCODERS: dict[str, tuple[Callable[..., nn.Module], int]] = {
+    "resnet18": (ResNet18, 512),
+    "small": (SmallConvEncoder, 128),
+}
+"""Encoder name -> (class, default representation size)."""
+
+
+def build_encoder(name: EncoderName, *, representation_dim: int | None = None, in_channels: int = 3) -> nn.Module:
+    """Build an encoder by name.
+
+    Args:
+        name: ``"resnet18"`` (the paper's, representation 512) or ``"small"`` (a
+            four-layer CNN, representation 128 by default).
+        representation_dim: the representation size; ``None`` takes the encoder's default.
+        in_channels: image channels.
+
+    Returns:
+        A freshly initialised module with a ``representation_dim`` attribute.
+
+    Raises:
+        ConfigError: an unknown name or an invalid size.
+
+    Example:
+        >>> build_encoder("small", representation_dim=64).representation_dim
+        64
+    """
+    if name not in ENCODERS:
+        raise ConfigError(f"build_encoder: `name` must be one of {sorted(ENCODERS)}, got {name!r}")
+    cls, default = ENCODERS[name]
+    dim = default if representation_dim is None else representation_dim
+    return cls(in_channels=in_channels, representation_dim=dim)

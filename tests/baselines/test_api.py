@@ -1,0 +1,31 @@
+from __future__ import annotations
+
+import spirograph.baselines as baselines
+
+
+def test_public_names_are_pinned() -> None:
+    assert baselines.__all__ == [
+        "CHECKPOINT_FORMAT",
+        "ENCODERS",
+        "LARS",
+        "EncoderName",
+        "NTXentLoss",
+        "ProjectionHead",
+        "ResNet18",
+        "SmallConvEncoder",
+        "TrainConfig",
+        "TrainResult",
+        "build_encoder",
+        "gradient_penalty",
+        "load_checkpoint",
+        "load_encoder",
+        "nt_xent",
+        "parameter_groups",
+        "penalty_statistic",
+        "rademacher",
+        "scaled_learning_rate",
+        "train",
+        "warmup_cosine",
+    ]
+    for name in baselines.__all__:
+        assert hasattr(baselines, name)

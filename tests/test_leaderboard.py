@@ -1,0 +1,195 @@
+"""End-to-end checks of the leaderboard scripts in ``baselines/`` (run as subprocesses)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+from spirograph.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parents[1]
+RUN = ROOT / "baselines" / "run.py"
+LEADERBOARD = ROOT / "baselines" / "leaderboard.py"
+
+TINY_ENTRY = {
+    "entry": "tiny-invclr",
+    "title": "Tiny InvCLR",
+    "method": "invclr",
+    "train": {
+        "encoder": "small",
+        "representation_dim": 16,
+        "projection_dim": 8,
+        "batch_size": 16,
+        "epochs": 1,
+        "warmup_epochs": 0,
+        "n_train": 32,
+        "size": 16,
+        "n_points": 12,
+        "penalty_samples": 4,
+        "log_every": 1,
+    },
+    "evaluation": {
+        "n_train": 64,
+        "n_test": 32,
+        "averaging": [1, 2],
+        "probe": "ridge",
+        "batch_size": 64,
+        "invariance": {"n_examples": 16, "n_draws": 3, "n_projections": 2},
+        "penalty": {"n_examples": 16, "batch_size": 8, "n_samples": 4},
+    },
+}
+
+
+def _env() -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+
+
+def _script(*args: str | Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, *map(str, args)], capture_output=True, text=True, env=_env(), timeout=120, check=False
+    )
+
+
+@pytest.mark.slow
+def test_runner_end_to_end_and_leaderboard(tmp_path: Path) -> None:
+    configs, results = tmp_path / "configs", tmp_path / "results"
+    configs.mkdir()
+    (configs / "tiny-invclr.json").write_text(json.dumps(TINY_ENTRY))
+    pending = {**TINY_ENTRY, "entry": "tiny-simclr", "title": "Tiny SimCLR", "method": "simclr"}
+    pending["train"] = {**TINY_ENTRY["train"], "penalty_weight": 0.0}
+    (configs / "tiny-simclr.json").write_text(json.dumps(pending))
+
+    done = _script(
+        RUN,
+        configs / "tiny-invclr.json",
+        "--results-dir",
+        results,
+        "--checkpoint-dir",
+        tmp_path / "ckpt",
+        "--no-progress",
+    )
+    assert done.returncode == 0, done.stderr
+    result = json.loads((results / "tiny-invclr.json").read_text())
+    for key in (
+        "mse_mean",
+        "mse",
+        "feature_averaging",
+        "conditional_variance",
+        "conditional_variance_normalised",
+        "penalty",
+        "seed",
+        "device",
+        "wall_time",
+        "versions",
+        "config",
+    ):
+        assert key in result, key
+    assert set(result["mse"]) == {"m", "b", "sigma", "fore_r"}
+    assert set(result["feature_averaging"]) == {"1", "2"}
+    assert result["mse_mean"] == pytest.approx(sum(result["mse"].values()) / 4)
+    assert result["penalty"] >= 0 and result["conditional_variance"] >= 0
+    assert result["config"]["train"]["penalty_weight"] == 0.01
+    assert result["evaluation"]["size"] == 16  # evaluated on images rendered like the training views
+    assert result["training"]["history"][0]["epoch"] == 1
+    assert (tmp_path / "ckpt" / "last.pt").exists()
+    assert not list(results.glob(".*.tmp"))
+
+    board = tmp_path / "LEADERBOARD.md"
+    made = _script(LEADERBOARD, "--configs-dir", configs, "--results-dir", results, "--output", board)
+    assert made.returncode == 0, made.stderr
+    text = board.read_text()
+    assert "Tiny InvCLR" in text and f"{result['mse_mean']:.3g}" in text
+    assert "| Tiny SimCLR |" in text and "no run yet" in text
+    assert "Paper: InvCLR" in text and "1.95e-03" not in text and "0.00195" in text
+    assert (tmp_path / "mse_vs_m.png").exists()
+
+
+def test_leaderboard_renders_from_result_files(tmp_path: Path) -> None:
+    configs, results = tmp_path / "configs", tmp_path / "results"
+    configs.mkdir()
+    results.mkdir()
+    (configs / "tiny-invclr.json").write_text(json.dumps(TINY_ENTRY))
+    fake = {
+        "entry": "tiny-invclr",
+        "config": TINY_ENTRY,
+        "device": "cpu",
+        "wall_time": {"total": 90.0},
+        "mse_mean": 0.0123,
+        "mse": {"m": 0.01, "b": 0.02, "sigma": 0.005, "fore_r": 0.0142},
+        "feature_averaging": {"1": 0.0123, "2": 0.0101},
+        "conditional_variance": 0.25,
+        "conditional_variance_normalised": 0.5,
+        "nuisance_share": 0.4,
+        "nuisance_mse": 0.07,
+        "nuisance_mse_prior_mean": 0.08,
+        "penalty": 3.5,
+        "robustness": {"mse_mean": {"h_shift": {"-0.5": 0.02}}},
+    }
+    (results / "tiny-invclr.json").write_text(json.dumps(fake))
+    board = tmp_path / "LEADERBOARD.md"
+    made = _script(LEADERBOARD, "--configs-dir", configs, "--results-dir", results, "--output", board, "--no-plot")
+    assert made.returncode == 0, made.stderr
+    text = board.read_text()
+    row = next(line for line in text.splitlines() if line.startswith("| Tiny InvCLR") and "0.0123" in line)
+    assert "0.01 | 0.02 | 0.005 | 0.0142" in row and "1.5 min" in row
+    assert "| Tiny InvCLR | 12.3 | 10.1 |" in text  # x 1e-3 in the averaging table
+    assert "| Tiny InvCLR | 0.25 | 0.5 | 0.4 | 0.07 | 0.08 | 3.5 |" in text
+    assert "h_shift: -0.5: 0.02" in text
+    assert not (tmp_path / "mse_vs_m.png").exists()
+
+
+def _load_runner() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("_baselines_run", RUN)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize(
+    ("changes", "match"),
+    [
+        (
+            {"method": "byol"},
+            r"`method` must be one of \['simclr', 'invclr', 'pixels', 'random', 'oracle'\], got 'byol'",
+        ),
+        ({"method": "simclr"}, r"method 'simclr' does not match penalty_weight=0.01"),
+        ({"evaluation": {"n_trian": 5}}, r"`evaluation` has unknown keys \['n_trian'\]"),
+        ({"title": ""}, "needs a non-empty string `title`, got ''"),
+        ({"method": "pixels"}, "the reference method 'pixels' is not trained; remove `train`"),
+        ({"epochs": 3}, r"unknown keys \['epochs'\]"),
+        ({"train": {"encoder": "vit"}}, r"`encoder` must be one of \['resnet18', 'small'\], got 'vit'"),
+    ],
+)
+def test_runner_rejects_bad_entries(tmp_path: Path, changes: dict[str, object], match: str) -> None:
+    runner = _load_runner()
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps({**TINY_ENTRY, **changes}))
+    with pytest.raises(ConfigError, match=match):
+        runner.load_entry(path)
+
+
+def test_runner_fills_evaluation_defaults(tmp_path: Path) -> None:
+    runner = _load_runner()
+    path = tmp_path / "entry.json"
+    path.write_text(json.dumps({"entry": "px", "title": "Pixels", "method": "pixels"}))
+    entry = runner.load_entry(path)
+    assert entry["evaluation"]["averaging"] == [1, 2, 3, 4, 5, 10, 20, 30]
+    assert entry["evaluation"]["n_train"] is None and entry["evaluation"]["probe"] == "lbfgs"
+    assert entry["evaluation"]["invariance"]["n_draws"] == 10
+
+
+def test_shipped_entries_are_valid() -> None:
+    runner = _load_runner()
+    paths = sorted((ROOT / "baselines" / "configs").glob("*.json"))
+    assert {p.stem for p in paths} >= {"pixels", "random", "oracle", "simclr", "invclr", "simclr-cpu", "invclr-cpu"}
+    for path in paths:
+        entry = runner.load_entry(path)
+        assert entry["entry"] == path.stem
