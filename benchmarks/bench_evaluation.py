@@ -89,6 +89,7 @@ def run(n: int, ms: list[int], device: torch.device, batch_size: int, naive_step
     ours = evaluate(
         PixelEncoder(), train=train, test=test, averaging=ms, device=device, batch_size=batch_size, progress=False
     )
+    print(f"N = {n}: library encode {ours.timings['encode']:.1f} s, fit {ours.timings['fit']:.1f} s", flush=True)
     naive_encode = 0.0
     naive_fit = 0.0
     naive_fit_measured = 0.0
@@ -128,37 +129,27 @@ def run(n: int, ms: list[int], device: torch.device, batch_size: int, naive_step
     return row
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 50_000])
-    parser.add_argument("--ms", type=int, nargs="+", default=[1, 10])
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--batch-size", type=int, default=512)
-    parser.add_argument("--naive-steps", type=int, default=5, help="LBFGS steps timed for the naive fit")
-    parser.add_argument("--out", type=Path, default=RESULTS)
-    args = parser.parse_args()
-    device = torch.device(args.device)
-    ms = sorted(set(args.ms))
-    rows = [run(n, ms, device, args.batch_size, args.naive_steps) for n in args.sizes]
+def _print_row(row: dict[str, object]) -> None:
+    ours, naive = row["library"], row["naive"]
+    assert isinstance(ours, dict) and isinstance(naive, dict)
+    print(f"{'N':>7} {'way':>8} {'draws':>6} {'encode s':>9} {'fit s':>12} {'total s':>12}")
+    print(
+        f"{row['n_train']:>7} {'library':>8} {ours['draws_encoded']:>6} {ours['encode_s']:>9.1f} "
+        f"{ours['fit_s']:>12.1f} {ours['total_s']:>12.1f}"
+    )
+    print(
+        f"{row['n_train']:>7} {'naive':>8} {naive['draws_encoded']:>6} {naive['encode_s']:>9.1f} "
+        f"{naive['fit_s_estimated_500_steps']:>8.1f} est {naive['total_s_estimated']:>8.1f} est"
+    )
+    print(
+        f"{'':>7} ratio naive/library: encode {naive['encode_s'] / ours['encode_s']:.2f}x, "
+        f"fit {naive['fit_s_estimated_500_steps'] / ours['fit_s']:.2f}x (est.); "
+        f"library mean MSE by M: {ours['mse_mean']}",
+        flush=True,
+    )
 
-    header = f"{'N':>7} {'way':>8} {'draws':>6} {'encode s':>9} {'fit s':>12} {'total s':>12}"
-    print(header)
-    for row in rows:
-        ours, naive = row["library"], row["naive"]
-        assert isinstance(ours, dict) and isinstance(naive, dict)
-        print(
-            f"{row['n_train']:>7} {'library':>8} {ours['draws_encoded']:>6} {ours['encode_s']:>9.1f} "
-            f"{ours['fit_s']:>12.1f} {ours['total_s']:>12.1f}"
-        )
-        print(
-            f"{row['n_train']:>7} {'naive':>8} {naive['draws_encoded']:>6} {naive['encode_s']:>9.1f} "
-            f"{naive['fit_s_estimated_500_steps']:>8.1f} est {naive['total_s_estimated']:>8.1f} est"
-        )
-        print(
-            f"{'':>7} ratio naive/library: encode {naive['encode_s'] / ours['encode_s']:.2f}x, "
-            f"fit {naive['fit_s_estimated_500_steps'] / ours['fit_s']:.1f}x (est.), "
-            f"mean MSE at M: {ours['mse_mean']}"
-        )
+
+def _write(out: Path, device: torch.device, rows: list[dict[str, object]]) -> None:
     record = {
         "benchmark": "evaluation",
         "package_version": __version__,
@@ -170,11 +161,30 @@ def main() -> None:
         "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
         "rows": rows,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    temporary = args.out.with_suffix(".json.tmp")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    temporary = out.with_suffix(".json.tmp")
     temporary.write_text(json.dumps(record, indent=2) + "\n")
-    os.replace(temporary, args.out)
-    print(f"wrote {args.out}")
+    os.replace(temporary, out)
+    print(f"wrote {out}", flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 50_000])
+    parser.add_argument("--ms", type=int, nargs="+", default=[1, 10])
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--batch-size", type=int, default=512)
+    parser.add_argument("--naive-steps", type=int, default=5, help="LBFGS steps timed for the naive fit")
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args()
+    device = torch.device(args.device)
+    ms = sorted(set(args.ms))
+    rows: list[dict[str, object]] = []
+    for n in args.sizes:
+        rows.append(run(n, ms, device, args.batch_size, args.naive_steps))
+        _print_row(rows[-1])
+        # Written after each size, so a run stopped early keeps what it measured.
+        _write(args.out, device, rows)
 
 
 if __name__ == "__main__":
