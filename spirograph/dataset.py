@@ -269,7 +269,10 @@ class Spirograph(Dataset):
     def _fetch(self, indices: torch.Tensor) -> torch.Tensor:
         if self._images is not None:
             return self._as_float(self._images[indices])
-        return self.render_params(self.params[indices])
+        # Items are data, not a graph: skip autograd bookkeeping (no_grad, not inference_mode,
+        # so the images can still be saved for backward by the user's model).
+        with torch.no_grad():
+            return self.render_params(self.params[indices])
 
     # ------------------------------------------------------------------ Dataset protocol
     def __len__(self) -> int:
@@ -375,7 +378,8 @@ class SpirographViews(Dataset):
         data = self.dataset
         index = _check_indices(indices, len(self), "SpirographViews")
         params = data.view_params(index, self.k, epoch=self.epoch)  # (n, k, 10)
-        images = data.render_params(params)  # (n, k, 3, S, S)
+        with torch.no_grad():
+            images = data.render_params(params)  # (n, k, 3, S, S)
         items = []
         for views, target in zip(images.unbind(0), data.targets[index].unbind(0), strict=True):
             out: Any = views

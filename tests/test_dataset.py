@@ -344,3 +344,11 @@ def test_bad_epoch() -> None:
 def test_images_range_is_checked() -> None:
     with pytest.raises(ParameterError, match=r"need 0 <= start <= stop <= 4, got \[2, 9\)"):
         Spirograph("val", subset=4).images(2, 9)
+
+
+def test_images_can_enter_a_graph() -> None:
+    # Rendered under no_grad, never inference_mode: a model may save them for backward.
+    image, _ = Spirograph("val", subset=2)[0]
+    weight = torch.ones(3, requires_grad=True)
+    (image * weight[:, None, None]).square().sum().backward()
+    assert weight.grad is not None and bool((weight.grad > 0).all())
