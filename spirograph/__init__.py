@@ -16,28 +16,51 @@ from spirograph.errors import (
     ParameterError,
     SpirographError,
 )
+from spirograph.evaluation import EvaluationResult, InvarianceResult, evaluate, feature_averaging, invariance
+from spirograph.probes import LinearProbe
+from spirograph.references import OracleEncoder, PixelEncoder, RandomEncoder
 from spirograph.render import Renderer, render
+from spirograph.robustness import SHIFT_FAMILIES, RobustnessResult, ShiftFamily, robustness
 from spirograph.space import DEFAULT_BOUNDS, DEFAULT_TARGETS, PARAMETER_NAMES, ParameterSpace
+from spirograph.tasks import Task, TaskSet, nuisance_tasks, target_tasks, tasks_from_names
 from spirograph.transform import SpirographTransform
 
 __all__ = [
     "DEFAULT_BOUNDS",
     "DEFAULT_TARGETS",
     "PARAMETER_NAMES",
+    "SHIFT_FAMILIES",
     "SPLITS",
     "VERSION",
     "CheckpointError",
     "ChecksumError",
     "ConfigError",
+    "EvaluationResult",
     "HubError",
+    "InvarianceResult",
+    "LinearProbe",
+    "OracleEncoder",
     "ParameterError",
     "ParameterSpace",
+    "PixelEncoder",
+    "RandomEncoder",
     "Renderer",
+    "RobustnessResult",
+    "ShiftFamily",
     "Spirograph",
     "SpirographError",
     "SpirographTransform",
     "SpirographViews",
     "SplitInfo",
+    "Task",
+    "TaskSet",
     "__version__",
+    "evaluate",
+    "feature_averaging",
+    "invariance",
+    "nuisance_tasks",
     "render",
+    "robustness",
+    "target_tasks",
+    "tasks_from_names",
 ]

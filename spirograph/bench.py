@@ -6,7 +6,7 @@ reads) on the same parameters, forward and forward + backward, and reports image
 second, median times and the speed-up. Both run in the same process, one after the
 other for each batch size, so a noisy machine slows both alike; quote the ratios.
 
-Example:
+Examples:
     >>> rows = benchmark_render(batch_sizes=(8,), repeats=2, size=8, n_points=5)
     >>> sorted(rows[0])[:3]
     ['batch_size', 'device', 'dtype']

@@ -7,7 +7,7 @@ as a list in ``gen_kwargs``, so ``download_and_prepare(num_proc=k)`` renders the
 in ``k`` processes with identical results (row ``i`` is a pure function of the split's
 seed and ``i``).
 
-Example:
+Examples:
     >>> from spirograph.hub.builder import SpirographBuilder
     >>> builder = SpirographBuilder(config_name="v1", subset=64, cache_dir="/tmp/spirograph-cache")
     >>> builder.download_and_prepare()

@@ -1,0 +1,99 @@
+"""The public surface: no name disappears silently, and ``import spirograph`` stays light."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import spirograph
+import spirograph.hub
+
+ROOT = Path(__file__).resolve().parents[1]
+
+PUBLIC = [
+    "DEFAULT_BOUNDS",
+    "DEFAULT_TARGETS",
+    "PARAMETER_NAMES",
+    "SHIFT_FAMILIES",
+    "SPLITS",
+    "VERSION",
+    "CheckpointError",
+    "ChecksumError",
+    "ConfigError",
+    "EvaluationResult",
+    "HubError",
+    "InvarianceResult",
+    "LinearProbe",
+    "OracleEncoder",
+    "ParameterError",
+    "ParameterSpace",
+    "PixelEncoder",
+    "RandomEncoder",
+    "Renderer",
+    "RobustnessResult",
+    "ShiftFamily",
+    "Spirograph",
+    "SpirographError",
+    "SpirographTransform",
+    "SpirographViews",
+    "SplitInfo",
+    "Task",
+    "TaskSet",
+    "__version__",
+    "evaluate",
+    "feature_averaging",
+    "invariance",
+    "nuisance_tasks",
+    "render",
+    "robustness",
+    "target_tasks",
+    "tasks_from_names",
+]
+
+HUB_PUBLIC = [
+    "CONFIGS",
+    "DEFAULT_CONFIG",
+    "DEFAULT_REPO_ID",
+    "HUB_SPLITS",
+    "MANIFEST_NAME",
+    "HubConfig",
+    "SpirographBuilder",
+    "SpirographBuilderConfig",
+    "export",
+    "load_split",
+    "push",
+]
+
+
+def test_public_names_are_pinned() -> None:
+    assert spirograph.__all__ == PUBLIC
+    for name in PUBLIC:
+        assert hasattr(spirograph, name), name
+
+
+def test_hub_public_names_are_pinned() -> None:
+    assert spirograph.hub.__all__ == HUB_PUBLIC
+
+
+def test_errors_subclass_builtins() -> None:
+    assert issubclass(spirograph.ParameterError, ValueError)
+    assert issubclass(spirograph.ConfigError, ValueError)
+    assert issubclass(spirograph.CheckpointError, ValueError)
+    assert issubclass(spirograph.HubError, OSError)
+    assert issubclass(spirograph.ChecksumError, spirograph.HubError)
+    for error in (spirograph.ParameterError, spirograph.ConfigError, spirograph.HubError):
+        assert issubclass(error, spirograph.SpirographError)
+
+
+def test_import_stays_light() -> None:
+    code = (
+        "import sys, spirograph;"
+        "heavy = [m for m in ('datasets', 'pyarrow', 'huggingface_hub', 'matplotlib', 'spirograph.baselines')"
+        " if m in sys.modules];"
+        "print(','.join(heavy))"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
+    assert result.stdout.strip() == ""
