@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 
 import spirograph
-import spirograph.hub
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -52,29 +51,11 @@ PUBLIC = [
     "tasks_from_names",
 ]
 
-HUB_PUBLIC = [
-    "CONFIGS",
-    "DEFAULT_CONFIG",
-    "DEFAULT_REPO_ID",
-    "HUB_SPLITS",
-    "MANIFEST_NAME",
-    "HubConfig",
-    "SpirographBuilder",
-    "SpirographBuilderConfig",
-    "export",
-    "load_split",
-    "push",
-]
-
 
 def test_public_names_are_pinned() -> None:
     assert spirograph.__all__ == PUBLIC
     for name in PUBLIC:
         assert hasattr(spirograph, name), name
-
-
-def test_hub_public_names_are_pinned() -> None:
-    assert spirograph.hub.__all__ == HUB_PUBLIC
 
 
 def test_errors_subclass_builtins() -> None:
