@@ -513,20 +513,18 @@ def evaluate(
         for draw in range(ms[-1]):
             tick = time.perf_counter()
             for name, data in sets.items():
-                draw_labels = []
+                # One sampler call per set and draw (N x 10 values), sliced into batches.
+                all_params = _nuisance_draw(data, space, seed, EVALUATION_STREAM, draw, 0, len(data))
+                if draw == 0:
+                    labels[name] = task_set.labels(all_params).to(device=torch_device, dtype=torch.float64)
                 for start, stop in plans[name]:
-                    params = _nuisance_draw(data, space, seed, EVALUATION_STREAM, draw, start, stop)
-                    if draw == 0:
-                        draw_labels.append(task_set.labels(params).to(torch.float64))
-                    batch = features(params, data)
+                    batch = features(all_params[start:stop], data)
                     running = sums[name]
                     if running is None:
                         running = torch.zeros(len(data), batch.shape[1], dtype=torch.float64, device=torch_device)
                         sums[name] = running
                     running[start:stop] += batch
                     bar.update(1)
-                if draw == 0:
-                    labels[name] = torch.cat(draw_labels).to(torch_device)
             encode_seconds += time.perf_counter() - tick
             m = draw + 1
             if m in ms:
