@@ -17,6 +17,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from spirograph._files import atomic_write_text
+
 HERE = Path(__file__).resolve().parent
 TASKS = ("m", "b", "sigma", "fore_r")
 
@@ -43,17 +45,6 @@ PAPER: dict[str, dict[str, Any]] = {
         "nuisance_mse": "0.081 (prior mean about 0.081)",
     },
 }
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _sci(value: float | None) -> str:
@@ -168,7 +159,7 @@ def render_markdown(rows: list[dict[str, Any]], plot: str | None) -> str:
         "",
         "## Invariance diagnostics",
         "",
-        "Conditional variance: variance across nuisance draws of a random unit projection of the",
+        "Conditional variance: variance across nuisance draws of a random Rademacher projection of the",
         "normalised representation (raw, and over the projection's total variance). Nuisance MSE:",
         "a linear probe predicting the six nuisance parameters, beside predicting their prior mean.",
         "Penalty: the gradient regularizer (normalised, unclamped) of the final encoder on fixed",
@@ -249,7 +240,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = load(args.configs_dir, args.results_dir)
     plot_path = args.output.parent / "mse_vs_m.png"
     plotted = not args.no_plot and render_plot(rows, plot_path)
-    _atomic_write(args.output, render_markdown(rows, plot_path.name if plotted else None))
+    atomic_write_text(args.output, render_markdown(rows, plot_path.name if plotted else None))
     print(f"wrote {args.output}" + (f" and {plot_path}" if plotted else ""))
     return 0
 

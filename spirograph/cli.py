@@ -15,7 +15,6 @@ import json
 import math
 import os
 import sys
-import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
@@ -23,6 +22,7 @@ from typing import Any, NoReturn
 import torch
 from tqdm import tqdm
 
+from spirograph._files import atomic_write_text
 from spirograph._version import __version__
 from spirograph.dataset import SPLITS, VERSION, Spirograph
 from spirograph.errors import SpirographError
@@ -228,18 +228,6 @@ def _checked_list(row: Sequence[Any], where: str) -> list[float]:
     return [_number(value, f"{where} value {k}") for k, value in enumerate(row)]
 
 
-def _write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(text)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
 def _say(quiet: bool, message: str) -> None:
     if not quiet:
         print(message)
@@ -436,7 +424,7 @@ def _run_bench(args: argparse.Namespace) -> int:
     print(format_table(rows))
     if args.json is not None:
         payload = {"benchmark": "render", "version": __version__, "threads": args.threads, "rows": rows}
-        _write_text(args.json, json.dumps(payload, indent=2, default=str) + "\n")
+        atomic_write_text(args.json, json.dumps(payload, indent=2, default=str) + "\n")
         print(f"wrote {args.json}")
     return 0
 

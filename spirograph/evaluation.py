@@ -31,7 +31,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -43,6 +42,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from spirograph._files import atomic_write_text
 from spirograph._version import __version__
 from spirograph.dataset import Spirograph
 from spirograph.errors import ConfigError, ParameterError
@@ -73,19 +73,6 @@ Encoder = Callable[[torch.Tensor], torch.Tensor]
 
 
 # ---------------------------------------------------------------------- result records
-def _write_atomic(path: str | os.PathLike[str], text: str) -> None:
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(text)
-        os.replace(temporary, target)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
 def _read_json(source: str | os.PathLike[str], where: str) -> dict[str, Any]:
     text = str(source)
     if isinstance(source, os.PathLike) or not text.lstrip().startswith("{"):
@@ -118,7 +105,7 @@ class _Record:
         """
         text = json.dumps(self.to_dict(), indent=indent, sort_keys=True) + "\n"
         if path is not None:
-            _write_atomic(path, text)
+            atomic_write_text(path, text)
         return text
 
     @classmethod
@@ -225,7 +212,7 @@ class InvarianceResult(_Record):
 
     Attributes:
         conditional_variance: variance, across nuisance draws of one example, of a random
-            unit projection of the L2-normalised representation; averaged over examples
+            Rademacher projection of the L2-normalised representation; averaged over examples
             (and over ``n_projections`` projections). 0 for an encoder that ignores nuisance.
         conditional_variance_normalised: the same divided by the total variance of the
             projection over examples and draws (between 0 and about 1).
@@ -596,10 +583,14 @@ def feature_averaging(
 
 # ---------------------------------------------------------------------- invariance
 def _projections(dim: int, count: int, seed: int, device: torch.device) -> torch.Tensor:
-    """``count`` random unit vectors in ``R^dim`` as the columns of a ``(dim, count)`` matrix."""
+    """``count`` Rademacher vectors (entries +1 / -1) as the columns of a ``(dim, count)`` matrix.
+
+    The projection of the gradient regularizer. ``E_l Var(l . z) = sum_d Var(z_d)``, so for a
+    unit-norm representation the conditional variance lies in ``[0, 1]``, the paper's scale.
+    """
     generator = torch.Generator().manual_seed(seed)
-    directions = torch.randn(dim, count, generator=generator, dtype=torch.float64)
-    return (directions / directions.norm(dim=0, keepdim=True)).to(device)
+    signs = torch.randint(0, 2, (dim, count), generator=generator, dtype=torch.int64)
+    return (2 * signs - 1).to(dtype=torch.float64, device=device)
 
 
 class _DrawStatistics:
@@ -660,10 +651,12 @@ def invariance(
     For ``n_examples`` items of ``data``, ``n_draws`` nuisance draws each are encoded.
 
     - ``conditional_variance`` (the paper's diagnostic): the representation is
-      L2-normalised and projected on a random unit vector ``u`` (seeded); the variance of
-      ``u . z / ||z||`` across the draws of one example (unbiased, ``n_draws - 1``) is
-      averaged over examples, and over ``n_projections`` independent vectors ``u`` (the
-      paper used one; more only reduce the noise of the same expectation).
+      L2-normalised and projected on a random Rademacher vector ``l`` (entries +1 / -1,
+      seeded; the projection of the gradient regularizer); the variance of ``l . z / ||z||``
+      across the draws of one example (unbiased, ``n_draws - 1``) is averaged over examples,
+      and over ``n_projections`` independent vectors ``l`` (the paper used one; more only
+      reduce the noise of the same expectation, the summed conditional variance of the
+      normalised representation, which lies in ``[0, 1]``).
     - ``conditional_variance_normalised``: per projection, the above over the total
       variance of the projection over all examples and draws, averaged over projections.
     - ``nuisance_share``: on the raw features, ``sum_d E_x Var(z_d | x) / sum_d Var(z_d)``.
@@ -676,7 +669,7 @@ def invariance(
         data: items whose draws are compared (default ``Spirograph("test", subset=n_examples)``).
         n_examples: how many items of ``data`` (the first ones), ``>= 2``.
         n_draws: nuisance draws per item, ``>= 2``.
-        n_projections: random unit projections averaged, ``>= 1``.
+        n_projections: random Rademacher projections averaged, ``>= 1``.
         seed: seed of the nuisance draws and the projections.
         space: nuisance prior and split (default: ``data.space``).
         nuisance_probe: also fit the nuisance probe (costs one :func:`evaluate`).

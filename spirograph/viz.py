@@ -18,13 +18,13 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import torch
 from PIL import Image, ImageDraw, ImageFont
 
+from spirograph._files import atomic_write
 from spirograph.errors import ParameterError
 from spirograph.render import Normalize, render
 from spirograph.space import PARAMETER_NAMES, ParameterSpace
@@ -178,17 +178,7 @@ def _atomic_save(path: str | os.PathLike[str], save: object, where: str) -> Path
     # destination directory, which is then renamed over `path`.
     if not isinstance(path, (str, os.PathLike)):
         raise ParameterError(f"{where}: `path` must be a str or os.PathLike, got {type(path).__name__}")
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            save(stream)  # type: ignore[operator]
-        os.replace(temporary, target)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    return target
+    return atomic_write(path, save)  # type: ignore[arg-type]
 
 
 def save_png(image: Image.Image | torch.Tensor, path: str | os.PathLike[str], *, scale: int = 1) -> Path:

@@ -32,10 +32,10 @@ import json
 import math
 import os
 import sys
-import tempfile
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any, cast
 
@@ -46,6 +46,7 @@ from torch import nn
 from torch.utils.data import DataLoader, DistributedSampler
 from tqdm.auto import tqdm
 
+from spirograph._files import atomic_write, atomic_write_text
 from spirograph._version import __version__
 from spirograph.baselines.encoders import ENCODERS, build_encoder
 from spirograph.baselines.losses import ProjectionHead, nt_xent
@@ -268,7 +269,7 @@ class TrainConfig:
         """The settings as JSON; also written (atomically) to ``path`` when given."""
         text = json.dumps(self.to_dict(), indent=2, sort_keys=True)
         if path is not None:
-            _atomic_write_text(Path(path), text + "\n")
+            atomic_write_text(path, text + "\n")
         return text
 
     @classmethod
@@ -335,30 +336,6 @@ def _build_model(config: TrainConfig) -> _ContrastiveModel:
 
 def _derived_seed(seed: int, epoch: int, rank: int, stream: int) -> int:
     return int(np.random.SeedSequence([seed, epoch, rank, stream]).generate_state(1, dtype=np.uint64)[0] >> 1)
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _atomic_save(obj: Any, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def load_checkpoint(path: str | os.PathLike[str], *, map_location: str | torch.device = "cpu") -> dict[str, Any]:
@@ -719,8 +696,8 @@ def _train(
                     "steps": json.dumps(step_records),
                 }
                 if config.keep_checkpoints:
-                    _atomic_save(state, checkpoint_dir / f"epoch_{done:04d}.pt")
-                _atomic_save(state, checkpoint_dir / LAST_CHECKPOINT)
+                    atomic_write(checkpoint_dir / f"epoch_{done:04d}.pt", partial(torch.save, state))
+                atomic_write(checkpoint_dir / LAST_CHECKPOINT, partial(torch.save, state))
             last_checkpoint = checkpoint_dir / LAST_CHECKPOINT
             if ctx.enabled:
                 dist.barrier()

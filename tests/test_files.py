@@ -1,0 +1,29 @@
+"""Atomic writes: complete files or none."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import BinaryIO
+
+import pytest
+
+from spirograph._files import atomic_write, atomic_write_text
+
+
+def test_text_lands_complete(tmp_path: Path) -> None:
+    target = atomic_write_text(tmp_path / "deep" / "a.json", "{}\n")
+    assert target.read_text() == "{}\n"
+    assert sorted(p.name for p in target.parent.iterdir()) == ["a.json"]
+
+
+def test_failed_write_leaves_the_old_file_and_no_temporary(tmp_path: Path) -> None:
+    target = atomic_write_text(tmp_path / "a.txt", "old")
+
+    def fail(stream: BinaryIO) -> None:
+        stream.write(b"half")
+        raise RuntimeError("interrupted")
+
+    with pytest.raises(RuntimeError, match="interrupted"):
+        atomic_write(target, fail)
+    assert target.read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["a.txt"]
