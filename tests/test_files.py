@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import stat
 from pathlib import Path
 from typing import BinaryIO
 
@@ -14,6 +16,15 @@ def test_text_lands_complete(tmp_path: Path) -> None:
     target = atomic_write_text(tmp_path / "deep" / "a.json", "{}\n")
     assert target.read_text() == "{}\n"
     assert sorted(p.name for p in target.parent.iterdir()) == ["a.json"]
+
+
+def test_permissions_follow_the_umask(tmp_path: Path) -> None:
+    old = os.umask(0o022)
+    try:
+        target = atomic_write_text(tmp_path / "b.txt", "x")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(target.stat().st_mode) == 0o644
 
 
 def test_failed_write_leaves_the_old_file_and_no_temporary(tmp_path: Path) -> None:
