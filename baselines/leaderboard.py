@@ -11,13 +11,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
-from spirograph._files import atomic_write_text
+from spirograph._files import atomic_write, atomic_write_text
 
 HERE = Path(__file__).resolve().parent
 TASKS = ("m", "b", "sigma", "fore_r")
@@ -222,11 +220,8 @@ def render_plot(rows: list[dict[str, Any]], path: Path) -> bool:
     ax.set_yscale("log")
     ax.legend(fontsize=7)
     fig.tight_layout()
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".png", dir=path.parent)
-    os.close(fd)
-    fig.savefig(tmp, dpi=120)
+    atomic_write(path, lambda stream: fig.savefig(stream, format="png", dpi=120))
     plt.close(fig)
-    os.replace(tmp, path)
     return True
 
 

@@ -19,7 +19,6 @@ import json
 import os
 import platform
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -29,6 +28,7 @@ import torch
 from torch import nn
 
 from spirograph import Spirograph, __version__
+from spirograph._files import atomic_write_text
 from spirograph.baselines import TrainConfig, penalty_statistic, train
 from spirograph.errors import ConfigError
 from spirograph.evaluation import evaluate, invariance
@@ -124,16 +124,7 @@ def build_encoder_for(
 
 
 def atomic_write_json(path: Path, data: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as handle:
-            json.dump(data, handle, indent=2, sort_keys=False)
-            handle.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write_text(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
 
 
 def run(entry: dict[str, Any], *, device: str, results_dir: Path, checkpoint_dir: Path, progress: bool) -> Path | None:
