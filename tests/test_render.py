@@ -11,9 +11,10 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from reference import naive_render
+from torch.autograd import forward_ad
 
 from spirograph.errors import ParameterError
-from spirograph.render import _EXPONENT_FLOOR, Renderer, _GaussianFactor, render
+from spirograph.render import _EXPONENT_FLOOR, Renderer, _GaussianFactor, _tracks_derivatives, render
 from spirograph.space import DEFAULT_BOUNDS, PARAMETER_NAMES, ParameterSpace
 
 NORMALIZE = ("row", "image")
@@ -126,17 +127,18 @@ def test_half_precision_is_computed_in_float32() -> None:
 
 
 def test_exponent_floor_keeps_products_normal(dtype: torch.dtype) -> None:
-    limit = -_EXPONENT_FLOOR[dtype]
+    # The factors are powers of two: the floor exp(floor) is 2^-limit.
+    limit = -_EXPONENT_FLOOR[dtype] * math.log2(math.e)
     a = torch.linspace(-50, 50, 7, dtype=dtype)[None]
     b = torch.linspace(-3, 3, 5, dtype=dtype)[None]
     factor = _GaussianFactor.apply(a, b, limit)
     assert factor.shape == (1, 7, 5)
     smallest = factor.min()
-    assert smallest == pytest.approx(math.exp(-limit), rel=1e-5)
+    assert smallest == pytest.approx(math.exp(_EXPONENT_FLOOR[dtype]), rel=1e-5)
     # Two factors meet in every product of the matrix product: it must stay a normal number.
     assert smallest * smallest > torch.finfo(dtype).tiny
-    exact = torch.exp(-((a[..., :, None] - b[..., None, :]) ** 2))
-    unclamped = exact > math.exp(-limit)
+    exact = torch.exp2(-((a[..., :, None] - b[..., None, :]) ** 2))
+    unclamped = exact > 2.0**-limit
     assert torch.allclose(factor[unclamped], exact[unclamped], rtol=1e-6, atol=0)
 
 
@@ -361,6 +363,30 @@ def test_no_grad_and_inference_mode_give_the_same_images() -> None:
         assert torch.equal(render(params), expected)
     with torch.inference_mode():
         assert torch.equal(render(params), expected)
+
+
+@pytest.mark.parametrize("normalize", ["row", "image"])
+def test_plain_forward_equals_the_differentiable_one(normalize: str) -> None:
+    # Without anything to differentiate, render skips its autograd Functions: same images.
+    params = _unique_peak_params(6, seed=21, dtype=torch.float32)
+    plain = render(params, normalize=normalize)  # type: ignore[arg-type]
+    tracked = render(params.clone().requires_grad_(), normalize=normalize)  # type: ignore[arg-type]
+    assert tracked.grad_fn is not None
+    assert torch.equal(plain, tracked.detach())
+
+
+def test_derivatives_are_tracked_under_every_kind_of_differentiation() -> None:
+    params = _unique_peak_params(2, seed=22, dtype=torch.float64)
+    assert not _tracks_derivatives(params)
+    assert _tracks_derivatives(params.clone().requires_grad_())
+    with torch.no_grad():
+        assert not _tracks_derivatives(params.clone().requires_grad_())
+    with forward_ad.dual_level():
+        assert _tracks_derivatives(forward_ad.make_dual(params, torch.ones_like(params)))
+        assert not _tracks_derivatives(params)
+    seen: list[bool] = []
+    torch.func.vmap(lambda row: seen.append(_tracks_derivatives(row)) or row)(params)
+    assert seen == [True]
 
 
 def test_empty_batch(device: torch.device, dtype: torch.dtype) -> None:
