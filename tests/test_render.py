@@ -385,7 +385,12 @@ def test_derivatives_are_tracked_under_every_kind_of_differentiation() -> None:
         assert _tracks_derivatives(forward_ad.make_dual(params, torch.ones_like(params)))
         assert not _tracks_derivatives(params)
     seen: list[bool] = []
-    torch.func.vmap(lambda row: seen.append(_tracks_derivatives(row)) or row)(params)
+
+    def record(row: torch.Tensor) -> torch.Tensor:
+        seen.append(_tracks_derivatives(row))
+        return row
+
+    torch.func.vmap(record)(params)
     assert seen == [True]
 
 
