@@ -79,17 +79,32 @@ def _resolve_subset(subset: int | float | None, full: int) -> int:
 
 def _check_indices(indices: Sequence[int], length: int, where: str) -> torch.Tensor:
     """Validate a batch of indices at once; returns them as a non-negative int64 tensor."""
-    try:
-        index = torch.as_tensor(indices)
-    except (TypeError, ValueError, RuntimeError):
-        raise TypeError(f"{where}: indices must be ints, got {indices!r}") from None
-    if index.dtype.is_floating_point or index.dtype in (torch.bool, torch.complex64, torch.complex128):
-        raise TypeError(f"{where}: indices must be ints, got dtype {index.dtype}")
+    if isinstance(indices, torch.Tensor):
+        index = indices.detach().cpu()
+        if index.dtype.is_floating_point or index.dtype.is_complex or index.dtype == torch.bool:
+            raise TypeError(f"{where}: indices must be ints, got dtype {index.dtype}")
+    else:
+        # Through NumPy: a list of 512 ints converts several times faster than with torch.
+        try:
+            array = np.asarray(indices)
+        except (TypeError, ValueError):
+            raise TypeError(f"{where}: indices must be ints, got {indices!r}") from None
+        if array.size == 0:
+            array = array.astype(np.int64)
+        if array.dtype.kind not in "iu":
+            raise TypeError(f"{where}: indices must be ints, got dtype {array.dtype}")
+        if array.dtype == np.uint64 and array.size and array.max() > np.iinfo(np.int64).max:
+            raise IndexError(f"{where}: index {array.max()} is out of range for {length} items")
+        index = torch.from_numpy(np.ascontiguousarray(array, dtype=np.int64))
     index = index.reshape(-1).to(torch.int64)
-    if index.numel() and (int(index.min()) < -length or int(index.max()) >= length):
-        bad = index[(index < -length) | (index >= length)][0].item()
-        raise IndexError(f"{where}: index {bad} is out of range for {length} items")
-    return index.remainder(length) if length else index
+    if index.numel():
+        low, high = torch.aminmax(index)
+        if int(low) < -length or int(high) >= length:
+            bad = index[(index < -length) | (index >= length)][0].item()
+            raise IndexError(f"{where}: index {bad} is out of range for {length} items")
+        if int(low) < 0:
+            index = index.remainder(length)
+    return index
 
 
 def _check_index(index: Any, length: int, where: str) -> int:

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from torch.utils.data import DataLoader, DistributedSampler
@@ -326,8 +327,17 @@ def test_out_of_range_and_bad_index_types() -> None:
         dataset["0"]  # type: ignore[index]
     with pytest.raises(IndexError, match="index 12 is out of range"):
         dataset.__getitems__([0, 12])
-    with pytest.raises(TypeError, match=r"indices must be ints, got dtype torch\.float32"):
+    with pytest.raises(TypeError, match=r"indices must be ints, got dtype float64"):
         dataset.__getitems__([0.5, 1.5])  # type: ignore[list-item]
+    with pytest.raises(TypeError, match=r"indices must be ints, got dtype bool"):
+        dataset.__getitems__([True, False])  # type: ignore[list-item]
+    with pytest.raises(TypeError, match=r"indices must be ints, got dtype torch\.float32"):
+        dataset.__getitems__(torch.tensor([0.0, 1.0]))  # type: ignore[arg-type]
+    with pytest.raises(IndexError, match="out of range for 10 items"):
+        dataset.__getitems__(np.array([0, 2**64 - 1], dtype=np.uint64))  # type: ignore[arg-type]
+    batch = dataset.__getitems__(np.array([9, -1, 0], dtype=np.int32))  # type: ignore[arg-type]
+    assert torch.equal(torch.stack([image for image, _ in batch]), dataset.images()[[9, 9, 0]])
+    assert dataset.__getitems__([]) == []
 
 
 @pytest.mark.parametrize("k", [0, -1, 1.5, True])
