@@ -307,10 +307,15 @@ def _render_flat(
     y = torch.addcmul(radius_scaled * torch.sin(t), pen_scaled, torch.sin(phase), value=-1.0)
     grid_scaled = grid * scale  # (B, S)
 
-    # Both factors from one (B, S, 2T) tensor: [:, i, k] is pixel row i against x_k, and
-    # [:, j, T + k] pixel column j against y_k.
-    factors = gaussian_factor(grid_scaled, torch.cat([x, y], dim=-1), limit)
-    rows, columns = factors[:, :, :n_points], factors[:, :, n_points:].transpose(1, 2)
+    if differentiable:
+        rows = gaussian_factor(grid_scaled, x, limit)  # (B, S, T): pixel row i against x_k
+        columns = gaussian_factor(y, grid_scaled, limit)  # (B, T, S): y_k against pixel column j
+    else:
+        # Both factors from one (B, S, 2T) tensor, half the calls: [:, i, k] is pixel row i
+        # against x_k, and [:, j, T + k] pixel column j against y_k. (Not when differentiating:
+        # the backward of the two slices would fill and copy two more (B, S, 2T) tensors.)
+        factors = gaussian_factor(grid_scaled, torch.cat([x, y], dim=-1), limit)
+        rows, columns = factors[:, :, :n_points], factors[:, :, n_points:].transpose(1, 2)
     # The sum over curve points; the 1/T of the mean moves into the normaliser's epsilon:
     # (I / T) / (max I / T + eps) = I / (max I + T eps).
     intensity = torch.bmm(rows, columns)  # (B, S, S)
