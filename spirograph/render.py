@@ -193,6 +193,18 @@ class _Shade(torch.autograd.Function):
 
     @staticmethod
     def forward(intensity: torch.Tensor, fore: torch.Tensor, back: torch.Tensor, row: bool, eps: float) -> torch.Tensor:
+        return _Shade.paint(intensity, fore, back, row, eps)
+
+    @staticmethod
+    def paint(
+        intensity: torch.Tensor,
+        fore: torch.Tensor,
+        back: torch.Tensor,
+        row: bool,
+        eps: float,
+        out: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        # The forward, optionally into `out` (plain forwards only: out= has no autograd).
         if row:
             # The row maxima through a 2-d view: a faster reduction than over the last of 3 dims.
             peak = intensity.reshape(-1, intensity.shape[-1]).amax(dim=-1).reshape(*intensity.shape[:-1], 1)
@@ -202,7 +214,7 @@ class _Shade(torch.autograd.Function):
         # written in two passes and v is never formed:
         # (B, 1, S, S) * (B, 3, S, 1) + (B, 3, 1, 1) -> (B, 3, S, S)
         scale = (fore - back)[..., :, None, None] * torch.reciprocal(peak + eps)[..., None, :, :]
-        return torch.mul(intensity[..., None, :, :], scale).add_(back[..., :, None, None])
+        return torch.mul(intensity[..., None, :, :], scale, out=out).add_(back[..., :, None, None])
 
     @staticmethod
     def setup_context(ctx: Any, inputs: tuple[Any, ...], output: torch.Tensor) -> None:
@@ -286,12 +298,19 @@ class _Shade(torch.autograd.Function):
 
 
 def _render_flat(
-    flat: torch.Tensor, size: int, n_points: int, extent: float, row: bool, limit: float, differentiable: bool
+    flat: torch.Tensor,
+    size: int,
+    n_points: int,
+    extent: float,
+    row: bool,
+    limit: float,
+    differentiable: bool,
+    out: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    # (B, 10) -> (B, 3, S, S), float32 or float64, options already checked; `limit` in base 2
+    # (B, 10) -> (B, 3, S, S), float32 or float64, options already checked; `limit` in base 2.
+    # `out` only when not differentiable.
     dtype, device = flat.dtype, flat.device
     gaussian_factor = _GaussianFactor.apply if differentiable else _GaussianFactor.forward
-    shade = _Shade.apply if differentiable else _Shade.forward
     m, b, h, sigma = flat[:, 0:1], flat[:, 1:2], flat[:, 2:3], flat[:, 3:4]
 
     t = torch.linspace(0.0, 2.0 * math.pi, n_points, dtype=dtype, device=device)
@@ -319,7 +338,10 @@ def _render_flat(
     # The sum over curve points; the 1/T of the mean moves into the normaliser's epsilon:
     # (I / T) / (max I / T + eps) = I / (max I + T eps).
     intensity = torch.bmm(rows, columns)  # (B, S, S)
-    return shade(intensity, flat[:, 4:7], flat[:, 7:10], row, n_points * _EPS)
+    fore, back, eps = flat[:, 4:7], flat[:, 7:10], n_points * _EPS
+    if differentiable:
+        return _Shade.apply(intensity, fore, back, row, eps)
+    return _Shade.paint(intensity, fore, back, row, eps, out=out)
 
 
 def render(
@@ -381,11 +403,18 @@ def render(
     batch_shape = params.shape[:-1]
     flat = params.reshape(-1, len(PARAMETER_NAMES))
     limit = -_EXPONENT_FLOOR[dtype] * _LOG2_E
-    options = (size, n_points, float(extent), normalize == "row", limit, _tracks_derivatives(flat))
+    differentiable = _tracks_derivatives(flat)
+    options = (size, n_points, float(extent), normalize == "row", limit, differentiable)
     if device.type == "cpu" and flat.shape[0] > _CPU_CHUNK:
         # Chunks whose (B, S, T) buffers stay in cache: forward + backward ~20% faster on
         # CPU batches of thousands (measured at 4096). GPUs want the whole batch at once.
-        image = torch.cat([_render_flat(chunk, *options) for chunk in flat.split(_CPU_CHUNK)])
+        if differentiable:
+            image = torch.cat([_render_flat(chunk, *options) for chunk in flat.split(_CPU_CHUNK)])
+        else:  # each chunk painted straight into its slice of the result
+            image = flat.new_empty(flat.shape[0], 3, size, size)
+            for start in range(0, flat.shape[0], _CPU_CHUNK):
+                stop = start + _CPU_CHUNK
+                _render_flat(flat[start:stop], *options, out=image[start:stop])
     else:
         image = _render_flat(flat, *options)
 
