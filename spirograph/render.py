@@ -310,7 +310,6 @@ def _render_flat(
     # (B, 10) -> (B, 3, S, S), float32 or float64, options already checked; `limit` in base 2.
     # `out` only when not differentiable.
     dtype, device = flat.dtype, flat.device
-    gaussian_factor = _GaussianFactor.apply if differentiable else _GaussianFactor.forward
     m, b, h, sigma = flat[:, 0:1], flat[:, 1:2], flat[:, 2:3], flat[:, 3:4]
 
     t = torch.linspace(0.0, 2.0 * math.pi, n_points, dtype=dtype, device=device)
@@ -327,13 +326,13 @@ def _render_flat(
     grid_scaled = grid * scale  # (B, S)
 
     if differentiable:
-        rows = gaussian_factor(grid_scaled, x, limit)  # (B, S, T): pixel row i against x_k
-        columns = gaussian_factor(y, grid_scaled, limit)  # (B, T, S): y_k against pixel column j
+        rows = _GaussianFactor.apply(grid_scaled, x, limit)  # (B, S, T): pixel row i against x_k
+        columns = _GaussianFactor.apply(y, grid_scaled, limit)  # (B, T, S): y_k against pixel column j
     else:
         # Both factors from one (B, S, 2T) tensor, half the calls: [:, i, k] is pixel row i
         # against x_k, and [:, j, T + k] pixel column j against y_k. (Not when differentiating:
         # the backward of the two slices would fill and copy two more (B, S, 2T) tensors.)
-        factors = gaussian_factor(grid_scaled, torch.cat([x, y], dim=-1), limit)
+        factors = _GaussianFactor.forward(grid_scaled, torch.cat([x, y], dim=-1), limit)
         rows, columns = factors[:, :, :n_points], factors[:, :, n_points:].transpose(1, 2)
     # The sum over curve points; the 1/T of the mean moves into the normaliser's epsilon:
     # (I / T) / (max I / T + eps) = I / (max I + T eps).
