@@ -4,6 +4,8 @@ import json
 import os
 import shutil
 import socket
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -260,6 +262,33 @@ def test_distributed_data_parallel_two_processes(tmp_path: Path) -> None:
     saved = load_checkpoint(tmp_path / "ckpt" / "last.pt")
     assert_same_state(saved["encoder"], rank0["encoder"])
     assert all(h["penalty"] is not None and h["penalty"] >= 0 for h in history)
+
+
+@pytest.mark.slow
+def test_torchrun_launch_matches_spawned_processes(tmp_path: Path) -> None:
+    # The documented launch: torchrun sets RANK, WORLD_SIZE, LOCAL_RANK and the rendezvous in
+    # the environment and `train` starts the process group itself (on loopback here).
+    import torch.multiprocessing as mp
+
+    config = tiny(batch_size=8, n_train=32)
+    config.to_json(tmp_path / "config.json")
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
+    command += ["-m", "spirograph.baselines.train", str(tmp_path / "config.json")]
+    command += ["--device", "cpu", "--checkpoint-dir", str(tmp_path / "torchrun"), "--no-progress"]
+    environment = {**os.environ, "OMP_NUM_THREADS": "1", "MASTER_ADDR": "127.0.0.1"}
+    done = subprocess.run(command, capture_output=True, text=True, env=environment, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    summary = json.loads(done.stdout)  # printed once, by rank 0
+    assert summary["checkpoint"] == str(tmp_path / "torchrun" / "last.pt")
+    launched = load_checkpoint(tmp_path / "torchrun" / "last.pt")
+    assert launched["epoch"] == 2
+
+    spawned_dir = tmp_path / "spawned"
+    spawned_dir.mkdir()
+    spawned_config = tiny(batch_size=8, n_train=32, checkpoint_dir=str(tmp_path / "spawn-ckpt")).to_dict()
+    mp.spawn(_ddp_worker, args=(2, _free_port(), spawned_config, str(spawned_dir)), nprocs=2, join=True)
+    spawned = load_checkpoint(tmp_path / "spawn-ckpt" / "last.pt")
+    assert_same_state(launched["encoder"], spawned["encoder"])
 
 
 @pytest.mark.gpu
