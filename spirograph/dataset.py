@@ -58,7 +58,10 @@ _SOURCES: tuple[str, ...] = get_args(Source)
 # Streams of the counter-based sampler: the static table, and fresh nuisance for views.
 _TABLE_STREAM = 0
 _VIEW_STREAM = 1
-_RENDER_CHUNK = 4096
+# Items per render call in `images()`: the renderer's own CPU chunk. Bigger calls only add a
+# large temporary result (rendering the train split: 106,000 images/s in calls of 4096,
+# 163,000 in calls of 512, on 2 cores).
+_RENDER_CHUNK = 512
 
 
 def _resolve_subset(subset: int | float | None, full: int) -> int:
