@@ -349,7 +349,11 @@ class _Features:
         self.dim: int | None = None
 
     def __call__(self, params: torch.Tensor, dataset: Spirograph) -> torch.Tensor:
-        """Features of the items with parameters ``params`` ``(B, 10)``: ``(B, d)`` float64 on ``device``."""
+        """Checked features of the items with parameters ``params`` ``(B, 10)``: ``(B, d)`` on ``device``.
+
+        In the encoder's dtype: callers accumulate in float64 (adding in place into a float64
+        sum promotes without a float64 copy of the batch).
+        """
         params = params.to(self.device)
         inputs = params if self.uses_parameters else dataset.render_params(params)
         with torch.no_grad():
@@ -375,14 +379,16 @@ class _Features:
                 f"{self.where}: the encoder output changed width between batches: d = {self.dim} before, "
                 f"got {tuple(output.shape)}"
             )
-        if output.dtype.is_floating_point:
+        # One float64 reduction instead of a boolean mask of the batch: NaN and inf reach the
+        # sum. Only if it is not finite (or overflowed) are the values themselves checked.
+        if output.dtype.is_floating_point and not torch.isfinite(output.sum(dtype=torch.float64)):
             bad = ~torch.isfinite(output)
             if bad.any():
                 raise ParameterError(
                     f"{self.where}: the encoder output must be finite, got {int(bad.sum())} NaN/inf values in a "
                     f"batch of shape {tuple(output.shape)}"
                 )
-        return output.to(device=self.device, dtype=torch.float64)
+        return output.to(device=self.device)
 
 
 def _nuisance_draw(
@@ -713,7 +719,7 @@ def invariance(
         for draw in range(n_draws):
             for start, stop in plan:
                 params = _nuisance_draw(data, space, seed, INVARIANCE_STREAM, draw, start, stop)
-                batch = features(params, data)
+                batch = features(params, data).to(torch.float64)
                 if directions is None:
                     directions = _projections(batch.shape[1], n_projections, seed, torch_device)
                 norms = batch.norm(dim=1, keepdim=True)

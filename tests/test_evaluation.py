@@ -15,6 +15,7 @@ from spirograph.evaluation import (
     EVALUATION_STREAM,
     EvaluationResult,
     InvarianceResult,
+    _Features,
     evaluate,
     feature_averaging,
     invariance,
@@ -331,6 +332,31 @@ def test_bad_encoder_outputs(train: Spirograph, test: Spirograph) -> None:
         evaluate(nan_encoder, **kwargs)
     with pytest.raises(ConfigError, match=r"`encoder` must be an nn\.Module or a callable, got str"):
         evaluate("resnet18", **kwargs)  # type: ignore[arg-type]
+
+
+def test_features_of_any_real_dtype_are_accumulated_in_float64(train: Spirograph, test: Spirograph) -> None:
+    # Half-precision and integer features are added into the float64 sums as they are.
+    kwargs: dict[str, Any] = {"train": train, "test": test, "probe": "ridge", "averaging": [1, 2], "progress": False}
+    weights = torch.randn(3 * 32 * 32, 8, generator=torch.Generator().manual_seed(0))
+
+    def half(images: torch.Tensor) -> torch.Tensor:
+        return (images.flatten(1) @ weights).to(torch.float16)
+
+    def counts(images: torch.Tensor) -> torch.Tensor:
+        return (images.flatten(1) @ weights * 100).round().to(torch.int32)
+
+    for low, wide in [(half, lambda x: half(x).float()), (counts, lambda x: counts(x).double())]:
+        assert evaluate(low, **kwargs).feature_averaging == evaluate(wide, **kwargs).feature_averaging
+
+
+def test_huge_finite_features_pass_the_finite_check() -> None:
+    # The check sums the batch in float64 first; a sum that overflows is not an error.
+    features = _Features(lambda x: x, torch.device("cpu"), "evaluate")
+    huge = torch.full((4, 3), 1e308, dtype=torch.float64)
+    assert torch.equal(features.check(huge, 4), huge)
+    huge[2, 1] = -math.inf
+    with pytest.raises(ParameterError, match="encoder output must be finite, got 1 NaN/inf values"):
+        features.check(huge, 4)
 
 
 def test_bad_settings(train: Spirograph, test: Spirograph) -> None:
