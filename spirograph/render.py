@@ -19,7 +19,8 @@ The Gaussian is separable, so ``v`` is a ``(size, T) @ (T, size)`` product per i
 two small exponentials per curve point and one batched matrix product, never a
 ``(T, batch, size, size)`` tensor. The exponentials are taken in base 2 on coordinates
 scaled by ``sqrt(log2(e) / sigma)`` (``exp(-u^2) = 2^-(u sqrt(log2 e))^2``), because
-PyTorch's ``exp2`` is several times faster than ``exp`` on CPUs at the same accuracy.
+PyTorch's ``exp2`` was about three times faster than ``exp`` on the CPU of the benchmarks
+(``benchmarks/README.md``), at the same accuracy.
 The Gaussian factors and the normalise-and-paint step are autograd Functions with
 hand-written backward (and forward-mode) derivatives, which make far fewer passes over
 memory than autograd of the plain expressions; their backwards are themselves
