@@ -26,6 +26,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 import spirograph
 from spirograph import Spirograph
+from spirograph._files import atomic_write_text
 
 RESULTS = Path(__file__).resolve().parent / "results" / "dataset.json"
 
@@ -111,10 +112,7 @@ def main() -> None:
     print(f"peak RSS of a process that imported torch + spirograph: {baseline:.0f} MiB; beyond it:")
     print(f"  full pass over the split:  {result['rss_full_pass_beyond_baseline_mib']:.0f} MiB")
     print(f"  materialized split:        {result['rss_materialized_beyond_baseline_mib']:.0f} MiB")
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    temporary = args.json.with_suffix(".json.tmp")
-    temporary.write_text(json.dumps(result, indent=2) + "\n")
-    temporary.replace(args.json)
+    atomic_write_text(args.json, json.dumps(result, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -36,6 +36,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from spirograph._files import atomic_write_text
 from spirograph._version import __version__
 from spirograph.dataset import Spirograph
 from spirograph.evaluation import EVALUATION_STREAM, evaluate
@@ -167,10 +168,7 @@ def _write(out: Path, device: torch.device, rows: list[dict[str, object]]) -> No
         "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
         "rows": rows,
     }
-    out.parent.mkdir(parents=True, exist_ok=True)
-    temporary = out.with_suffix(".json.tmp")
-    temporary.write_text(json.dumps(record, indent=2) + "\n")
-    os.replace(temporary, out)
+    atomic_write_text(out, json.dumps(record, indent=2) + "\n")
     print(f"wrote {out}", flush=True)
 
 

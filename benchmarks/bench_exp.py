@@ -23,6 +23,8 @@ from pathlib import Path
 
 import torch
 
+from spirograph._files import atomic_write_text
+
 RESULTS = Path(__file__).resolve().parent / "results" / "exp.json"
 LOWEST = -40.0 * 1.4426950408889634  # the renderer's float32 floor exp(-40), in base 2
 
@@ -81,10 +83,7 @@ def main() -> None:
         print(f"{name:8}{medians[name] * 1e3:>12.3f}{ulps[name]:>20.2f}")
     ratio, capability = result["ratio_exp_over_exp2"], result["cpu_capability"]
     print(f"exp / exp2 time: {ratio:.2f}x  ({capability}, {args.threads} threads)")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    temporary = args.out.with_suffix(".json.tmp")
-    temporary.write_text(json.dumps(result, indent=2) + "\n")
-    temporary.replace(args.out)
+    atomic_write_text(args.out, json.dumps(result, indent=2) + "\n")
 
 
 if __name__ == "__main__":

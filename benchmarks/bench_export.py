@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from spirograph._files import atomic_write_text
 from spirograph.dataset import Spirograph
 from spirograph.hub.download import _decode, _verify
 from spirograph.hub.export import export
@@ -101,8 +102,6 @@ def main() -> None:
         row["vs_baseline"] = row["seconds_median"] / baseline
         print(f"{row['case']:32s} {row['seconds_median']:9.3f} {row['rows_per_s']:10.0f} {row['vs_baseline']:11.2f}")
     print(f"Parquet size: {parquet_bytes / rows:.0f} bytes per row")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    partial = args.out.with_name(args.out.name + ".tmp")
     payload = {
         "python": sys.version.split()[0],
         "rows": rows,
@@ -110,8 +109,7 @@ def main() -> None:
         "bytes_per_row": parquet_bytes / rows,
         "results": results,
     }
-    partial.write_text(json.dumps(payload, indent=2) + "\n")
-    os.replace(partial, args.out)
+    atomic_write_text(args.out, json.dumps(payload, indent=2) + "\n")
     print(f"wrote {args.out}")
 
 

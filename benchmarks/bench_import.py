@@ -21,6 +21,8 @@ import sys
 import time
 from pathlib import Path
 
+from spirograph._files import atomic_write_text
+
 CASES: dict[str, str] = {
     "python (no import)": "pass",
     "import torch (baseline)": "import torch",
@@ -85,10 +87,7 @@ def main() -> None:
             f"{row['case']:38s} {row['import_s_median']:9.3f} {row['import_vs_torch']:8.2f} "
             f"{row['process_s_median']:10.3f} {row['max_rss_mib_median']:12.1f}  {row['heavy_modules']}"
         )
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    partial = args.out.with_name(args.out.name + ".tmp")
-    partial.write_text(json.dumps({"python": sys.version.split()[0], "results": rows}, indent=2) + "\n")
-    os.replace(partial, args.out)
+    atomic_write_text(args.out, json.dumps({"python": sys.version.split()[0], "results": rows}, indent=2) + "\n")
     print(f"wrote {args.out}")
 
 

@@ -13,11 +13,11 @@ import json
 import os
 import platform
 import sys
-import tempfile
 from pathlib import Path
 
 import torch
 
+from spirograph._files import atomic_write_text
 from spirograph.bench import benchmark_render, format_table
 
 _THREAD_VARIABLES = ("OMP_NUM_THREADS", "OMP_WAIT_POLICY", "KMP_BLOCKTIME", "MKL_NUM_THREADS")
@@ -40,19 +40,6 @@ def _load_average() -> float | None:
         return round(os.getloadavg()[0], 2)
     except (OSError, AttributeError):
         return None
-
-
-def _write_json_atomically(path: Path, payload: dict[str, object]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w") as stream:
-            json.dump(payload, stream, indent=2)
-            stream.write("\n")
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -87,21 +74,20 @@ def main(argv: list[str] | None = None) -> int:
     print(format_table(rows))
     load = {"before": load_before, "after": _load_average()}
     print(f"1-minute load average before / after: {load['before']} / {load['after']} on {os.cpu_count()} CPUs")
-    _write_json_atomically(
-        args.output,
-        {
-            "benchmark": "render",
-            "command": " ".join(["python", *sys.argv]),
-            # Thread-pool settings change timings on a busy machine; keep them with the numbers.
-            "environment": {name: os.environ[name] for name in _THREAD_VARIABLES if name in os.environ},
-            "machine": machine,
-            "cpu_count": os.cpu_count(),
-            "load_average_1min": load,
-            "torch": torch.__version__,
-            "python": platform.python_version(),
-            "rows": rows,
-        },
-    )
+    payload = {
+        "benchmark": "render",
+        "command": " ".join(["python", *sys.argv]),
+        # Thread-pool settings change timings on a busy machine; keep them with the numbers.
+        "environment": {name: os.environ[name] for name in _THREAD_VARIABLES if name in os.environ},
+        "machine": machine,
+        "cpu_count": os.cpu_count(),
+        "load_average_1min": load,
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "rows": rows,
+    }
+    atomic_write_text(args.output, json.dumps(payload, indent=2) + "\n")
+
     print(f"wrote {args.output}")
     return 0
 

@@ -12,16 +12,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import platform
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import torch
 
+from spirograph._files import atomic_write_text
 from spirograph._version import __version__
 from spirograph.baselines.train import TrainConfig, train
 
@@ -85,11 +84,7 @@ def main(argv: list[str] | None = None) -> int:
         "spirograph": __version__,
         "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=args.output.parent, prefix=".training.", suffix=".tmp")
-    with os.fdopen(fd, "w") as handle:
-        json.dump(result, handle, indent=2)
-    os.replace(tmp, args.output)
+    atomic_write_text(args.output, json.dumps(result, indent=2) + "\n")
     print(f"wrote {args.output}")
     return 0
 
