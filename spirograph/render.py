@@ -326,15 +326,9 @@ def _render_flat(
     y = torch.addcmul(radius_scaled * torch.sin(t), pen_scaled, torch.sin(phase), value=-1.0)
     grid_scaled = grid * scale  # (B, S)
 
-    if differentiable:
-        rows = _GaussianFactor.apply(grid_scaled, x, limit)  # (B, S, T): pixel row i against x_k
-        columns = _GaussianFactor.apply(y, grid_scaled, limit)  # (B, T, S): y_k against pixel column j
-    else:
-        # Both factors from one (B, S, 2T) tensor, half the calls: [:, i, k] is pixel row i
-        # against x_k, and [:, j, T + k] pixel column j against y_k. (Not when differentiating:
-        # the backward of the two slices would fill and copy two more (B, S, 2T) tensors.)
-        factors = _GaussianFactor.forward(grid_scaled, torch.cat([x, y], dim=-1), limit)
-        rows, columns = factors[:, :, :n_points], factors[:, :, n_points:].transpose(1, 2)
+    gaussian_factor = _GaussianFactor.apply if differentiable else _GaussianFactor.forward
+    rows = gaussian_factor(grid_scaled, x, limit)  # (B, S, T): pixel row i against x_k
+    columns = gaussian_factor(y, grid_scaled, limit)  # (B, T, S): y_k against pixel column j
     # The sum over curve points; the 1/T of the mean moves into the normaliser's epsilon:
     # (I / T) / (max I / T + eps) = I / (max I + T eps).
     intensity = torch.bmm(rows, columns)  # (B, S, S)
