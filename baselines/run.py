@@ -31,7 +31,7 @@ from spirograph import Spirograph, __version__
 from spirograph._files import atomic_write_text
 from spirograph.baselines import TrainConfig, penalty_statistic, train
 from spirograph.errors import ConfigError
-from spirograph.evaluation import evaluate, invariance
+from spirograph.evaluation import PAPER_AVERAGING, evaluate, invariance
 from spirograph.references import OracleEncoder, PixelEncoder, RandomEncoder
 from spirograph.robustness import robustness
 from spirograph.transform import SpirographTransform
@@ -39,12 +39,11 @@ from spirograph.transform import SpirographTransform
 HERE = Path(__file__).resolve().parent
 METHODS = ("simclr", "invclr", "pixels", "random", "oracle")
 TRAINED = ("simclr", "invclr")
-PAPER_AVERAGING = [1, 2, 3, 4, 5, 10, 20, 30]
 
 EVALUATION_DEFAULTS: dict[str, Any] = {
     "n_train": None,  # None: the paper's half of the train split (50,000)
     "n_test": None,  # None: the paper's half of the test split (10,000)
-    "averaging": PAPER_AVERAGING,
+    "averaging": list(PAPER_AVERAGING),
     "probe": "lbfgs",
     "steps": 500,
     "l2": 1e-8,
