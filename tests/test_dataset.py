@@ -331,6 +331,10 @@ def test_out_of_range_and_bad_index_types() -> None:
         dataset.__getitems__([0.5, 1.5])  # type: ignore[list-item]
     with pytest.raises(TypeError, match=r"indices must be ints, got dtype bool"):
         dataset.__getitems__([True, False])  # type: ignore[list-item]
+    with pytest.raises(TypeError, match=r"indices must be ints, got \[\[0\], \[1, 2\]\]"):
+        dataset.__getitems__([[0], [1, 2]])  # type: ignore[list-item]
+    with pytest.raises(TypeError, match=r"indices must be ints, got dtype object"):
+        dataset.__getitems__([None])  # type: ignore[list-item]
     with pytest.raises(TypeError, match=r"indices must be ints, got dtype torch\.float32"):
         dataset.__getitems__(torch.tensor([0.0, 1.0]))  # type: ignore[arg-type]
     with pytest.raises(IndexError, match="out of range for 10 items"):
