@@ -13,6 +13,7 @@ __all__ = [
     "HubError",
     "ParameterError",
     "SpirographError",
+    "TrainingError",
 ]
 
 
@@ -38,3 +39,7 @@ class HubError(SpirographError, OSError):
 
 class ChecksumError(HubError):
     """A downloaded file does not match the SHA-256 recorded in the manifest."""
+
+
+class TrainingError(SpirographError, FloatingPointError):
+    """Training diverged: the loss became NaN or infinite."""

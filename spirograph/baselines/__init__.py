@@ -8,23 +8,68 @@ imports it.
 
 from __future__ import annotations
 
-from spirograph.baselines.encoders import ENCODERS, EncoderName, ResNet18, SmallConvEncoder, build_encoder
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from spirograph.baselines.encoders import (
+    ENCODER_INITS,
+    ENCODERS,
+    EncoderInit,
+    EncoderName,
+    ResNet18,
+    SmallConvEncoder,
+    build_encoder,
+    initialize_encoder,
+)
 from spirograph.baselines.losses import NTXentLoss, ProjectionHead, nt_xent
-from spirograph.baselines.optim import LARS, parameter_groups, scaled_learning_rate, warmup_cosine
+from spirograph.baselines.optim import LARS, capped_cosine, parameter_groups, scaled_learning_rate, warmup_cosine
 from spirograph.baselines.penalty import gradient_penalty, penalty_statistic, rademacher
-from spirograph.baselines.train import (
-    CHECKPOINT_FORMAT,
-    TrainConfig,
-    TrainResult,
-    load_checkpoint,
-    load_encoder,
-    train,
+
+if TYPE_CHECKING:
+    from spirograph.baselines.train import (
+        BATCH_STATISTICS,
+        CHECKPOINT_FORMAT,
+        LR_SCHEDULES,
+        PRECISIONS,
+        TrainConfig,
+        TrainResult,
+        load_checkpoint,
+        load_encoder,
+        train,
+    )
+
+# The training module loads on first use, so that `python -m spirograph.baselines.train`
+# (and torchrun's `-m`) runs it as a fresh module rather than one this package imported.
+_TRAIN_NAMES = frozenset(
+    {
+        "BATCH_STATISTICS",
+        "CHECKPOINT_FORMAT",
+        "LR_SCHEDULES",
+        "PRECISIONS",
+        "TrainConfig",
+        "TrainResult",
+        "load_checkpoint",
+        "load_encoder",
+        "train",
+    }
 )
 
+
+def __getattr__(name: str) -> Any:
+    if name in _TRAIN_NAMES:
+        return getattr(importlib.import_module("spirograph.baselines.train"), name)
+    raise AttributeError(f"module 'spirograph.baselines' has no attribute {name!r}")
+
+
 __all__ = [
+    "BATCH_STATISTICS",
     "CHECKPOINT_FORMAT",
     "ENCODERS",
+    "ENCODER_INITS",
     "LARS",
+    "LR_SCHEDULES",
+    "PRECISIONS",
+    "EncoderInit",
     "EncoderName",
     "NTXentLoss",
     "ProjectionHead",
@@ -33,7 +78,9 @@ __all__ = [
     "TrainConfig",
     "TrainResult",
     "build_encoder",
+    "capped_cosine",
     "gradient_penalty",
+    "initialize_encoder",
     "load_checkpoint",
     "load_encoder",
     "nt_xent",

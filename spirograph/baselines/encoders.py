@@ -2,7 +2,7 @@
 
 Every encoder maps ``(n, 3, size, size)`` images to ``(n, representation_dim)``
 features and exposes :attr:`representation_dim`. :func:`build_encoder` builds one by
-name from :data:`ENCODERS`.
+name from :data:`ENCODERS` and initialises it by one of :data:`ENCODER_INITS`.
 """
 
 from __future__ import annotations
@@ -15,9 +15,23 @@ from torch import nn
 
 from spirograph.errors import ConfigError
 
-__all__ = ["ENCODERS", "EncoderName", "ResNet18", "SmallConvEncoder", "build_encoder"]
+__all__ = [
+    "ENCODERS",
+    "ENCODER_INITS",
+    "EncoderInit",
+    "EncoderName",
+    "ResNet18",
+    "SmallConvEncoder",
+    "build_encoder",
+    "initialize_encoder",
+]
 
 EncoderName = Literal["resnet18", "small"]
+EncoderInit = Literal["kaiming-fan-out", "pytorch"]
+ENCODER_INITS: tuple[str, ...] = ("kaiming-fan-out", "pytorch")
+"""Initialisations of :func:`initialize_encoder`: ``"kaiming-fan-out"`` is the paper's
+released code (every convolution Kaiming-normal with ``mode="fan_out"`` for ReLU, every
+BatchNorm scale 1 and shift 0); ``"pytorch"`` keeps PyTorch's default initialisation."""
 
 
 def _check_positive_int(value: object, where: str, argument: str) -> int:
@@ -140,7 +154,49 @@ ENCODERS: dict[str, tuple[Callable[..., nn.Module], int]] = {
 """Encoder name -> (class, default representation size)."""
 
 
-def build_encoder(name: EncoderName, *, representation_dim: int | None = None, in_channels: int = 3) -> nn.Module:
+def initialize_encoder(encoder: nn.Module, init: EncoderInit = "kaiming-fan-out") -> nn.Module:
+    """Re-initialise ``encoder``'s convolutions and BatchNorms in place.
+
+    ``"kaiming-fan-out"`` draws every ``Conv2d`` weight from
+    ``N(0, 2 / (out_channels * kernel_height * kernel_width))`` (Kaiming-normal, fan-out
+    mode, ReLU gain), sets every BatchNorm/GroupNorm scale to 1 and shift to 0, and leaves
+    other layers alone; this is what the paper's released ResNet-18 does. ``"pytorch"``
+    changes nothing. Draws come from torch's global generator (seed it, or wrap the call
+    in ``torch.random.fork_rng``).
+
+    Args:
+        encoder: the module to initialise.
+        init: one of :data:`ENCODER_INITS`.
+
+    Returns:
+        ``encoder``, for chaining.
+
+    Raises:
+        ConfigError: an unknown ``init``.
+
+    Examples:
+        >>> encoder = initialize_encoder(SmallConvEncoder(width=8), "kaiming-fan-out")
+    """
+    if init not in ENCODER_INITS:
+        raise ConfigError(f"initialize_encoder: `init` must be one of {list(ENCODER_INITS)}, got {init!r}")
+    if init == "pytorch":
+        return encoder
+    for module in encoder.modules():
+        if isinstance(module, nn.Conv2d):
+            nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
+        elif isinstance(module, (nn.BatchNorm2d, nn.GroupNorm)) and module.weight is not None:
+            nn.init.ones_(module.weight)
+            nn.init.zeros_(module.bias)
+    return encoder
+
+
+def build_encoder(
+    name: EncoderName,
+    *,
+    representation_dim: int | None = None,
+    in_channels: int = 3,
+    init: EncoderInit = "kaiming-fan-out",
+) -> nn.Module:
     """Build an encoder by name.
 
     Args:
@@ -148,6 +204,8 @@ def build_encoder(name: EncoderName, *, representation_dim: int | None = None, i
             four-layer CNN, representation 128 by default).
         representation_dim: the representation size; ``None`` takes the encoder's default.
         in_channels: image channels.
+        init: the initialisation (:func:`initialize_encoder`); the default is the
+            paper's released code.
 
     Returns:
         A freshly initialised module with a ``representation_dim`` attribute.
@@ -161,6 +219,8 @@ def build_encoder(name: EncoderName, *, representation_dim: int | None = None, i
     """
     if name not in ENCODERS:
         raise ConfigError(f"build_encoder: `name` must be one of {sorted(ENCODERS)}, got {name!r}")
+    if init not in ENCODER_INITS:
+        raise ConfigError(f"build_encoder: `init` must be one of {list(ENCODER_INITS)}, got {init!r}")
     cls, default = ENCODERS[name]
     dim = default if representation_dim is None else representation_dim
-    return cls(in_channels=in_channels, representation_dim=dim)
+    return initialize_encoder(cls(in_channels=in_channels, representation_dim=dim), init)

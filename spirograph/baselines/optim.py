@@ -1,4 +1,4 @@
-"""LARS around SGD with momentum, parameter groups, and the warm-up + cosine schedule.
+"""LARS around SGD with momentum, parameter groups, and the two learning-rate schedules.
 
 LARS (You, Gitman & Ginsburg, 2017, "Large Batch Training of Convolutional Networks")
 scales each parameter tensor's step by a trust ratio. The update implemented here is
@@ -17,22 +17,25 @@ with ``eta`` the trust coefficient (1e-3), ``wd`` the weight decay (1e-6) and
 the trust ratio (plain SGD with momentum). :func:`parameter_groups` puts every
 one-dimensional tensor (biases and BatchNorm scales and shifts) in such a group: the
 usual convention of SimCLR and BYOL, whose trust ratios on these small tensors are
-unstable. Pass ``exclude_bias_and_norm=False`` to adapt every tensor, as ``torchlars``
-does.
+unstable. ``exclude_bias_and_norm=False`` (the default, and what the paper's released code
+does with ``torchlars``) adapts and decays every tensor.
+
+Schedules: :func:`capped_cosine` is the released code's rate, set once per epoch;
+:func:`warmup_cosine` is SimCLR's per-step linear warm-up followed by a cosine decay.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
 
 from spirograph.errors import ConfigError
 
-__all__ = ["LARS", "parameter_groups", "scaled_learning_rate", "warmup_cosine"]
+__all__ = ["LARS", "capped_cosine", "parameter_groups", "scaled_learning_rate", "warmup_cosine"]
 
 
 def _check_number(value: Any, where: str, argument: str, *, low: float = 0.0, strict: bool = False) -> float:
@@ -54,6 +57,10 @@ class LARS(torch.optim.Optimizer):
         weight_decay: L2 weight decay, added to the gradient before scaling.
         trust_coefficient: ``eta`` of the trust ratio.
         eps: added to the ratio's denominator.
+        foreach: update each group's tensors with multi-tensor (``torch._foreach_*``)
+            kernels, a few launches per group instead of several per tensor. ``None``
+            chooses them when the parameters are on a CUDA device. Both ways compute the
+            same update (to float rounding).
 
     Example:
         >>> model = torch.nn.Linear(4, 2)
@@ -71,12 +78,16 @@ class LARS(torch.optim.Optimizer):
         weight_decay: float = 1e-6,
         trust_coefficient: float = 1e-3,
         eps: float = 1e-8,
+        foreach: bool | None = None,
     ) -> None:
         _check_number(lr, "LARS", "lr")
         _check_number(momentum, "LARS", "momentum")
         _check_number(weight_decay, "LARS", "weight_decay")
         _check_number(trust_coefficient, "LARS", "trust_coefficient", strict=True)
         _check_number(eps, "LARS", "eps")
+        if foreach is not None and not isinstance(foreach, bool):
+            raise ConfigError(f"LARS: `foreach` must be a bool or None, got {foreach!r}")
+        self.foreach = foreach
         defaults = {
             "lr": lr,
             "momentum": momentum,
@@ -95,31 +106,51 @@ class LARS(torch.optim.Optimizer):
             with torch.enable_grad():
                 loss = closure()
         for group in self.param_groups:
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                d = p.grad
-                if not group["exclude"]:
-                    wd = group["weight_decay"]
-                    w_norm = torch.linalg.vector_norm(p)
-                    g_norm = torch.linalg.vector_norm(d)
-                    ratio = torch.where(
-                        (w_norm > 0) & (g_norm > 0),
-                        group["trust_coefficient"] * w_norm / (g_norm + wd * w_norm + group["eps"]),
-                        torch.ones_like(w_norm),
-                    )
-                    d = (d + wd * p) * ratio
-                state = self.state[p]
-                if "momentum_buffer" not in state:
-                    state["momentum_buffer"] = torch.zeros_like(p)
-                velocity = state["momentum_buffer"]
-                velocity.mul_(group["momentum"]).add_(d)
-                p.add_(velocity, alpha=-group["lr"])
+            params = [p for p in group["params"] if p.grad is not None]
+            if not params:
+                continue
+            for p in params:
+                if "momentum_buffer" not in self.state[p]:
+                    self.state[p]["momentum_buffer"] = torch.zeros_like(p)
+            foreach = self.foreach if self.foreach is not None else params[0].is_cuda
+            velocities = [self.state[p]["momentum_buffer"] for p in params]
+            (_step_foreach if foreach else _step_loop)(params, velocities, group)
         return loss
 
 
+def _trust_ratio(w_norm: torch.Tensor, g_norm: torch.Tensor, group: dict[str, Any]) -> torch.Tensor:
+    # 1 where either norm is 0 (fresh zero-initialised tensors, unused parameters).
+    ratio = group["trust_coefficient"] * w_norm / (g_norm + group["weight_decay"] * w_norm + group["eps"])
+    return torch.where((w_norm > 0) & (g_norm > 0), ratio, torch.ones_like(w_norm))
+
+
+def _step_loop(params: list[torch.Tensor], velocities: list[torch.Tensor], group: dict[str, Any]) -> None:
+    for p, velocity in zip(params, velocities, strict=True):
+        d = cast(torch.Tensor, p.grad)
+        if not group["exclude"]:
+            ratio = _trust_ratio(torch.linalg.vector_norm(p), torch.linalg.vector_norm(d), group)
+            d = (d + group["weight_decay"] * p) * ratio
+        velocity.mul_(group["momentum"]).add_(d)
+        p.add_(velocity, alpha=-group["lr"])
+
+
+def _step_foreach(params: list[torch.Tensor], velocities: list[torch.Tensor], group: dict[str, Any]) -> None:
+    grads = [cast(torch.Tensor, p.grad) for p in params]
+    directions: list[torch.Tensor] = grads
+    if not group["exclude"]:
+        # One vector of norms per group: (n_tensors,); the ratios stay on the device.
+        w_norms = torch.stack(torch._foreach_norm(params))
+        g_norms = torch.stack(torch._foreach_norm(grads))
+        ratios = list(_trust_ratio(w_norms, g_norms, group).unbind())
+        directions = list(torch._foreach_add(grads, params, alpha=group["weight_decay"]))
+        torch._foreach_mul_(directions, ratios)
+    torch._foreach_mul_(velocities, group["momentum"])
+    torch._foreach_add_(velocities, directions)
+    torch._foreach_add_(params, velocities, alpha=-group["lr"])
+
+
 def parameter_groups(
-    *modules: nn.Module, weight_decay: float = 1e-6, exclude_bias_and_norm: bool = True
+    *modules: nn.Module, weight_decay: float = 1e-6, exclude_bias_and_norm: bool = False
 ) -> list[dict[str, Any]]:
     """Split the parameters of ``modules`` into adapted and excluded groups for :class:`LARS`.
 
@@ -127,7 +158,9 @@ def parameter_groups(
         modules: the modules being trained (their parameters are listed once each).
         weight_decay: weight decay of the adapted group.
         exclude_bias_and_norm: put every tensor with fewer than two dimensions (biases,
-            BatchNorm weights and biases) in a group without weight decay or trust ratio.
+            BatchNorm weights and biases) in a group without weight decay or trust ratio
+            (SimCLR's convention). The default, ``False``, adapts and decays every tensor,
+            as the paper's released code does.
 
     Returns:
         One or two parameter groups (empty groups are left out).
@@ -189,3 +222,39 @@ def warmup_cosine(step: int, *, total_steps: int, warmup_steps: int, base_lr: fl
         return final_lr
     t = (step - warmup_steps) / (total_steps - warmup_steps)
     return final_lr + (base_lr - final_lr) * 0.5 * (1.0 + math.cos(math.pi * t))
+
+
+def capped_cosine(epoch: int, *, epochs: int, warmup_epochs: int, base_lr: float) -> float:
+    """The released code's learning rate for ``epoch``, set once per epoch.
+
+    ``lr = min(base_lr * (1 + cos(pi * epoch / epochs)) / 2, base_lr * (1 + epoch) / warmup_epochs)``
+    with epochs counted from 0: a cosine over the whole run, capped by a linear ramp.
+    At the paper's settings (``base_lr`` 3.0, 50 epochs, 10 warm-up epochs) the rate rises
+    to 2.77 in epoch 9 and never reaches ``base_lr``. ``warmup_epochs=0`` leaves the cosine
+    uncapped.
+
+    Args:
+        epoch: the epoch, ``0 <= epoch``; epochs past the end give 0.
+        epochs: epochs in the whole run (>= 1).
+        warmup_epochs: epochs of the ramp that caps the rate (>= 0).
+        base_lr: the rate the schedule is scaled by.
+
+    Returns:
+        The learning rate.
+
+    Examples:
+        >>> round(capped_cosine(9, epochs=50, warmup_epochs=10, base_lr=3.0), 4)
+        2.7664
+    """
+    for name, value in (("epoch", epoch), ("epochs", epochs), ("warmup_epochs", warmup_epochs)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ConfigError(f"capped_cosine: `{name}` must be an int >= 0, got {value!r}")
+    if epochs < 1:
+        raise ConfigError(f"capped_cosine: `epochs` must be an int >= 1, got {epochs!r}")
+    base_lr = _check_number(base_lr, "capped_cosine", "base_lr")
+    if epoch >= epochs:
+        return 0.0
+    rate = base_lr * (1.0 + math.cos(math.pi * epoch / epochs)) / 2.0
+    if warmup_epochs > 0:
+        rate = min(rate, base_lr * (1 + epoch) / warmup_epochs)
+    return rate

@@ -1,11 +1,12 @@
 """Contrastive training with the InvCLR gradient penalty on Spirograph.
 
-Each step takes a batch of target parameters from ``Spirograph("train",
-mode="targets")``, renders two views on the training device with fresh nuisance
-(:class:`spirograph.SpirographTransform`), and minimises ``NT-Xent + lambda P``
-(:func:`~spirograph.baselines.losses.nt_xent`,
-:func:`~spirograph.baselines.penalty.gradient_penalty`) with LARS, a linear warm-up
-and a cosine decay. ``penalty_weight=0`` is the plain SimCLR baseline.
+Each step takes a batch of target parameters of the train split (held on the training
+device), renders two views there with fresh nuisance
+([SpirographTransform][spirograph.SpirographTransform]), and minimises
+``NT-Xent + lambda P`` ([nt_xent][spirograph.baselines.nt_xent],
+[gradient_penalty][spirograph.baselines.gradient_penalty]) with LARS. The defaults train
+what the paper's released code trains (see [TrainConfig][spirograph.baselines.TrainConfig]);
+``penalty_weight=0`` is the plain SimCLR baseline.
 
 Runs on one CPU, one GPU, or many processes under ``torchrun`` with
 DistributedDataParallel::
@@ -27,39 +28,44 @@ per process unless ``sync_batchnorm`` (CUDA only).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import math
 import os
 import sys
 import time
-from collections.abc import Mapping
+import zipfile
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, Literal, NoReturn, cast
 
 import numpy as np
 import torch
 import torch.distributed as dist
 from torch import nn
-from torch.utils.data import DataLoader, DistributedSampler
+from torch.utils.data import DistributedSampler
 from tqdm.auto import tqdm
 
 from spirograph._files import atomic_write, atomic_write_text
 from spirograph._version import __version__
-from spirograph.baselines.encoders import ENCODERS, build_encoder
+from spirograph.baselines.encoders import ENCODER_INITS, ENCODERS, EncoderInit, build_encoder
 from spirograph.baselines.losses import ProjectionHead, nt_xent
-from spirograph.baselines.optim import LARS, parameter_groups, scaled_learning_rate, warmup_cosine
+from spirograph.baselines.optim import LARS, capped_cosine, parameter_groups, scaled_learning_rate, warmup_cosine
 from spirograph.baselines.penalty import gradient_penalty
 from spirograph.dataset import SPLITS, Spirograph
-from spirograph.errors import CheckpointError, ConfigError, SpirographError
+from spirograph.errors import CheckpointError, ConfigError, SpirographError, TrainingError
 from spirograph.render import NORMALIZE_MODES, Normalize
 from spirograph.space import DEFAULT_TARGETS, ParameterSpace
 from spirograph.transform import SpirographTransform
 
 __all__ = [
+    "BATCH_STATISTICS",
     "CHECKPOINT_FORMAT",
+    "LR_SCHEDULES",
+    "PRECISIONS",
     "TrainConfig",
     "TrainResult",
     "load_checkpoint",
@@ -67,17 +73,27 @@ __all__ = [
     "train",
 ]
 
-CHECKPOINT_FORMAT = "spirograph.baselines.checkpoint/1"
-"""The ``format`` entry of every checkpoint written by :func:`train`."""
+CHECKPOINT_FORMAT = "spirograph.baselines.checkpoint/2"
+"""The ``format`` entry of every checkpoint written by [train][spirograph.baselines.train]."""
 
 LAST_CHECKPOINT = "last.pt"
 
 # Settings that may differ between a checkpoint and the run resuming it: they do not
 # change what is computed.
 _RESUME_FREE = frozenset(
-    {"device", "checkpoint_dir", "keep_checkpoints", "checkpoint_every", "log_every", "num_workers", "progress"}
+    {
+        "device",
+        "checkpoint_dir",
+        "keep_checkpoints",
+        "checkpoint_every",
+        "log_every",
+        "progress",
+        "time_limit",
+        "channels_last",
+        "cudnn_benchmark",
+    }
 )
-_SEED_STREAMS = {"nuisance": 1, "signs": 2}
+_STREAM_NUISANCE, _STREAM_SIGNS = 1, 2
 
 
 def _is_int(value: Any) -> bool:
@@ -88,17 +104,63 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
+LR_SCHEDULES: tuple[str, ...] = ("capped-cosine", "warmup-cosine")
+"""Learning-rate schedules: ``"capped-cosine"`` is the paper's released code (one rate per
+epoch, :func:`~spirograph.baselines.optim.capped_cosine`); ``"warmup-cosine"`` changes the
+rate every step, a linear warm-up to the full rate and a cosine over the remaining steps
+(:func:`~spirograph.baselines.optim.warmup_cosine`, SimCLR's convention)."""
+
+BATCH_STATISTICS: tuple[str, ...] = ("per-view", "joint")
+"""How the two views meet BatchNorm: ``"per-view"`` runs the encoder and the projection head
+once per view of ``n`` images (the paper's released code); ``"joint"`` runs them once over
+all ``2n`` views, mixing both views' statistics."""
+
+PRECISIONS: tuple[str, ...] = ("float32", "bfloat16")
+"""``"bfloat16"`` runs the encoder and the projection head under autocast; rendering, the
+loss, the penalty's reductions and the optimizer stay in float32."""
+
+LRSchedule = Literal["capped-cosine", "warmup-cosine"]
+BatchStatistics = Literal["per-view", "joint"]
+Precision = Literal["float32", "bfloat16"]
+
+_POSITIVE_INTS = ("projection_dim", "penalty_samples", "epochs", "checkpoint_every", "log_every", "size", "n_points")
+_BOOLS = (
+    "penalty_normalize",
+    "exclude_bias_and_norm",
+    "drop_last",
+    "channels_last",
+    "cudnn_benchmark",
+    "keep_checkpoints",
+    "progress",
+    "sync_batchnorm",
+)
+_CHOICES: dict[str, tuple[str, ...]] = {
+    "encoder": tuple(sorted(ENCODERS)),
+    "encoder_init": ENCODER_INITS,
+    "lr_schedule": LR_SCHEDULES,
+    "batch_statistics": BATCH_STATISTICS,
+    "precision": PRECISIONS,
+    "normalize": NORMALIZE_MODES,
+}
+
+
 @dataclass
 class TrainConfig:
     """Everything that defines a training run, validated on construction.
 
-    The defaults are the paper's Spirograph settings (InvCLR, lambda = 1e-2); set
-    ``penalty_weight=0`` for the SimCLR baseline.
+    The defaults are the paper's Spirograph settings as its released code trains them
+    (InvCLR, lambda = 1e-2, ResNet-18, batch 512, 50 epochs): the per-epoch capped cosine
+    rate, LARS on every tensor, BatchNorm statistics per view, Kaiming fan-out
+    initialisation, and the last smaller batch of each epoch kept. Set
+    ``penalty_weight=0`` for the SimCLR baseline. ``docs/baselines.md`` tabulates these
+    against the alternatives offered here.
 
     Args:
-        encoder: a name of :data:`~spirograph.baselines.encoders.ENCODERS`.
+        encoder: a name of [ENCODERS][spirograph.baselines.encoders.ENCODERS].
         representation_dim: representation size; ``None`` takes the encoder's default.
         projection_dim: output size of the projection head.
+        encoder_init: ``"kaiming-fan-out"`` (the released code) or ``"pytorch"``
+            (PyTorch's default initialisation).
         temperature: NT-Xent temperature.
         penalty_weight: ``lambda``; 0 trains without the penalty (and skips computing it).
         penalty_samples: ``K`` extra nuisance draws per example.
@@ -106,23 +168,36 @@ class TrainConfig:
         penalty_normalize: penalise the normalised representation ``h / ||h||``.
         batch_size: the global batch (examples; ``2 * batch_size`` views).
         epochs: passes over the training targets.
-        warmup_epochs: epochs of linear learning-rate warm-up.
+        warmup_epochs: epochs of the learning-rate ramp.
+        lr_schedule: ``"capped-cosine"`` (the released code, one rate per epoch) or
+            ``"warmup-cosine"`` (per step); see `LR_SCHEDULES`.
         base_lr: the learning rate is ``base_lr * batch_size / 256``.
-        momentum, weight_decay, trust_coefficient: of :class:`~spirograph.baselines.optim.LARS`.
-        exclude_bias_and_norm: biases and BatchNorm parameters get no weight decay and
-            no trust ratio.
+        momentum: momentum of LARS's SGD.
+        weight_decay: weight decay, added to the gradient before the trust ratio.
+        trust_coefficient: ``eta`` of the LARS trust ratio.
+        exclude_bias_and_norm: give biases and BatchNorm parameters plain SGD without
+            weight decay (SimCLR's convention); ``False`` adapts and decays every tensor,
+            as the released code does.
+        batch_statistics: ``"per-view"`` (the released code) or ``"joint"``; see
+            `BATCH_STATISTICS`.
+        drop_last: drop the last, smaller batch of each epoch (the released code keeps it).
         n_train: train on the first ``n_train`` targets of the train split (``None``: all 100,000).
         targets: the target parameters; every other parameter is nuisance.
         normalize: the renderer's normalisation (``"row"``, the paper's, or ``"image"``).
-        size, n_points: renderer settings.
+        size: image size in pixels (renderer setting).
+        n_points: points on each curve (renderer setting).
+        precision: ``"float32"`` or ``"bfloat16"`` (autocast of the encoder and head).
+        channels_last: run the encoder on channels-last tensors (faster convolutions on GPUs).
+        cudnn_benchmark: let cuDNN time and pick its convolution algorithms (CUDA only).
         seed: seeds the initialisation and every draw.
         device: ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"auto"`` (CUDA when available).
             Under torchrun, ``"cuda"`` means the process's ``LOCAL_RANK`` device.
+        time_limit: stop training cleanly after this many seconds (``None``: no limit); the
+            result records how far it got.
         checkpoint_dir: where checkpoints go (``None``: none are written).
         keep_checkpoints: keep ``epoch_NNNN.pt`` files beside ``last.pt``.
         checkpoint_every: write a checkpoint every this many epochs (and after the last).
         log_every: steps between progress-bar updates and step records.
-        num_workers: DataLoader workers.
         progress: show a tqdm progress bar (rank 0 only).
         sync_batchnorm: under DistributedDataParallel on CUDA, synchronise BatchNorm
             statistics across processes.
@@ -130,7 +205,7 @@ class TrainConfig:
     Raises:
         ConfigError: any invalid value, before anything is trained.
 
-    Example:
+    Examples:
         >>> config = TrainConfig(encoder="small", batch_size=64, epochs=2, warmup_epochs=1, n_train=256)
         >>> TrainConfig.from_dict(config.to_dict()) == config
         True
@@ -139,6 +214,7 @@ class TrainConfig:
     encoder: str = "resnet18"
     representation_dim: int | None = None
     projection_dim: int = 128
+    encoder_init: EncoderInit = "kaiming-fan-out"
     temperature: float = 0.5
     penalty_weight: float = 1e-2
     penalty_samples: int = 100
@@ -147,105 +223,75 @@ class TrainConfig:
     batch_size: int = 512
     epochs: int = 50
     warmup_epochs: int = 10
+    lr_schedule: LRSchedule = "capped-cosine"
     base_lr: float = 1.5
     momentum: float = 0.9
     weight_decay: float = 1e-6
     trust_coefficient: float = 1e-3
-    exclude_bias_and_norm: bool = True
+    exclude_bias_and_norm: bool = False
+    batch_statistics: BatchStatistics = "per-view"
+    drop_last: bool = False
     n_train: int | None = None
     targets: tuple[str, ...] = DEFAULT_TARGETS
     normalize: Normalize = "row"
     size: int = 32
     n_points: int = 40
+    precision: Precision = "float32"
+    channels_last: bool = False
+    cudnn_benchmark: bool = False
     seed: int = 0
     device: str = "cpu"
+    time_limit: float | None = None
     checkpoint_dir: str | None = None
     keep_checkpoints: bool = False
     checkpoint_every: int = 1
     log_every: int = 50
-    num_workers: int = 0
     progress: bool = True
     sync_batchnorm: bool = True
 
     def __post_init__(self) -> None:
-        where = "TrainConfig"
-
-        def fail(name: str, expected: str) -> None:
-            raise ConfigError(f"{where}: `{name}` must be {expected}, got {getattr(self, name)!r}")
-
-        if self.encoder not in ENCODERS:
-            raise ConfigError(f"{where}: `encoder` must be one of {sorted(ENCODERS)}, got {self.encoder!r}")
-        if self.representation_dim is not None:
-            if not _is_int(self.representation_dim) or self.representation_dim < 1:
-                fail("representation_dim", "an int >= 1 or None")
-            if self.encoder == "resnet18" and self.representation_dim != 512:
-                fail("representation_dim", "512 (or None) for encoder 'resnet18'")
-        for name in (
-            "projection_dim",
-            "penalty_samples",
-            "epochs",
-            "checkpoint_every",
-            "log_every",
-            "size",
-            "n_points",
-        ):
-            if not _is_int(getattr(self, name)) or getattr(self, name) < 1:
-                fail(name, "an int >= 1")
-        if not _is_int(self.batch_size) or self.batch_size < 2:
-            fail("batch_size", "an int >= 2 (NT-Xent needs negatives and BatchNorm needs a batch)")
-        for name in ("warmup_epochs", "num_workers", "seed"):
-            if not _is_int(getattr(self, name)) or getattr(self, name) < 0:
-                fail(name, "an int >= 0")
-        if self.warmup_epochs > self.epochs:
-            fail("warmup_epochs", f"<= epochs ({self.epochs})")
-        if not _is_number(self.temperature) or self.temperature <= 0:
-            fail("temperature", "a number > 0")
-        if not _is_number(self.penalty_weight) or self.penalty_weight < 0:
-            fail("penalty_weight", "a number >= 0 (0 is the SimCLR baseline)")
-        if self.penalty_clamp is not None and (not _is_number(self.penalty_clamp) or self.penalty_clamp <= 0):
-            fail("penalty_clamp", "a number > 0 or None")
-        for name in ("base_lr", "momentum", "weight_decay"):
-            if not _is_number(getattr(self, name)) or getattr(self, name) < 0:
-                fail(name, "a number >= 0")
-        if not _is_number(self.trust_coefficient) or self.trust_coefficient <= 0:
-            fail("trust_coefficient", "a number > 0")
-        for name in ("penalty_normalize", "exclude_bias_and_norm", "keep_checkpoints", "progress", "sync_batchnorm"):
-            if not isinstance(getattr(self, name), bool):
-                fail(name, "a bool")
-        full = SPLITS["train"].size
-        if self.n_train is not None and (not _is_int(self.n_train) or not self.batch_size <= self.n_train <= full):
-            fail("n_train", f"None or an int in [batch_size={self.batch_size}, {full}]")
-        if self.normalize not in NORMALIZE_MODES:
-            fail("normalize", f"one of {list(NORMALIZE_MODES)}")
-        if isinstance(self.targets, str) or not isinstance(self.targets, (list, tuple)):
-            fail("targets", "a list of parameter names")
+        _check_kinds(self)
+        _check_ranges(self)
         self.targets = tuple(self.targets)
         try:
             ParameterSpace(targets=self.targets)
         except SpirographError as error:
-            raise ConfigError(f"{where}: `targets` is invalid: {error}") from None
-        if not isinstance(self.device, str):
-            fail("device", "a string such as 'cpu', 'cuda', 'cuda:0' or 'auto'")
-        if self.device != "auto":
-            try:
-                torch.device(self.device)
-            except (RuntimeError, ValueError):
-                fail("device", "'cpu', 'cuda', 'cuda:N' or 'auto'")
-        if self.checkpoint_dir is not None and not isinstance(self.checkpoint_dir, (str, os.PathLike)):
-            fail("checkpoint_dir", "a path or None")
+            raise ConfigError(f"TrainConfig: `targets` is invalid: {error}") from None
+        _check_device(self)
         if self.checkpoint_dir is not None:
             self.checkpoint_dir = os.fspath(self.checkpoint_dir)
 
     # ------------------------------------------------------------------ derived values
     @property
     def learning_rate(self) -> float:
-        """The peak learning rate ``base_lr * batch_size / 256``."""
+        """The scaled rate ``base_lr * batch_size / 256`` that the schedule is applied to."""
         return scaled_learning_rate(self.batch_size, self.base_lr)
 
     @property
     def space(self) -> ParameterSpace:
         """The parameter space with this run's target/nuisance split."""
         return ParameterSpace(targets=self.targets)
+
+    def steps_per_epoch(self, world_size: int = 1) -> int:
+        """Optimisation steps in one epoch (196 at the paper's settings: the last batch is kept)."""
+        n = self.n_train if self.n_train is not None else SPLITS["train"].size
+        per_process = n // world_size if self.drop_last else -(-n // world_size)
+        local_batch = self.batch_size // world_size
+        return per_process // local_batch if self.drop_last else -(-per_process // local_batch)
+
+    def epoch_learning_rate(self, epoch: int, step_in_epoch: int = 0, world_size: int = 1) -> float:
+        """The rate of step ``step_in_epoch`` of ``epoch`` (both from 0) under this config's schedule."""
+        if self.lr_schedule == "capped-cosine":
+            return capped_cosine(
+                epoch, epochs=self.epochs, warmup_epochs=self.warmup_epochs, base_lr=self.learning_rate
+            )
+        per_epoch = self.steps_per_epoch(world_size)
+        return warmup_cosine(
+            epoch * per_epoch + step_in_epoch,
+            total_steps=self.epochs * per_epoch,
+            warmup_steps=self.warmup_epochs * per_epoch,
+            base_lr=self.learning_rate,
+        )
 
     # ------------------------------------------------------------------ serialisation
     def to_dict(self) -> dict[str, Any]:
@@ -256,7 +302,7 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> TrainConfig:
-        """Build from :meth:`to_dict`'s output; unknown keys raise :class:`ConfigError`."""
+        """Build from [to_dict][spirograph.baselines.TrainConfig.to_dict]'s output; unknown keys raise `ConfigError`."""
         if not isinstance(data, Mapping):
             raise ConfigError(f"TrainConfig.from_dict: `data` must be a mapping, got {type(data).__name__}")
         known = {f.name for f in dataclasses.fields(cls)}
@@ -265,41 +311,127 @@ class TrainConfig:
             raise ConfigError(f"TrainConfig.from_dict: unknown keys {unknown}; valid keys are {sorted(known)}")
         return cls(**dict(data))
 
-    def to_json(self, path: str | os.PathLike[str] | None = None) -> str:
-        """The settings as JSON; also written (atomically) to ``path`` when given."""
-        text = json.dumps(self.to_dict(), indent=2, sort_keys=True)
-        if path is not None:
-            atomic_write_text(path, text + "\n")
-        return text
+    def to_json(self) -> str:
+        """The settings as a JSON string (see `save` to write a file)."""
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write the settings as JSON to ``path``, atomically."""
+        return atomic_write_text(path, self.to_json() + "\n")
 
     @classmethod
-    def from_json(cls, source: str | os.PathLike[str]) -> TrainConfig:
-        """Read a JSON file (a path) or a JSON string starting with ``{``."""
-        text = str(source)
-        if not text.lstrip().startswith("{"):
-            try:
-                text = Path(source).read_text()
-            except OSError as error:
-                raise ConfigError(f"TrainConfig.from_json: cannot read `source` {str(source)!r}: {error}") from None
+    def from_json(cls, text: str) -> TrainConfig:
+        """Parse settings from a JSON string (never a path: see `load`)."""
+        if not isinstance(text, str):
+            raise ConfigError(f"TrainConfig.from_json: `text` must be a JSON string, got {type(text).__name__}")
         try:
             data = json.loads(text)
         except json.JSONDecodeError as error:
-            raise ConfigError(f"TrainConfig.from_json: `source` is not valid JSON: {error}") from None
+            raise ConfigError(f"TrainConfig.from_json: `text` is not valid JSON: {error}") from None
         return cls.from_dict(data)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> TrainConfig:
+        """Read settings from a JSON file."""
+        if not isinstance(path, (str, os.PathLike)):
+            raise ConfigError(f"TrainConfig.load: `path` must be a path, got {type(path).__name__}")
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as error:
+            raise ConfigError(f"TrainConfig.load: cannot read `path` {os.fspath(path)!r}: {error}") from None
+        return cls.from_json(text)
+
+
+def _fail(config: TrainConfig, name: str, expected: str) -> NoReturn:
+    raise ConfigError(f"TrainConfig: `{name}` must be {expected}, got {getattr(config, name)!r}")
+
+
+def _check_kinds(config: TrainConfig) -> None:
+    """Types and choices of every field."""
+    for name, choices in _CHOICES.items():
+        if getattr(config, name) not in choices:
+            _fail(config, name, f"one of {list(choices)}")
+    for name in (*_POSITIVE_INTS, "batch_size", "seed", "warmup_epochs"):
+        if not _is_int(getattr(config, name)):
+            _fail(config, name, "an int")
+    for name in _BOOLS:
+        if not isinstance(getattr(config, name), bool):
+            _fail(config, name, "a bool")
+    for name in ("temperature", "penalty_weight", "base_lr", "momentum", "weight_decay", "trust_coefficient"):
+        if not _is_number(getattr(config, name)):
+            _fail(config, name, "a finite number")
+    for name in ("penalty_clamp", "time_limit"):
+        if getattr(config, name) is not None and not _is_number(getattr(config, name)):
+            _fail(config, name, "a finite number or None")
+    if isinstance(config.targets, str) or not isinstance(config.targets, (list, tuple)):
+        _fail(config, "targets", "a list of parameter names")
+    if not isinstance(config.device, str):
+        _fail(config, "device", "a string such as 'cpu', 'cuda', 'cuda:0' or 'auto'")
+    if config.checkpoint_dir is not None and not isinstance(config.checkpoint_dir, (str, os.PathLike)):
+        _fail(config, "checkpoint_dir", "a path or None")
+
+
+def _check_ranges(config: TrainConfig) -> None:
+    """Values, once the types are right."""
+    if config.representation_dim is not None:
+        if not _is_int(config.representation_dim) or config.representation_dim < 1:
+            _fail(config, "representation_dim", "an int >= 1 or None")
+        if config.encoder == "resnet18" and config.representation_dim != 512:
+            _fail(config, "representation_dim", "512 (or None) for encoder 'resnet18'")
+    for name in _POSITIVE_INTS:
+        if getattr(config, name) < 1:
+            _fail(config, name, "an int >= 1")
+    if config.batch_size < 2:
+        _fail(config, "batch_size", "an int >= 2 (NT-Xent needs negatives and BatchNorm needs a batch)")
+    if config.seed < 0:
+        _fail(config, "seed", "an int >= 0")
+    if not 0 <= config.warmup_epochs <= config.epochs:
+        _fail(config, "warmup_epochs", f"an int in [0, epochs={config.epochs}]")
+    for name, low in (("temperature", 0.0), ("trust_coefficient", 0.0), ("penalty_clamp", 0.0), ("time_limit", 0.0)):
+        if getattr(config, name) is not None and getattr(config, name) <= low:
+            _fail(config, name, f"a number > {low:g}")
+    for name in ("penalty_weight", "base_lr", "momentum", "weight_decay"):
+        if getattr(config, name) < 0:
+            _fail(config, name, "a number >= 0")
+    full = SPLITS["train"].size
+    if config.n_train is not None and (not _is_int(config.n_train) or not config.batch_size <= config.n_train <= full):
+        _fail(config, "n_train", f"None or an int in [batch_size={config.batch_size}, {full}]")
+    n = config.n_train if config.n_train is not None else full
+    if not config.drop_last and n % config.batch_size == 1:
+        _fail(config, "n_train", f"a count whose last batch of {config.batch_size} holds more than one example")
+
+
+def _check_device(config: TrainConfig) -> None:
+    if config.device != "auto":
+        try:
+            torch.device(config.device)
+        except (RuntimeError, ValueError):
+            _fail(config, "device", "'cpu', 'cuda', 'cuda:N' or 'auto'")
+    cuda = _is_cuda_name(config.device) and torch.cuda.is_available()
+    if config.precision == "bfloat16" and cuda and not torch.cuda.is_bf16_supported():
+        _fail(config, "precision", f"'float32' on {torch.cuda.get_device_name()}, which lacks bfloat16")
+
+
+def _is_cuda_name(device: str) -> bool:
+    return device.startswith("cuda") or (device == "auto" and torch.cuda.is_available())
 
 
 @dataclass
 class TrainResult:
-    """What :func:`train` returns.
+    """What [train][spirograph.baselines.train] returns.
 
     Attributes:
         encoder: the trained encoder (unwrapped, eval mode, on the training device).
         head: the trained projection head.
         config: the run's configuration.
-        history: one record per epoch (mean loss, NT-Xent, penalty, learning rate, time).
-        steps: one record every ``log_every`` steps.
+        history: one record per epoch (mean loss, NT-Xent, penalty, the learning rates
+            used, time); an epoch cut short by ``time_limit`` has ``"complete": False``.
+        steps: one record every ``log_every`` steps, with the learning rate of that step.
         checkpoint: the last checkpoint written, if any.
         wall_time: seconds spent in this call.
+        stopped_early: ``True`` when ``time_limit`` ended training before the last step.
+        steps_done: optimisation steps taken, over all calls (resumed runs included).
+        steps_total: steps a complete run takes.
     """
 
     encoder: nn.Module
@@ -309,29 +441,47 @@ class TrainResult:
     steps: list[dict[str, Any]]
     checkpoint: Path | None
     wall_time: float
+    stopped_early: bool = False
+    steps_done: int = 0
+    steps_total: int = 0
 
 
 class _ContrastiveModel(nn.Module):
-    """Encoder and projection head as one module, so one DDP wrapper covers both."""
+    """Encoder and projection head as one module, so one DDP wrapper covers both.
 
-    def __init__(self, encoder: nn.Module, head: nn.Module) -> None:
+    ``per_view`` runs both once per view, so BatchNorm normalises each view by its own
+    statistics; otherwise one pass covers both views.
+    """
+
+    def __init__(self, encoder: nn.Module, head: nn.Module, *, per_view: bool) -> None:
         super().__init__()
         self.encoder = encoder
         self.head = head
+        self.per_view = per_view
 
-    def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        features = self.encoder(images)
-        return features, self.head(features)
+    def forward(self, first: torch.Tensor, second: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Features of the first view and projections of both: ``(n, d), (n, p), (n, p)``."""
+        if self.per_view:
+            features = self.encoder(first)
+            return features, self.head(features), self.head(self.encoder(second))
+        n = first.shape[0]
+        features = self.encoder(torch.cat([first, second]))
+        z = self.head(features)
+        return features[:n], z[:n], z[n:]
 
 
 def _build_model(config: TrainConfig) -> _ContrastiveModel:
     # Seeded initialisation that leaves torch's global generator as it was.
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed)
-        encoder = build_encoder(config.encoder, representation_dim=config.representation_dim)  # type: ignore[arg-type]
+        encoder = build_encoder(
+            config.encoder,  # type: ignore[arg-type]
+            representation_dim=config.representation_dim,
+            init=config.encoder_init,
+        )
         dim = cast(int, encoder.representation_dim)
         head = ProjectionHead(dim, dim, config.projection_dim)
-    return _ContrastiveModel(encoder, head)
+    return _ContrastiveModel(encoder, head, per_view=config.batch_statistics == "per-view")
 
 
 def _derived_seed(seed: int, epoch: int, rank: int, stream: int) -> int:
@@ -359,6 +509,7 @@ def load_checkpoint(path: str | os.PathLike[str], *, map_location: str | torch.d
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"load_checkpoint: `path` must be an existing checkpoint file, got {str(path)!r}")
+    _check_integrity(path)
     try:
         data = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as error:  # torch raises many types for corrupt files
@@ -375,15 +526,36 @@ def load_checkpoint(path: str | os.PathLike[str], *, map_location: str | torch.d
     ]
     if missing:
         raise CheckpointError(f"load_checkpoint: {str(path)!r} is incomplete: missing {missing}")
+    for key in ("config", "history", "steps"):
+        if not isinstance(data[key], str):
+            raise CheckpointError(
+                f"load_checkpoint: {str(path)!r} entry {key!r} must be a JSON string, got {type(data[key]).__name__}"
+            )
     try:
         data["config"] = TrainConfig.from_json(data["config"])
         data["history"] = json.loads(data["history"])
         data["steps"] = json.loads(data["steps"])
-    except (ConfigError, TypeError, json.JSONDecodeError) as error:
+    except (ConfigError, json.JSONDecodeError) as error:
         raise CheckpointError(
             f"load_checkpoint: {str(path)!r} has an invalid configuration or history: {error}"
         ) from None
     return data
+
+
+def _check_integrity(path: Path) -> None:
+    """Check every member of the checkpoint's zip container against its stored CRC-32.
+
+    ``torch.load`` does not: a flipped byte in a tensor's storage loads as a changed weight.
+    """
+    try:
+        with zipfile.ZipFile(path) as archive:
+            bad = archive.testzip()
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as error:
+        raise CheckpointError(f"load_checkpoint: {str(path)!r} is not an intact checkpoint file: {error}") from None
+    if bad is not None:
+        raise CheckpointError(
+            f"load_checkpoint: {str(path)!r} is corrupt: member {bad!r} does not match its CRC-32 checksum"
+        )
 
 
 def load_encoder(
@@ -497,69 +669,105 @@ def train(
 ) -> TrainResult:
     """Train an encoder with NT-Xent and (when ``penalty_weight > 0``) the gradient penalty.
 
+    Each step renders two views of a batch of training targets on the device with fresh
+    nuisance, runs the encoder and projection head (per view by default), and minimises
+    ``NT-Xent + lambda P`` with LARS at the epoch's learning rate. On CUDA a step never
+    waits for the device: losses are summed on it and read every ``log_every`` steps.
+
     Args:
         config: the run's settings.
         resume: continue from ``checkpoint_dir/last.pt`` when it exists.
         resume_from: continue from this checkpoint instead (its configuration must match
-            ``config`` apart from device, paths, logging and workers).
+            ``config`` apart from device, paths, logging and speed settings).
 
     Returns:
-        A :class:`TrainResult` (on every process under torchrun).
+        A `TrainResult` (on every process under torchrun).
 
     Raises:
         ConfigError: an invalid configuration or an unavailable device.
         CheckpointError: a corrupt or foreign checkpoint, or one from another configuration.
+        TrainingError: the loss became NaN or infinite.
     """
     if not isinstance(config, TrainConfig):
         raise ConfigError(f"train: `config` must be a TrainConfig, got {type(config).__name__}")
     start_time = time.perf_counter()
     ctx = _setup_distributed(config)
     try:
-        return _train(config, ctx, resume, resume_from, start_time)
+        run = _prepare(config, ctx, start_time)
+        _restore(run, _resume_source(config, resume, resume_from))
+        with _cuda_settings(config, run.device):
+            _fit(run)
+        run.model.eval()
+        return TrainResult(
+            encoder=run.model.encoder,
+            head=run.model.head,
+            config=config,
+            history=run.history,
+            steps=run.step_records,
+            checkpoint=run.last_checkpoint,
+            wall_time=time.perf_counter() - start_time,
+            stopped_early=run.stopped_early,
+            steps_done=run.step,
+            steps_total=config.epochs * run.steps_per_epoch,
+        )
     finally:
         if ctx.owns_group:
             dist.destroy_process_group()
 
 
-def _train(
-    config: TrainConfig, ctx: _Dist, resume: bool, resume_from: str | os.PathLike[str] | None, start_time: float
-) -> TrainResult:
+@dataclass
+class _Run:
+    """One training run's state, read and updated by the named steps below."""
+
+    config: TrainConfig
+    ctx: _Dist
+    device: torch.device
+    targets: torch.Tensor  # (n_train, n_targets), on the training device
+    sampler: DistributedSampler[Any]
+    local_batch: int
+    steps_per_epoch: int
+    transform: SpirographTransform
+    model: _ContrastiveModel
+    optimizer: LARS
+    signs: torch.Generator
+    start_time: float
+    net: nn.Module | None = None
+    history: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    step_records: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    start_epoch: int = 0
+    step: int = 0
+    last_checkpoint: Path | None = None
+    stopped_early: bool = False
+    nonfinite_step: torch.Tensor | None = None  # () long on the device: first step with a non-finite loss, or -1
+
+
+def _prepare(config: TrainConfig, ctx: _Dist, start_time: float) -> _Run:
+    """Build the data, model, optimizer and generators of a run."""
     if config.batch_size % ctx.world_size:
         raise ConfigError(
             f"train: `batch_size` must be divisible by the number of processes ({ctx.world_size}), "
             f"got {config.batch_size}"
         )
     device = _resolve_device(config, ctx)
-    space = config.space
-    dataset = Spirograph(
-        "train", mode="targets", subset=config.n_train, space=space, normalize=config.normalize, size=config.size
-    )
+    dataset = Spirograph("train", mode="targets", subset=config.n_train, space=config.space)
     local_batch = config.batch_size // ctx.world_size
     sampler: DistributedSampler[Any] = DistributedSampler(
-        dataset, num_replicas=ctx.world_size, rank=ctx.rank, shuffle=True, seed=config.seed, drop_last=True
+        dataset, num_replicas=ctx.world_size, rank=ctx.rank, shuffle=True, seed=config.seed, drop_last=config.drop_last
     )
-    loader = DataLoader(
-        dataset,
-        batch_size=local_batch,
-        sampler=sampler,
-        drop_last=True,
-        num_workers=config.num_workers,
-        pin_memory=device.type == "cuda",
-        persistent_workers=config.num_workers > 0,
-        generator=torch.Generator().manual_seed(config.seed),  # worker seeds, not torch's global generator
-    )
-    steps_per_epoch = len(loader)
+    full, last = divmod(len(sampler), local_batch)
+    steps_per_epoch = full if config.drop_last else full + (last > 0)
     if steps_per_epoch == 0:
         raise ConfigError(
             f"train: `n_train` ({len(dataset)}) gives no full batch of {local_batch} per process ({ctx.world_size})"
         )
-    total_steps = config.epochs * steps_per_epoch
-    warmup_steps = config.warmup_epochs * steps_per_epoch
-
-    transform = SpirographTransform(
-        space, size=config.size, n_points=config.n_points, normalize=config.normalize, seed=config.seed
-    )
+    if not config.drop_last and last == 1:
+        raise ConfigError(
+            f"train: the last batch of each epoch would hold one example per process (n_train={len(dataset)}, "
+            f"{ctx.world_size} processes); BatchNorm needs two: change `n_train` or set `drop_last`"
+        )
     model = _build_model(config).to(device)
+    if config.channels_last:
+        model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
     optimizer = LARS(
         parameter_groups(model, weight_decay=config.weight_decay, exclude_bias_and_norm=config.exclude_bias_and_norm),
         lr=config.learning_rate,
@@ -567,174 +775,286 @@ def _train(
         weight_decay=config.weight_decay,
         trust_coefficient=config.trust_coefficient,
     )
+    transform = SpirographTransform(
+        config.space, size=config.size, n_points=config.n_points, normalize=config.normalize, seed=config.seed
+    )
+    return _Run(
+        config=config,
+        ctx=ctx,
+        device=device,
+        targets=dataset.targets.to(device),
+        sampler=sampler,
+        local_batch=local_batch,
+        steps_per_epoch=steps_per_epoch,
+        transform=transform,
+        model=model,
+        optimizer=optimizer,
+        signs=torch.Generator(device=device),
+        start_time=start_time,
+    )
 
-    history: list[dict[str, Any]] = []
-    step_records: list[dict[str, Any]] = []
-    start_epoch = 0
-    checkpoint_dir = Path(config.checkpoint_dir) if config.checkpoint_dir is not None else None
-    source: Path | None = Path(resume_from) if resume_from is not None else None
-    if source is None and resume and checkpoint_dir is not None and (checkpoint_dir / LAST_CHECKPOINT).exists():
-        source = checkpoint_dir / LAST_CHECKPOINT
+
+def _resume_source(config: TrainConfig, resume: bool, resume_from: str | os.PathLike[str] | None) -> Path | None:
+    if resume_from is not None:
+        return Path(resume_from)
+    if resume and config.checkpoint_dir is not None and (Path(config.checkpoint_dir) / LAST_CHECKPOINT).exists():
+        return Path(config.checkpoint_dir) / LAST_CHECKPOINT
+    return None
+
+
+def _restore(run: _Run, source: Path | None) -> None:
+    """Load the weights, optimizer state and history of ``source``, then wrap for DDP."""
     if source is not None:
-        saved = load_checkpoint(source, map_location=device)
-        _check_resumable(saved["config"], config, source)
+        saved = load_checkpoint(source, map_location=run.device)
+        _check_resumable(saved["config"], run.config, source)
         try:
-            model.encoder.load_state_dict(saved["encoder"])
-            model.head.load_state_dict(saved["head"])
-            optimizer.load_state_dict(saved["optimizer"])
+            run.model.encoder.load_state_dict(saved["encoder"])
+            run.model.head.load_state_dict(saved["head"])
+            run.optimizer.load_state_dict(saved["optimizer"])
         except (RuntimeError, KeyError, ValueError) as error:
             raise CheckpointError(f"train: checkpoint {str(source)!r} does not fit this model: {error}") from None
-        start_epoch = int(saved["epoch"])
-        history, step_records = list(saved["history"]), list(saved["steps"])
-
-    net: nn.Module = model
-    if ctx.enabled:
-        if config.sync_batchnorm and device.type == "cuda":
+        run.start_epoch = int(saved["epoch"])
+        run.step = run.start_epoch * run.steps_per_epoch
+        run.history, run.step_records = list(saved["history"]), list(saved["steps"])
+        if run.config.checkpoint_dir is not None and source.parent == Path(run.config.checkpoint_dir):
+            run.last_checkpoint = source
+    net: nn.Module = run.model
+    if run.ctx.enabled:
+        if run.config.sync_batchnorm and run.device.type == "cuda":
             net = nn.SyncBatchNorm.convert_sync_batchnorm(net)
-        net = nn.parallel.DistributedDataParallel(net, device_ids=[device] if device.type == "cuda" else None)
-    signs = torch.Generator(device=device)
-    step = start_epoch * steps_per_epoch
-    last_checkpoint: Path | None = source if source is not None and source.parent == checkpoint_dir else None
+        net = nn.parallel.DistributedDataParallel(net, device_ids=[run.device] if run.device.type == "cuda" else None)
+    run.net = net
+    run.nonfinite_step = torch.full((), -1, dtype=torch.long, device=run.device)
+
+
+@contextlib.contextmanager
+def _cuda_settings(config: TrainConfig, device: torch.device) -> Iterator[None]:
+    """cuDNN's algorithm search for this run only."""
+    if device.type != "cuda":
+        yield
+        return
+    previous = torch.backends.cudnn.benchmark
+    torch.backends.cudnn.benchmark = config.cudnn_benchmark
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.benchmark = previous
+
+
+def _fit(run: _Run) -> None:
+    """Every remaining epoch, with a checkpoint after each complete one as configured."""
+    config = run.config
     bar = tqdm(
-        total=total_steps,
-        initial=step,
-        disable=not (config.progress and ctx.main),
+        total=config.epochs * run.steps_per_epoch,
+        initial=run.step,
+        disable=not (config.progress and run.ctx.main),
         desc="invclr" if config.penalty_weight > 0 else "simclr",
         unit="step",
         dynamic_ncols=True,
     )
+    run.net.train()  # type: ignore[union-attr]
+    try:
+        for epoch in range(run.start_epoch, config.epochs):
+            if not _train_epoch(run, epoch, bar):
+                run.stopped_early = True
+                break
+            done = epoch + 1
+            if config.checkpoint_dir is not None and (done % config.checkpoint_every == 0 or done == config.epochs):
+                _save_checkpoint(run, done)
+    finally:
+        bar.close()
 
-    def draw_nuisance(count: int) -> torch.Tensor:
-        return transform.sample_nuisance(count, device=device)
 
-    net.train()
-    for epoch in range(start_epoch, config.epochs):
-        sampler.set_epoch(epoch)
-        transform.generator(device).manual_seed(_derived_seed(config.seed, epoch, ctx.rank, _SEED_STREAMS["nuisance"]))
-        signs.manual_seed(_derived_seed(config.seed, epoch, ctx.rank, _SEED_STREAMS["signs"]))
-        sums = torch.zeros(4, dtype=torch.float64)  # loss, nt-xent, penalty, batches
-        epoch_start = time.perf_counter()
-        lr = config.learning_rate
-        for targets in loader:
-            lr = warmup_cosine(step, total_steps=total_steps, warmup_steps=warmup_steps, base_lr=config.learning_rate)
-            for group in optimizer.param_groups:
-                group["lr"] = lr
-            targets = targets.to(device, non_blocking=True)
-            n = targets.shape[0]
-            alpha1 = transform.sample_nuisance(n, device=device, dtype=targets.dtype)
-            alpha2 = transform.sample_nuisance(n, device=device, dtype=targets.dtype)
-            use_penalty = config.penalty_weight > 0
-            alpha1.requires_grad_(use_penalty)
-            images = torch.cat([transform.render(targets, alpha1), transform.render(targets, alpha2)])
-            features, z = net(images)
-            contrastive = nt_xent(_gather(z[:n], ctx), _gather(z[n:], ctx), temperature=config.temperature)
-            loss = contrastive
-            penalty_value = float("nan")
-            if use_penalty:
-                penalty = gradient_penalty(
-                    features[:n],
-                    alpha1,
-                    draw_nuisance,
-                    n_samples=config.penalty_samples,
-                    normalize=config.penalty_normalize,
-                    clamp=config.penalty_clamp,
-                    generator=signs,
-                )
-                loss = contrastive + config.penalty_weight * penalty
-                penalty_value = float(penalty.detach())
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            step += 1
-            values = (float(loss.detach()), float(contrastive.detach()), penalty_value)
-            sums += torch.tensor([values[0], values[1], 0.0 if math.isnan(values[2]) else values[2], 1.0])
-            if not math.isfinite(values[0]):
-                raise FloatingPointError(f"train: the loss became {values[0]} at step {step} (epoch {epoch + 1})")
-            if step % config.log_every == 0 or step == total_steps:
-                record = {
-                    "step": step,
-                    "epoch": epoch + 1,
-                    "lr": lr,
-                    "loss": values[0],
-                    "nt_xent": values[1],
-                    "penalty": None if math.isnan(values[2]) else values[2],
-                }
-                step_records.append(record)
-                bar.set_postfix(
-                    {k: f"{v:.4g}" for k, v in record.items() if k in ("loss", "nt_xent", "penalty") and v is not None}
-                )
-            bar.update(1)
-        if ctx.enabled:
-            dist.all_reduce(sums)  # gloo and nccl both reduce float64 CPU/GPU tensors
-        seconds = time.perf_counter() - epoch_start
-        batches = max(float(sums[3]), 1.0)
-        history.append(
-            {
-                "epoch": epoch + 1,
-                "step": step,
-                "lr": lr,
-                "loss": float(sums[0]) / batches,
-                "nt_xent": float(sums[1]) / batches,
-                "penalty": float(sums[2]) / batches if config.penalty_weight > 0 else None,
-                "seconds": seconds,
-                "images_per_second": 2 * config.batch_size * steps_per_epoch / seconds,
-            }
+def _train_epoch(run: _Run, epoch: int, bar: tqdm[Any]) -> bool:
+    """One epoch; ``False`` when the time limit cut it short."""
+    config = run.config
+    run.sampler.set_epoch(epoch)
+    run.transform.generator(run.device).manual_seed(_derived_seed(config.seed, epoch, run.ctx.rank, _STREAM_NUISANCE))
+    run.signs.manual_seed(_derived_seed(config.seed, epoch, run.ctx.rank, _STREAM_SIGNS))
+    sums = torch.zeros(5, dtype=torch.float64, device=run.device)  # loss, nt-xent, penalty, batches, examples
+    rates: list[float] = []
+    epoch_start = time.perf_counter()
+    complete = True
+    for index, targets in enumerate(_epoch_batches(run)):
+        lr = config.epoch_learning_rate(epoch, index, run.ctx.world_size)
+        for group in run.optimizer.param_groups:
+            group["lr"] = lr
+        values = _train_step(run, targets)
+        run.step += 1
+        rates.append(lr)
+        sums += torch.cat([values, values.new_tensor([1.0, targets.shape[0]])])
+        if run.step % config.log_every == 0 or run.step == config.epochs * run.steps_per_epoch:
+            _log_step(run, values, lr, epoch, bar)
+        bar.update(1)
+        if _out_of_time(run):
+            complete = False
+            break
+    if run.ctx.enabled:
+        dist.all_reduce(sums)  # gloo and nccl both reduce float64 CPU/GPU tensors
+    _check_finite(run)
+    _record_epoch(run, epoch, sums.tolist(), rates, time.perf_counter() - epoch_start, complete)
+    return complete
+
+
+def _epoch_batches(run: _Run) -> Iterator[torch.Tensor]:
+    """This process's target batches of the epoch, indexed on the device: ``(local_batch, n_targets)``."""
+    order = torch.tensor(list(run.sampler), dtype=torch.long).to(run.device, non_blocking=True)
+    for index in range(run.steps_per_epoch):
+        yield run.targets.index_select(0, order[index * run.local_batch : (index + 1) * run.local_batch])
+
+
+def _train_step(run: _Run, targets: torch.Tensor) -> torch.Tensor:
+    """One optimisation step; returns ``(loss, nt_xent, penalty)`` as a float64 tensor on the device."""
+    config, ctx = run.config, run.ctx
+    n = targets.shape[0]
+    use_penalty = config.penalty_weight > 0
+    alpha1 = run.transform.sample_nuisance(n, device=run.device, dtype=targets.dtype)
+    alpha2 = run.transform.sample_nuisance(n, device=run.device, dtype=targets.dtype)
+    alpha1.requires_grad_(use_penalty)
+    first, second = run.transform.render(targets, alpha1), run.transform.render(targets, alpha2)
+    if config.channels_last:
+        first, second = (
+            first.contiguous(memory_format=torch.channels_last),
+            second.contiguous(memory_format=torch.channels_last),
         )
-        done = epoch + 1
-        if checkpoint_dir is not None and (done % config.checkpoint_every == 0 or done == config.epochs):
-            if ctx.main:
-                state = {
-                    "format": CHECKPOINT_FORMAT,
-                    "spirograph_version": __version__,
-                    "config": config.to_json(),
-                    "epoch": done,
-                    "step": step,
-                    "encoder": model.encoder.state_dict(),
-                    "head": model.head.state_dict(),
-                    "optimizer": optimizer.state_dict(),
-                    "history": json.dumps(history),
-                    "steps": json.dumps(step_records),
-                }
-                if config.keep_checkpoints:
-                    atomic_write(checkpoint_dir / f"epoch_{done:04d}.pt", partial(torch.save, state))
-                atomic_write(checkpoint_dir / LAST_CHECKPOINT, partial(torch.save, state))
-            last_checkpoint = checkpoint_dir / LAST_CHECKPOINT
-            if ctx.enabled:
-                dist.barrier()
-    bar.close()
-    model.eval()
-    return TrainResult(
-        encoder=model.encoder,
-        head=model.head,
-        config=config,
-        history=history,
-        steps=step_records,
-        checkpoint=last_checkpoint,
-        wall_time=time.perf_counter() - start_time,
+    with torch.autocast(run.device.type, dtype=torch.bfloat16, enabled=config.precision == "bfloat16"):
+        features, z1, z2 = cast(nn.Module, run.net)(first, second)
+    # The loss, the penalty's reductions and the optimizer work in float32.
+    features, z1, z2 = features.float(), z1.float(), z2.float()
+    contrastive = nt_xent(_gather(z1, ctx), _gather(z2, ctx), temperature=config.temperature)
+    loss, penalty = contrastive, torch.zeros((), device=run.device)
+    if use_penalty:
+        penalty = gradient_penalty(
+            features,
+            alpha1,
+            partial(run.transform.sample_nuisance, device=run.device),
+            n_samples=config.penalty_samples,
+            normalize=config.penalty_normalize,
+            clamp=config.penalty_clamp,
+            generator=run.signs,
+        )
+        loss = contrastive + config.penalty_weight * penalty
+    run.optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    run.optimizer.step()
+    values = torch.stack([loss.detach(), contrastive.detach(), penalty.detach()]).double()
+    nonfinite = ~torch.isfinite(values[0]) & (cast(torch.Tensor, run.nonfinite_step) < 0)
+    run.nonfinite_step = torch.where(nonfinite, run.step + 1, cast(torch.Tensor, run.nonfinite_step))
+    return values
+
+
+def _log_step(run: _Run, values: torch.Tensor, lr: float, epoch: int, bar: tqdm[Any]) -> None:
+    """A step record and the progress bar's numbers (the only host read between epochs)."""
+    _check_finite(run)
+    loss, contrastive, penalty = values.tolist()
+    record = {
+        "step": run.step,
+        "epoch": epoch + 1,
+        "lr": lr,
+        "loss": loss,
+        "nt_xent": contrastive,
+        "penalty": penalty if run.config.penalty_weight > 0 else None,
+    }
+    run.step_records.append(record)
+    bar.set_postfix({k: f"{record[k]:.4g}" for k in ("loss", "nt_xent", "penalty") if record[k] is not None})
+
+
+def _check_finite(run: _Run) -> None:
+    step = int(cast(torch.Tensor, run.nonfinite_step))
+    if step >= 0:
+        epoch = (step - 1) // run.steps_per_epoch + 1
+        raise TrainingError(f"train: the loss became NaN or infinite at step {step} (epoch {epoch})")
+
+
+def _out_of_time(run: _Run) -> bool:
+    limit = run.config.time_limit
+    if limit is None:
+        return False
+    over = time.perf_counter() - run.start_time > limit
+    if run.ctx.enabled:  # every process stops at the same step
+        flag = torch.tensor(float(over), device=run.device)
+        dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+        over = bool(flag.item())
+    return over
+
+
+def _record_epoch(run: _Run, epoch: int, sums: list[float], rates: list[float], seconds: float, complete: bool) -> None:
+    loss, contrastive, penalty, batches, examples = sums
+    batches = max(batches, 1.0)
+    run.history.append(
+        {
+            "epoch": epoch + 1,
+            "step": run.step,
+            "lr": rates[0] if rates else None,
+            "lr_last": rates[-1] if rates else None,
+            "loss": loss / batches,
+            "nt_xent": contrastive / batches,
+            "penalty": penalty / batches if run.config.penalty_weight > 0 else None,
+            "seconds": seconds,
+            "images_per_second": 2 * examples / seconds,
+            "complete": complete,
+        }
     )
+
+
+def _save_checkpoint(run: _Run, done: int) -> None:
+    """Write ``last.pt`` (and ``epoch_NNNN.pt`` when kept) after epoch ``done``; rank 0 writes."""
+    checkpoint_dir = Path(cast(str, run.config.checkpoint_dir))
+    if run.ctx.main:
+        state = {
+            "format": CHECKPOINT_FORMAT,
+            "spirograph_version": __version__,
+            "config": run.config.to_json(),
+            "epoch": done,
+            "step": run.step,
+            "encoder": run.model.encoder.state_dict(),
+            "head": run.model.head.state_dict(),
+            "optimizer": run.optimizer.state_dict(),
+            "history": json.dumps(run.history),
+            "steps": json.dumps(run.step_records),
+        }
+        if run.config.keep_checkpoints:
+            atomic_write(checkpoint_dir / f"epoch_{done:04d}.pt", partial(torch.save, state))
+        atomic_write(checkpoint_dir / LAST_CHECKPOINT, partial(torch.save, state))
+    run.last_checkpoint = checkpoint_dir / LAST_CHECKPOINT
+    if run.ctx.enabled:
+        dist.barrier()
 
 
 def main(argv: list[str] | None = None) -> int:
     """Command line: ``python -m spirograph.baselines.train CONFIG.json [--device D] [--checkpoint-dir P]``."""
-    parser = argparse.ArgumentParser(prog="python -m spirograph.baselines.train", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m spirograph.baselines.train", description="Train an encoder from a TrainConfig JSON file."
+    )
     parser.add_argument("config", help="a JSON file of TrainConfig settings")
     parser.add_argument("--device", help="override the configured device")
     parser.add_argument("--checkpoint-dir", help="override the configured checkpoint directory")
-    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    parser.add_argument("--time-limit", type=float, help="stop training cleanly after this many seconds")
+    parser.add_argument("--quiet", action="store_true", help="hide the progress bar")
     args = parser.parse_args(argv)
-    config = TrainConfig.from_json(Path(args.config))
     overrides: dict[str, Any] = {}
     if args.device:
         overrides["device"] = args.device
     if args.checkpoint_dir:
         overrides["checkpoint_dir"] = args.checkpoint_dir
-    if args.no_progress:
+    if args.time_limit is not None:
+        overrides["time_limit"] = args.time_limit
+    if args.quiet:
         overrides["progress"] = False
-    if overrides:
+    try:
+        config = TrainConfig.load(args.config)
         config = TrainConfig.from_dict({**config.to_dict(), **overrides})
-    result = train(config)
+        result = train(config)
+    except SpirographError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2 if isinstance(error, ConfigError) else 1
     if int(os.environ.get("RANK", "0")) == 0:
-        summary = {"checkpoint": str(result.checkpoint) if result.checkpoint else None, "history": result.history[-1:]}
+        summary = {
+            "checkpoint": str(result.checkpoint) if result.checkpoint else None,
+            "stopped_early": result.stopped_early,
+            "steps": f"{result.steps_done}/{result.steps_total}",
+            "history": result.history[-1:],
+        }
         print(json.dumps(summary, indent=2))
     return 0
 

@@ -5,9 +5,14 @@ import spirograph.baselines as baselines
 
 def test_public_names_are_pinned() -> None:
     assert baselines.__all__ == [
+        "BATCH_STATISTICS",
         "CHECKPOINT_FORMAT",
         "ENCODERS",
+        "ENCODER_INITS",
         "LARS",
+        "LR_SCHEDULES",
+        "PRECISIONS",
+        "EncoderInit",
         "EncoderName",
         "NTXentLoss",
         "ProjectionHead",
@@ -16,7 +21,9 @@ def test_public_names_are_pinned() -> None:
         "TrainConfig",
         "TrainResult",
         "build_encoder",
+        "capped_cosine",
         "gradient_penalty",
+        "initialize_encoder",
         "load_checkpoint",
         "load_encoder",
         "nt_xent",

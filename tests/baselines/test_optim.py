@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from spirograph.baselines.optim import LARS, parameter_groups, scaled_learning_rate, warmup_cosine
+from spirograph.baselines.optim import LARS, capped_cosine, parameter_groups, scaled_learning_rate, warmup_cosine
 from spirograph.errors import ConfigError
 
 
@@ -75,7 +75,8 @@ def test_state_dict_round_trip() -> None:
 
 def test_parameter_groups_split_biases_and_norms() -> None:
     model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.Flatten(), nn.Linear(4, 2))
-    groups = parameter_groups(model, model[3], weight_decay=1e-4)  # a module listed twice counts once
+    # a module listed twice counts once
+    groups = parameter_groups(model, model[3], weight_decay=1e-4, exclude_bias_and_norm=True)
     adapted, excluded = groups
     assert {id(p) for p in adapted["params"]} == {id(model[0].weight), id(model[3].weight)}
     assert {id(p) for p in excluded["params"]} == {
@@ -86,8 +87,8 @@ def test_parameter_groups_split_biases_and_norms() -> None:
     }
     assert adapted["weight_decay"] == 1e-4 and not adapted["exclude"]
     assert excluded["weight_decay"] == 0.0 and excluded["exclude"]
-    (single,) = parameter_groups(model, exclude_bias_and_norm=False)
-    assert len(single["params"]) == 6
+    (single,) = parameter_groups(model)  # the default adapts every tensor, as torchlars does
+    assert len(single["params"]) == 6 and single["weight_decay"] == 1e-6 and not single["exclude"]
 
 
 def test_parameter_groups_bad_module() -> None:
@@ -143,3 +144,95 @@ def test_warmup_cosine_bad_arguments(kwargs: dict[str, object], match: str) -> N
     arguments: dict[str, object] = {"step": 0, "total_steps": 10, "warmup_steps": 2, "base_lr": 1.0, **kwargs}
     with pytest.raises(ConfigError, match=match):
         warmup_cosine(**arguments)  # type: ignore[arg-type]
+
+
+def _torchlars_step(model: nn.Module, sgd: torch.optim.SGD, weight_decay: float, trust: float, eps: float) -> None:
+    """The released code's update, written out: torchlars rescales every gradient, then SGD steps."""
+    with torch.no_grad():
+        for p in model.parameters():
+            w_norm, g_norm = p.norm(), p.grad.norm()
+            ratio = trust * w_norm / (g_norm + w_norm * weight_decay + eps) if w_norm > 0 and g_norm > 0 else 1.0
+            p.grad = (p.grad + weight_decay * p) * ratio
+    sgd.step()
+
+
+@pytest.mark.parametrize("foreach", [False, True])
+def test_lars_on_every_tensor_matches_torchlars(foreach: bool) -> None:
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.ReLU(), nn.Flatten(), nn.Linear(64, 2))
+    model = model.double()
+    reference = _clone(model)
+    lars = LARS(parameter_groups(model, weight_decay=1e-2), lr=0.7, weight_decay=1e-2, foreach=foreach)
+    sgd = torch.optim.SGD(reference.parameters(), lr=0.7, momentum=0.9, weight_decay=0.0)
+    assert len(lars.param_groups) == 1 and len(lars.param_groups[0]["params"]) == 6  # BatchNorm tensors included
+    for _ in range(3):
+        x = torch.randn(5, 3, 6, 6, dtype=torch.float64)
+        for net in (model, reference):
+            net.zero_grad()
+            net(x).square().sum().backward()
+        lars.step()
+        _torchlars_step(reference, sgd, weight_decay=1e-2, trust=1e-3, eps=1e-8)
+    for a, b in zip(model.parameters(), reference.parameters(), strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-14)
+
+
+def _clone(model: nn.Module) -> nn.Module:
+    import copy
+
+    return copy.deepcopy(model)
+
+
+def test_lars_foreach_equals_loop_with_excluded_group() -> None:
+    torch.manual_seed(1)
+    models = [nn.Sequential(nn.Linear(4, 8), nn.BatchNorm1d(8), nn.Linear(8, 2)) for _ in range(2)]
+    models[1].load_state_dict(models[0].state_dict())
+    optimizers = [
+        LARS(parameter_groups(m, exclude_bias_and_norm=True), lr=0.3, foreach=flag)
+        for m, flag in zip(models, (False, True), strict=True)
+    ]
+    for _ in range(4):
+        x = torch.randn(6, 4)
+        for model, optimizer in zip(models, optimizers, strict=True):
+            optimizer.zero_grad()
+            model(x).pow(2).mean().backward()
+            optimizer.step()
+    for a, b in zip(models[0].parameters(), models[1].parameters(), strict=True):
+        torch.testing.assert_close(a, b)
+
+
+def test_lars_foreach_bad_value() -> None:
+    with pytest.raises(ConfigError, match="`foreach` must be a bool or None, got 'yes'"):
+        LARS([nn.Parameter(torch.zeros(1))], lr=0.1, foreach="yes")  # type: ignore[arg-type]
+
+
+def _released_rate(epoch: int, epochs: int, warmup: int, base: float) -> float:
+    return min(base * (1 + math.cos(math.pi * epoch / epochs)) / 2, base * (1 + epoch) / warmup)
+
+
+@pytest.mark.parametrize(("epochs", "warmup", "base"), [(50, 10, 3.0), (6, 1, 0.75), (3, 2, 1.5)])
+def test_capped_cosine_is_the_released_formula(epochs: int, warmup: int, base: float) -> None:
+    rates = [capped_cosine(e, epochs=epochs, warmup_epochs=warmup, base_lr=base) for e in range(epochs)]
+    assert rates == [_released_rate(e, epochs, warmup, base) for e in range(epochs)]
+
+
+def test_capped_cosine_at_paper_settings_peaks_below_the_base_rate() -> None:
+    rates = [capped_cosine(e, epochs=50, warmup_epochs=10, base_lr=3.0) for e in range(50)]
+    assert max(rates) == rates[9] == pytest.approx(2.7664, abs=1e-4)
+    assert rates[:9] == pytest.approx([0.3 * (e + 1) for e in range(9)])
+    assert capped_cosine(50, epochs=50, warmup_epochs=10, base_lr=3.0) == 0.0
+    assert capped_cosine(0, epochs=4, warmup_epochs=0, base_lr=2.0) == 2.0  # no ramp: the cosine alone
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"epoch": -1}, "`epoch` must be an int >= 0, got -1"),
+        ({"epochs": 0}, "`epochs` must be an int >= 1, got 0"),
+        ({"warmup_epochs": 1.5}, "`warmup_epochs` must be an int >= 0, got 1.5"),
+        ({"base_lr": float("inf")}, "`base_lr` must be a finite number >= 0.0, got inf"),
+    ],
+)
+def test_capped_cosine_bad_arguments(kwargs: dict[str, object], match: str) -> None:
+    arguments: dict[str, object] = {"epoch": 0, "epochs": 10, "warmup_epochs": 2, "base_lr": 1.0, **kwargs}
+    with pytest.raises(ConfigError, match=match):
+        capped_cosine(**arguments)  # type: ignore[arg-type]

@@ -63,8 +63,8 @@ def test_round_trips(tmp_path: Path) -> None:
     config = tiny(targets=["m", "b", "sigma", "fore_r", "h"], penalty_clamp=None, checkpoint_dir=tmp_path)
     assert TrainConfig.from_dict(config.to_dict()) == config
     assert TrainConfig.from_json(config.to_json()) == config
-    config.to_json(tmp_path / "config.json")
-    assert TrainConfig.from_json(tmp_path / "config.json") == config
+    config.save(tmp_path / "config.json")
+    assert TrainConfig.load(tmp_path / "config.json") == config
     assert json.loads((tmp_path / "config.json").read_text())["targets"] == ["m", "b", "sigma", "fore_r", "h"]
     assert not list(tmp_path.glob(".*.tmp"))
 
@@ -76,19 +76,28 @@ def test_round_trips(tmp_path: Path) -> None:
         ({"penalty_weight": -0.1}, "`penalty_weight` must be a number >= 0.*got -0.1"),
         ({"batch_size": 1}, "`batch_size` must be an int >= 2.*got 1"),
         ({"epochs": 0}, "`epochs` must be an int >= 1, got 0"),
-        ({"warmup_epochs": 3}, r"`warmup_epochs` must be <= epochs \(2\), got 3"),
+        ({"warmup_epochs": 3}, r"`warmup_epochs` must be an int in \[0, epochs=2\], got 3"),
         ({"n_train": 4}, r"`n_train` must be None or an int in \[batch_size=8, 100000\], got 4"),
         ({"normalize": "max"}, r"`normalize` must be one of \['row', 'image'\], got 'max'"),
         ({"targets": ["m", "nope"]}, "`targets` is invalid: .*unknown names \\['nope'\\]"),
         ({"targets": "m"}, "`targets` must be a list of parameter names, got 'm'"),
         ({"device": "tpu9"}, "`device` must be 'cpu', 'cuda', 'cuda:N' or 'auto', got 'tpu9'"),
         ({"temperature": 0}, "`temperature` must be a number > 0, got 0"),
-        ({"penalty_clamp": 0.0}, "`penalty_clamp` must be a number > 0 or None, got 0.0"),
+        ({"penalty_clamp": 0.0}, "`penalty_clamp` must be a number > 0, got 0.0"),
+        ({"penalty_clamp": "1"}, "`penalty_clamp` must be a finite number or None, got '1'"),
         ({"penalty_samples": 0}, "`penalty_samples` must be an int >= 1, got 0"),
         ({"trust_coefficient": 0.0}, "`trust_coefficient` must be a number > 0, got 0.0"),
         ({"progress": "yes"}, "`progress` must be a bool, got 'yes'"),
         ({"encoder": "resnet18", "representation_dim": 128}, "`representation_dim` must be 512"),
-        ({"num_workers": -1}, "`num_workers` must be an int >= 0, got -1"),
+        ({"precision": "fp16"}, r"`precision` must be one of \['float32', 'bfloat16'\], got 'fp16'"),
+        ({"lr_schedule": "step"}, r"`lr_schedule` must be one of \['capped-cosine', 'warmup-cosine'\], got 'step'"),
+        ({"batch_statistics": "mixed"}, r"`batch_statistics` must be one of \['per-view', 'joint'\], got 'mixed'"),
+        ({"encoder_init": "xavier"}, r"`encoder_init` must be one of \['kaiming-fan-out', 'pytorch'\]"),
+        ({"time_limit": 0}, "`time_limit` must be a number > 0, got 0"),
+        ({"time_limit": -5.0}, "`time_limit` must be a number > 0, got -5.0"),
+        ({"time_limit": float("nan")}, "`time_limit` must be a finite number or None, got nan"),
+        ({"drop_last": 1}, "`drop_last` must be a bool, got 1"),
+        ({"n_train": 17}, "`n_train` must be a count whose last batch of 8 holds more than one example, got 17"),
     ],
 )
 def test_invalid_config(overrides: dict[str, Any], match: str) -> None:
@@ -103,8 +112,14 @@ def test_from_dict_and_json_errors(tmp_path: Path) -> None:
         TrainConfig.from_dict([])  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match="not valid JSON"):
         TrainConfig.from_json("{nope")
-    with pytest.raises(ConfigError, match="cannot read `source`"):
-        TrainConfig.from_json(tmp_path / "missing.json")
+    with pytest.raises(ConfigError, match="cannot read `path`"):
+        TrainConfig.load(tmp_path / "missing.json")
+    # Text is never taken for a path, and a path is never parsed as text.
+    (tmp_path / "other.json").write_text(tiny().to_json())
+    with pytest.raises(ConfigError, match="not valid JSON"):
+        TrainConfig.from_json(str(tmp_path / "other.json"))
+    with pytest.raises(ConfigError, match="`text` must be a JSON string, got PosixPath"):
+        TrainConfig.from_json(tmp_path / "other.json")  # type: ignore[arg-type]
 
 
 def test_train_rejects_non_config() -> None:
@@ -178,12 +193,12 @@ def test_resume_refuses_other_configuration(tmp_path: Path) -> None:
 def test_corrupt_and_foreign_checkpoints(tmp_path: Path) -> None:
     corrupt = tmp_path / "corrupt.pt"
     corrupt.write_bytes(b"not a checkpoint at all")
-    with pytest.raises(CheckpointError, match="is not a readable checkpoint"):
+    with pytest.raises(CheckpointError, match="is not an intact checkpoint file"):
         load_checkpoint(corrupt)
     foreign = tmp_path / "foreign.pt"
     torch.save({"state_dict": {"w": torch.zeros(2)}}, foreign)
     with pytest.raises(
-        CheckpointError, match=r"must be a checkpoint with format 'spirograph\.baselines\.checkpoint/1'"
+        CheckpointError, match=r"must be a checkpoint with format 'spirograph\.baselines\.checkpoint/2'"
     ):
         load_encoder(foreign)
     with pytest.raises(CheckpointError, match="must be an existing checkpoint file"):
@@ -193,7 +208,7 @@ def test_corrupt_and_foreign_checkpoints(tmp_path: Path) -> None:
     assert result.checkpoint is not None
     truncated = tmp_path / "truncated.pt"
     truncated.write_bytes(result.checkpoint.read_bytes()[:200])
-    with pytest.raises(CheckpointError, match="is not a readable checkpoint"):
+    with pytest.raises(CheckpointError, match="is not an intact checkpoint file"):
         load_checkpoint(truncated)
     # Weights that do not fit the configured encoder.
     state = torch.load(result.checkpoint, weights_only=True)
@@ -208,14 +223,14 @@ def test_corrupt_and_foreign_checkpoints(tmp_path: Path) -> None:
         load_checkpoint(mismatched)
     # A corrupt last.pt stops a resume with a clear error instead of silently restarting.
     (run / "last.pt").write_bytes(b"garbage")
-    with pytest.raises(CheckpointError, match="is not a readable checkpoint"):
+    with pytest.raises(CheckpointError, match="is not an intact checkpoint file"):
         train(tiny(checkpoint_dir=str(run), epochs=1, warmup_epochs=0))
 
 
 def test_command_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "config.json"
-    tiny(epochs=1, warmup_epochs=0, penalty_weight=0.0).to_json(path)
-    assert main([str(path), "--checkpoint-dir", str(tmp_path / "ckpt"), "--no-progress"]) == 0
+    tiny(epochs=1, warmup_epochs=0, penalty_weight=0.0).save(path)
+    assert main([str(path), "--checkpoint-dir", str(tmp_path / "ckpt"), "--quiet"]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["checkpoint"] == str(tmp_path / "ckpt" / "last.pt")
     assert load_checkpoint(tmp_path / "ckpt" / "last.pt")["epoch"] == 1
@@ -271,10 +286,10 @@ def test_torchrun_launch_matches_spawned_processes(tmp_path: Path) -> None:
     import torch.multiprocessing as mp
 
     config = tiny(batch_size=8, n_train=32)
-    config.to_json(tmp_path / "config.json")
+    config.save(tmp_path / "config.json")
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
     command += ["-m", "spirograph.baselines.train", str(tmp_path / "config.json")]
-    command += ["--device", "cpu", "--checkpoint-dir", str(tmp_path / "torchrun"), "--no-progress"]
+    command += ["--device", "cpu", "--checkpoint-dir", str(tmp_path / "torchrun"), "--quiet"]
     environment = {**os.environ, "OMP_NUM_THREADS": "1", "MASTER_ADDR": "127.0.0.1"}
     done = subprocess.run(command, capture_output=True, text=True, env=environment, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
