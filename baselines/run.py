@@ -99,7 +99,7 @@ def load_entry(path: Path) -> dict[str, Any]:
 
 
 def build_encoder_for(
-    entry: dict[str, Any], device: str, checkpoint_dir: Path, progress: bool
+    entry: dict[str, Any], device: str, checkpoint_dir: Path, progress: bool, time_limit: float | None = None
 ) -> tuple[nn.Module, dict[str, Any] | None, TrainConfig | None]:
     """The encoder of an entry: trained (or resumed) for simclr/invclr, built for references."""
     method = entry["method"]
@@ -110,10 +110,16 @@ def build_encoder_for(
     if method == "oracle":
         return OracleEncoder(), None, None
     settings = {**entry["train"], "device": device, "checkpoint_dir": str(checkpoint_dir), "progress": progress}
+    if time_limit is not None:
+        settings["time_limit"] = time_limit
     config = TrainConfig.from_dict(settings)
     result = train(config)
     training = {
+        "stopped_early": result.stopped_early,
+        "steps_done": result.steps_done,
+        "steps_total": result.steps_total,
         "history": result.history,
+        "steps": result.steps,
         "final": result.history[-1] if result.history else None,
         "wall_time_this_call": result.wall_time,
         "train_seconds": sum(h["seconds"] for h in result.history),
@@ -126,10 +132,24 @@ def atomic_write_json(path: Path, data: dict[str, Any]) -> None:
     atomic_write_text(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
 
 
-def run(entry: dict[str, Any], *, device: str, results_dir: Path, checkpoint_dir: Path, progress: bool) -> Path | None:
-    """Train and evaluate one entry; returns the result path (``None`` on ranks other than 0)."""
+def run(
+    entry: dict[str, Any],
+    *,
+    device: str,
+    results_dir: Path,
+    checkpoint_dir: Path,
+    progress: bool,
+    time_limit: float | None = None,
+    deadline: float | None = None,
+) -> Path | None:
+    """Train and evaluate one entry; returns the result path (``None`` on ranks other than 0).
+
+    ``time_limit`` stops training cleanly after that many seconds. ``deadline`` (seconds
+    from the start of this call) drops the robustness table when the time left looks too
+    short for it: it is estimated as 1.2 times the main evaluation's time.
+    """
     start = time.perf_counter()
-    encoder, training, config = build_encoder_for(entry, device, checkpoint_dir, progress)
+    encoder, training, config = build_encoder_for(entry, device, checkpoint_dir, progress, time_limit)
     if int(os.environ.get("RANK", "0")) != 0:
         return None
     train_seconds = time.perf_counter() - start
@@ -196,7 +216,10 @@ def run(entry: dict[str, Any], *, device: str, results_dir: Path, checkpoint_dir
     timings["penalty"] = time.perf_counter() - t
 
     robust: dict[str, Any] | None = None
-    if ev["robustness"]:
+    left = None if deadline is None else deadline - (time.perf_counter() - start)
+    if ev["robustness"] and left is not None and left < 1.2 * timings["evaluate"]:
+        robust = {"skipped": f"{left:.0f} s left of the deadline; it needs about {1.2 * timings['evaluate']:.0f} s"}
+    elif ev["robustness"]:
         t = time.perf_counter()
         families = None if ev["robustness"] is True else list(ev["robustness"])
         table = robustness(encoder, families, train=train_set, test=test_set, seed=ev["seed"], **common)
@@ -252,7 +275,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--results-dir", type=Path, default=HERE / "results")
     parser.add_argument("--checkpoint-dir", type=Path, help="default: baselines/checkpoints/<entry>")
     parser.add_argument("--robustness", action="store_true", help="also compute the robustness table")
-    parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    parser.add_argument("--quiet", action="store_true", help="hide progress bars")
+    parser.add_argument(
+        "--deadline",
+        type=float,
+        help="wall-clock budget in seconds for the whole run: training stops at the deadline less "
+        "--evaluation-reserve, and the robustness table is skipped if too little time is left",
+    )
+    parser.add_argument(
+        "--evaluation-reserve",
+        type=float,
+        default=150.0,
+        help="seconds of --deadline kept for the evaluation (default 150)",
+    )
+    parser.add_argument(
+        "--time-limit",
+        type=float,
+        help="stop training cleanly after this many seconds and evaluate the encoder as it is; "
+        "the result file records how many steps were taken",
+    )
     parser.add_argument(
         "--seed",
         type=int,
@@ -272,6 +313,16 @@ def main(argv: list[str] | None = None) -> int:
         entry["seed"] = args.seed
         if "train" in entry:
             entry["train"] = {**entry["train"], "seed": args.seed}
+    time_limit = args.time_limit
+    if time_limit is not None and time_limit <= 0:
+        parser.error(f"--time-limit must be > 0 seconds, got {time_limit}")
+    if args.deadline is not None:
+        if args.deadline - args.evaluation_reserve <= 0:
+            parser.error(
+                f"--deadline must exceed --evaluation-reserve ({args.evaluation_reserve} s), got {args.deadline}"
+            )
+        budget = args.deadline - args.evaluation_reserve
+        time_limit = budget if time_limit is None else min(time_limit, budget)
     if args.robustness and not entry["evaluation"]["robustness"]:
         entry["evaluation"]["robustness"] = True
     checkpoint_dir = args.checkpoint_dir or HERE / "checkpoints" / entry["entry"]
@@ -280,10 +331,17 @@ def main(argv: list[str] | None = None) -> int:
         device=args.device,
         results_dir=args.results_dir,
         checkpoint_dir=checkpoint_dir,
-        progress=not args.no_progress,
+        progress=not args.quiet,
+        time_limit=time_limit,
+        deadline=args.deadline,
     )
     if path is not None:
         data = json.loads(path.read_text())
+        training = data.get("training") or {}
+        if training.get("stopped_early"):
+            print(
+                f"training stopped at the time limit after {training['steps_done']} of {training['steps_total']} steps"
+            )
         curve = ", ".join(f"M={m}: {v:.4g}" for m, v in data["feature_averaging"].items())
         print(f"{entry['entry']}: mean MSE {data['mse_mean']:.4g} (M=1); {curve}")
         print(

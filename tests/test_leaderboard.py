@@ -73,7 +73,7 @@ def test_runner_end_to_end_and_leaderboard(tmp_path: Path) -> None:
         results,
         "--checkpoint-dir",
         tmp_path / "ckpt",
-        "--no-progress",
+        "--quiet",
     )
     assert done.returncode == 0, done.stderr
     result = json.loads((results / "tiny-invclr.json").read_text())

@@ -3,13 +3,10 @@
 Foster, Pukdee & Rainforth, "Improving Transformation Invariance in Contrastive
 Representation Learning", ICLR 2021 (arXiv 2010.09515). The top-level ``baselines/``
 folder of the repository is the leaderboard that runs this library; the library never
-imports it.
+imports it. ``python -m spirograph.baselines CONFIG.json`` trains from a configuration file.
 """
 
 from __future__ import annotations
-
-import importlib
-from typing import TYPE_CHECKING, Any
 
 from spirograph.baselines.encoders import (
     ENCODER_INITS,
@@ -24,42 +21,17 @@ from spirograph.baselines.encoders import (
 from spirograph.baselines.losses import NTXentLoss, ProjectionHead, nt_xent
 from spirograph.baselines.optim import LARS, capped_cosine, parameter_groups, scaled_learning_rate, warmup_cosine
 from spirograph.baselines.penalty import gradient_penalty, penalty_statistic, rademacher
-
-if TYPE_CHECKING:
-    from spirograph.baselines.train import (
-        BATCH_STATISTICS,
-        CHECKPOINT_FORMAT,
-        LR_SCHEDULES,
-        PRECISIONS,
-        TrainConfig,
-        TrainResult,
-        load_checkpoint,
-        load_encoder,
-        train,
-    )
-
-# The training module loads on first use, so that `python -m spirograph.baselines.train`
-# (and torchrun's `-m`) runs it as a fresh module rather than one this package imported.
-_TRAIN_NAMES = frozenset(
-    {
-        "BATCH_STATISTICS",
-        "CHECKPOINT_FORMAT",
-        "LR_SCHEDULES",
-        "PRECISIONS",
-        "TrainConfig",
-        "TrainResult",
-        "load_checkpoint",
-        "load_encoder",
-        "train",
-    }
+from spirograph.baselines.train import (
+    BATCH_STATISTICS,
+    CHECKPOINT_FORMAT,
+    LR_SCHEDULES,
+    PRECISIONS,
+    TrainConfig,
+    TrainResult,
+    load_checkpoint,
+    load_encoder,
+    train,
 )
-
-
-def __getattr__(name: str) -> Any:
-    if name in _TRAIN_NAMES:
-        return getattr(importlib.import_module("spirograph.baselines.train"), name)
-    raise AttributeError(f"module 'spirograph.baselines' has no attribute {name!r}")
-
 
 __all__ = [
     "BATCH_STATISTICS",

@@ -11,8 +11,8 @@ what the paper's released code trains (see [TrainConfig][spirograph.baselines.Tr
 Runs on one CPU, one GPU, or many processes under ``torchrun`` with
 DistributedDataParallel::
 
-    python -m spirograph.baselines.train config.json
-    torchrun --nproc_per_node 4 -m spirograph.baselines.train config.json
+    python -m spirograph.baselines config.json
+    torchrun --nproc_per_node 4 -m spirograph.baselines config.json
 
 Reproducibility: the model is initialised from ``seed`` without touching torch's
 global generator; each epoch reseeds the sampler, the nuisance generator and the
@@ -74,7 +74,7 @@ __all__ = [
 ]
 
 CHECKPOINT_FORMAT = "spirograph.baselines.checkpoint/2"
-"""The ``format`` entry of every checkpoint written by [train][spirograph.baselines.train]."""
+"""The ``format`` entry of every checkpoint written by [train][spirograph.baselines.train.train]."""
 
 LAST_CHECKPOINT = "last.pt"
 
@@ -418,7 +418,7 @@ def _is_cuda_name(device: str) -> bool:
 
 @dataclass
 class TrainResult:
-    """What [train][spirograph.baselines.train] returns.
+    """What [train][spirograph.baselines.train.train] returns.
 
     Attributes:
         encoder: the trained encoder (unwrapped, eval mode, on the training device).
@@ -1022,9 +1022,9 @@ def _save_checkpoint(run: _Run, done: int) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Command line: ``python -m spirograph.baselines.train CONFIG.json [--device D] [--checkpoint-dir P]``."""
+    """Command line: ``python -m spirograph.baselines CONFIG.json [--device D] [--checkpoint-dir P]``."""
     parser = argparse.ArgumentParser(
-        prog="python -m spirograph.baselines.train", description="Train an encoder from a TrainConfig JSON file."
+        prog="python -m spirograph.baselines", description="Train an encoder from a TrainConfig JSON file."
     )
     parser.add_argument("config", help="a JSON file of TrainConfig settings")
     parser.add_argument("--device", help="override the configured device")
@@ -1058,6 +1058,3 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(summary, indent=2))
     return 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())

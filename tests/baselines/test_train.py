@@ -288,7 +288,7 @@ def test_torchrun_launch_matches_spawned_processes(tmp_path: Path) -> None:
     config = tiny(batch_size=8, n_train=32)
     config.save(tmp_path / "config.json")
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
-    command += ["-m", "spirograph.baselines.train", str(tmp_path / "config.json")]
+    command += ["-m", "spirograph.baselines", str(tmp_path / "config.json")]
     command += ["--device", "cpu", "--checkpoint-dir", str(tmp_path / "torchrun"), "--quiet"]
     environment = {**os.environ, "OMP_NUM_THREADS": "1", "MASTER_ADDR": "127.0.0.1"}
     done = subprocess.run(command, capture_output=True, text=True, env=environment, timeout=300)
