@@ -1057,4 +1057,3 @@ def main(argv: list[str] | None = None) -> int:
         }
         print(json.dumps(summary, indent=2))
     return 0
-
