@@ -50,7 +50,18 @@ def _training_summary(config: dict[str, Any] | None) -> str:
     if not config:
         return "none"
     n = config.get("n_train") or 100_000
-    return f"{config['encoder']}, {n:,} ex., {config['epochs']} ep., batch {config['batch_size']}"
+    summary = f"{config['encoder']}, {n:,} ex., {config['epochs']} ep., batch {config['batch_size']}"
+    if config.get("precision", "float32") != "float32":
+        summary += f", {config['precision']}"
+    return summary
+
+
+def _stopped_note(result: dict[str, Any]) -> str:
+    """A mark for a run that a time limit cut short, so its row is never read as a full run."""
+    training = result.get("training") or {}
+    if not training.get("stopped_early"):
+        return ""
+    return f" (stopped after {training['steps_done']:,} of {training['steps_total']:,} steps)"
 
 
 def _eval_summary(evaluation: dict[str, Any]) -> str:
@@ -124,6 +135,7 @@ def render_markdown(rows: list[dict[str, Any]], plot: str | None) -> str:
             continue
         tasks = " | ".join(_sci(result["mse"].get(t)) for t in TASKS)
         wall = result["wall_time"]["total"]
+        training += _stopped_note(result)
         lines.append(
             f"| {entry['title']} | {training} | {evaluation} | **{_sci(result['mse_mean'])}** | {tasks} "
             f"| {result['device']} | {wall / 60:.1f} min |"

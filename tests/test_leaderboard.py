@@ -145,6 +145,37 @@ def test_leaderboard_renders_from_result_files(tmp_path: Path) -> None:
     assert not (tmp_path / "mse_vs_m.png").exists()
 
 
+def test_leaderboard_marks_runs_cut_short_and_their_precision(tmp_path: Path) -> None:
+    configs, results = tmp_path / "configs", tmp_path / "results"
+    configs.mkdir()
+    results.mkdir()
+    entry = {**TINY_ENTRY, "train": {**TINY_ENTRY["train"], "precision": "bfloat16"}}
+    (configs / "tiny-invclr.json").write_text(json.dumps(entry))
+    result = {
+        "entry": "tiny-invclr",
+        "config": entry,
+        "device": "cuda",
+        "wall_time": {"total": 500.0},
+        "mse_mean": 0.01,
+        "mse": {"m": 0.01, "b": 0.01, "sigma": 0.01, "fore_r": 0.01},
+        "feature_averaging": {"1": 0.01},
+        "conditional_variance": 0.25,
+        "conditional_variance_normalised": 0.5,
+        "nuisance_share": 0.4,
+        "nuisance_mse": 0.07,
+        "nuisance_mse_prior_mean": 0.08,
+        "penalty": 3.5,
+        "robustness": None,
+        "training": {"stopped_early": True, "steps_done": 4321, "steps_total": 9800},
+    }
+    (results / "tiny-invclr.json").write_text(json.dumps(result))
+    board = tmp_path / "LEADERBOARD.md"
+    made = _script(LEADERBOARD, "--configs-dir", configs, "--results-dir", results, "--output", board, "--no-plot")
+    assert made.returncode == 0, made.stderr
+    row = next(line for line in board.read_text().splitlines() if line.startswith("| Tiny InvCLR") and "0.01" in line)
+    assert "bfloat16 (stopped after 4,321 of 9,800 steps)" in row
+
+
 def _load_runner() -> ModuleType:
     spec = importlib.util.spec_from_file_location("_baselines_run", RUN)
     assert spec is not None and spec.loader is not None
