@@ -233,3 +233,15 @@ def test_stored_config_of_another_type_is_refused(tmp_path: Path) -> None:
     torch.save(state, crafted)
     with pytest.raises(CheckpointError, match="entry 'config' must be a JSON string, got dict"):
         load_checkpoint(crafted)
+
+
+def test_bfloat16_on_a_gpu_without_it_is_refused_before_training(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *args, **kwargs: False)
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda *args, **kwargs: "Old GPU")
+    with pytest.raises(ConfigError, match=r"`precision` must be 'float32' on Old GPU, which lacks bfloat16"):
+        tiny(device="cuda", precision="bfloat16")
+    with pytest.raises(ConfigError, match="which lacks bfloat16"):
+        tiny(device="auto", precision="bfloat16")
+    assert tiny(device="cuda", precision="float32").precision == "float32"
+    assert tiny(device="cpu", precision="bfloat16").precision == "bfloat16"  # CPUs autocast to bfloat16
