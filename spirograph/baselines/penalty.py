@@ -105,6 +105,34 @@ def gradient_penalty(
         >>> gradient_penalty(encoder(images), alpha, sample, n_samples=10).shape
         torch.Size([])
     """
+    others = _check_penalty_inputs(features, nuisance, sample_nuisance, n_samples, clamp)
+    batch = nuisance.shape[0]
+    h = features.reshape(batch, -1)
+    if normalize:
+        h = h / h.norm(dim=1, keepdim=True).clamp_min(1e-12)
+    signs = rademacher(tuple(h.shape), generator=generator, device=h.device, dtype=h.dtype)
+    s = (signs * h).sum()
+    g: torch.Tensor | None = None
+    if s.requires_grad:
+        (g,) = torch.autograd.grad(s, nuisance, create_graph=create_graph, allow_unused=True)
+    if g is None:  # the features do not depend on the nuisance at all
+        g = torch.zeros_like(nuisance)
+    # (batch, K, p) . (batch, 1, p) -> (batch, K)
+    directional = ((others.detach().to(nuisance) - nuisance.detach()[:, None, :]) * g[:, None, :]).sum(-1)
+    penalty = directional.square().mean()
+    if clamp is not None:
+        penalty = penalty.clamp(max=float(clamp))
+    return penalty
+
+
+def _check_penalty_inputs(
+    features: torch.Tensor,
+    nuisance: torch.Tensor,
+    sample_nuisance: Callable[[int], torch.Tensor] | torch.Tensor,
+    n_samples: int,
+    clamp: float | None,
+) -> torch.Tensor:
+    """Check the arguments of `gradient_penalty`; returns the extra draws ``(batch, K, p)``."""
     if not isinstance(features, torch.Tensor) or features.ndim < 1:
         raise ParameterError(f"gradient_penalty: `features` must be a tensor (batch, ...), got {features!r:.80}")
     if not isinstance(nuisance, torch.Tensor) or nuisance.ndim != 2 or nuisance.shape[0] != features.shape[0]:
@@ -141,23 +169,7 @@ def gradient_penalty(
         raise ParameterError(
             f"gradient_penalty: `sample_nuisance` must be a callable or a tensor, got {type(sample_nuisance).__name__}"
         )
-
-    h = features.reshape(batch, -1)
-    if normalize:
-        h = h / h.norm(dim=1, keepdim=True).clamp_min(1e-12)
-    signs = rademacher(tuple(h.shape), generator=generator, device=h.device, dtype=h.dtype)
-    s = (signs * h).sum()
-    g: torch.Tensor | None = None
-    if s.requires_grad:
-        (g,) = torch.autograd.grad(s, nuisance, create_graph=create_graph, allow_unused=True)
-    if g is None:  # the features do not depend on the nuisance at all
-        g = torch.zeros_like(nuisance)
-    # (batch, K, p) . (batch, 1, p) -> (batch, K)
-    directional = ((others.detach().to(nuisance) - nuisance.detach()[:, None, :]) * g[:, None, :]).sum(-1)
-    penalty = directional.square().mean()
-    if clamp is not None:
-        penalty = penalty.clamp(max=float(clamp))
-    return penalty
+    return others
 
 
 def penalty_statistic(
