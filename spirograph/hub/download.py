@@ -13,12 +13,27 @@ ever returned.
 The default repository is :data:`spirograph.hub.schema.DEFAULT_REPO_ID`
 (``"spirograph/spirograph"``); pass ``repo_id`` for a mirror and ``revision`` (a tag, a
 branch or a commit hash) to pin a published version.
+
+An endpoint is not trusted with the file system. ``huggingface_hub`` names a cached blob
+after the ``ETag`` (or ``X-Linked-Etag``) the server answers, so an answer such as
+``"../../victim"`` would place the blob, its lock and the snapshot link outside the cache.
+While :func:`load_split` downloads, every response of ``huggingface_hub``'s HTTP client is
+checked and one whose ETag is not a plain file name is refused before anything is written;
+the file returned must then lie in the repository's own ``snapshots/`` folder and link into
+its own ``blobs/`` folder. Removing a corrupt copy touches only those two places and never
+follows a link out of them.
 """
 
 from __future__ import annotations
 
 import io
 import json
+import os
+import re
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +75,79 @@ def _check_arguments(split: Any, repo_id: Any, revision: Any, size: Any, normali
     return hub_split, repo_id or DEFAULT_REPO_ID
 
 
+# An ETag names a file in the cache: a single path component of safe characters (the Hub
+# sends the git SHA-1 or the LFS SHA-256 in hex), never "." or "..", never a separator.
+_SAFE_ETAG = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+_ETAG_HEADERS = ("X-Linked-Etag", "ETag")
+# Set while load_split downloads, so that the response hook acts on its requests only.
+_CHECKING_ETAGS: ContextVar[bool] = ContextVar("spirograph_checking_etags", default=False)
+_HOOK_LOCK = threading.Lock()
+
+
+class _UnsafeETagError(HubError):
+    """A server answered with an ETag that is not a plain file name."""
+
+
+def _check_etag(response: Any) -> None:
+    """Response hook of ``huggingface_hub``'s HTTP client: refuse an ETag that would escape the cache."""
+    if not _CHECKING_ETAGS.get():
+        return
+    for header in _ETAG_HEADERS:
+        value = response.headers.get(header)
+        if value is None:
+            continue
+        # huggingface_hub's own normalisation (file_download._normalize_etag) gives the blob's name.
+        name = value.lstrip("W/").strip('"')
+        if not _SAFE_ETAG.fullmatch(name):
+            response.close()
+            raise _UnsafeETagError(
+                f"load_split: the server at {response.request.url} answered the header {header}: {value!r}, "
+                "which is not a plain file name; refusing to use it as a cache path"
+            )
+
+
+@contextmanager
+def _etags_checked() -> Iterator[None]:
+    """Check the ETag of every response ``huggingface_hub`` receives inside the block."""
+    from huggingface_hub import get_session
+
+    hooks = get_session().event_hooks["response"]
+    with _HOOK_LOCK:
+        if _check_etag not in hooks:
+            hooks.append(_check_etag)
+    token = _CHECKING_ETAGS.set(True)
+    try:
+        yield
+    finally:
+        _CHECKING_ETAGS.reset(token)
+
+
+def _storage_folder(repo_id: str) -> Path:
+    """The repository's folder in the hub cache (``<cache>/datasets--owner--name``)."""
+    from huggingface_hub import constants
+    from huggingface_hub.file_download import repo_folder_name
+
+    return Path(constants.HF_HUB_CACHE) / repo_folder_name(repo_id=repo_id, repo_type="dataset")
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    return path != folder and folder in path.parents
+
+
+def _check_cached(path: Path, relative: str, repo_id: str) -> None:
+    """Refuse a downloaded path outside the repository's ``snapshots/`` or linking outside its ``blobs/``."""
+    storage = _storage_folder(repo_id)
+    snapshots = Path(os.path.abspath(storage / "snapshots"))
+    pointer = Path(os.path.abspath(path))
+    if not _inside(pointer, snapshots):
+        raise HubError(f"load_split: file {relative!r} of dataset {repo_id!r} was cached outside {str(snapshots)!r}")
+    if pointer.is_symlink() and pointer.resolve().parent != (storage / "blobs").resolve():
+        raise HubError(
+            f"load_split: the cached {relative!r} of dataset {repo_id!r} links to {str(pointer.resolve())!r}, "
+            f"outside the cache's blobs folder; remove {str(pointer)!r} by hand"
+        )
+
+
 def _fetch(repo_id: str, filename: str, revision: str | None) -> Path:
     """Download one file of the dataset repository into the hub cache; every failure is a HubError."""
     from huggingface_hub import constants, hf_hub_download
@@ -73,7 +161,10 @@ def _fetch(repo_id: str, filename: str, revision: str | None) -> Path:
 
     where = f"{filename!r} of dataset {repo_id!r} at revision {revision or constants.DEFAULT_REVISION!r}"
     try:
-        return Path(hf_hub_download(repo_id, filename, repo_type="dataset", revision=revision))
+        with _etags_checked():
+            path = Path(hf_hub_download(repo_id, filename, repo_type="dataset", revision=revision))
+    except _UnsafeETagError:
+        raise
     except LocalEntryNotFoundError as error:
         # Raised when the Hub cannot be reached (or HF_HUB_OFFLINE=1) and the file is not cached.
         mode = "offline mode is on (HF_HUB_OFFLINE=1)" if constants.is_offline_mode() else "the Hub is unreachable"
@@ -84,8 +175,11 @@ def _fetch(repo_id: str, filename: str, revision: str | None) -> Path:
         raise HubError(f"load_split: revision {revision!r} not found in dataset {repo_id!r}") from error
     except EntryNotFoundError as error:
         raise HubError(f"load_split: file {where} is missing from the repository") from error
-    except (HfHubHTTPError, OSError) as error:
+    except (HfHubHTTPError, OSError, ValueError) as error:
+        # ValueError: huggingface_hub refused a commit hash that would put the file outside its snapshots.
         raise HubError(f"load_split: downloading {where} failed: {error}") from error
+    _check_cached(path, filename, repo_id)
+    return path
 
 
 def _pinned_revision(manifest_path: Path, revision: str | None) -> str | None:
@@ -95,13 +189,26 @@ def _pinned_revision(manifest_path: Path, revision: str | None) -> str | None:
     return revision
 
 
-def _discard(path: Path) -> None:
-    """Remove a corrupt file from the hub cache (the snapshot link and the blob it points to)."""
+def _discard(path: Path, repo_id: str) -> None:
+    """Remove a corrupt file from the hub cache: its snapshot entry and the blob that entry links to.
+
+    Only a path inside the repository's ``snapshots/`` folder is unlinked (the link itself, never
+    what it points to), and only a blob whose real location is a file directly in the
+    repository's ``blobs/`` folder; anything else is left where it is.
+    """
+    storage = _storage_folder(repo_id)
+    pointer = Path(os.path.abspath(path))
+    if not _inside(pointer, Path(os.path.abspath(storage / "snapshots"))):
+        return
+    blob: Path | None = None
+    if pointer.is_symlink():
+        target = pointer.resolve()
+        if target.parent == (storage / "blobs").resolve() and not target.is_symlink() and target.is_file():
+            blob = target
     try:
-        target = path.resolve()
-        path.unlink(missing_ok=True)
-        if target != path:
-            target.unlink(missing_ok=True)
+        pointer.unlink(missing_ok=True)
+        if blob is not None:
+            blob.unlink(missing_ok=True)
     except OSError:
         pass
 
@@ -110,7 +217,7 @@ def _verify(path: Path, relative: str, entry: dict[str, Any], repo_id: str) -> N
     actual = sha256_file(path)
     size = path.stat().st_size
     if actual != entry["sha256"] or size != entry["bytes"]:
-        _discard(path)
+        _discard(path, repo_id)
         raise ChecksumError(
             f"load_split: file {relative!r} of dataset {repo_id!r} does not match the manifest: expected "
             f"SHA-256 {entry['sha256']} ({entry['bytes']} bytes), got {actual} ({size} bytes); "
