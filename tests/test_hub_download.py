@@ -180,6 +180,26 @@ def test_repository_without_the_config_or_rows(hub: LoopbackHub) -> None:
         Spirograph("train", source="hub")  # the full split is 100,000 rows
 
 
+@pytest.mark.parametrize("limit", [None, ROWS, SHARD_ROWS + 1])
+def test_manifest_overstating_a_shard_raises(hub: LoopbackHub, limit: int | None) -> None:
+    # The first shard holds 16 rows; a manifest claiming 40 must not yield a 16-row split.
+    manifest = json.loads((hub.folder / MANIFEST_NAME).read_text())
+    manifest["files"]["data/train-00000-of-00003.parquet"]["num_rows"] = ROWS
+    hub.overrides[MANIFEST_NAME] = json.dumps(manifest).encode()
+    with pytest.raises(
+        HubError, match=rf"'data/train-00000-of-00003.parquet' holds {SHARD_ROWS} rows but .* says {ROWS}"
+    ):
+        load_split("train", limit=limit)
+
+
+def test_manifest_understating_a_shard_raises(hub: LoopbackHub) -> None:
+    manifest = json.loads((hub.folder / MANIFEST_NAME).read_text())
+    manifest["files"]["data/train-00000-of-00003.parquet"]["num_rows"] = 4
+    hub.overrides[MANIFEST_NAME] = json.dumps(manifest).encode()
+    with pytest.raises(HubError, match=rf"holds {SHARD_ROWS} rows but .* says 4"):
+        load_split("train", limit=4)
+
+
 # ---------------------------------------------------------------- offline and unreachable
 def test_offline_with_a_warm_cache(hub: LoopbackHub, monkeypatch: pytest.MonkeyPatch) -> None:
     online = load_split("val", limit=20)

@@ -238,12 +238,14 @@ def _read_manifest(path: Path, repo_id: str) -> dict[str, Any]:
     return manifest
 
 
-def _decode(path: Path, relative: str, size: int, start: int) -> tuple[np.ndarray, np.ndarray]:
-    """Parameters ``(n, 10)`` float32 and images ``(n, 3, size, size)`` uint8 of one verified shard."""
+def _decode(path: Path, relative: str, size: int, start: int, rows: int) -> tuple[np.ndarray, np.ndarray]:
+    """Parameters ``(rows, 10)`` float32 and images ``(rows, 3, size, size)`` uint8 of one verified shard."""
     import pyarrow.parquet as pq
     from PIL import Image
 
     table = pq.read_table(path, columns=["index", "image", *PARAMETER_NAMES])
+    if table.num_rows != rows:
+        raise HubError(f"load_split: file {relative!r} holds {table.num_rows} rows but {MANIFEST_NAME} says {rows}")
     index = table.column("index").to_numpy()
     if not np.array_equal(index, np.arange(start, start + len(index))):
         raise HubError(f"load_split: file {relative!r} must hold rows {start}.. in order, got indices {index[:4]}...")
@@ -327,7 +329,7 @@ def load_split(
         )
 
     # The shards that hold rows [0, wanted), all downloaded and verified before any is read.
-    chosen: list[tuple[str, Path, int]] = []
+    chosen: list[tuple[str, Path, int, int]] = []
     start = 0
     for relative in info["files"]:
         if start >= wanted:
@@ -337,16 +339,24 @@ def load_split(
             raise HubError(f"load_split: file {relative!r} of dataset {repo!r} has no entry in {MANIFEST_NAME}")
         path = _fetch(repo, relative, pinned)
         _verify(path, relative, entry, repo)
-        chosen.append((relative, path, start))
-        start += int(entry["num_rows"])
+        rows = entry.get("num_rows")
+        if isinstance(rows, bool) or not isinstance(rows, int) or rows < 1:
+            raise HubError(f"load_split: {MANIFEST_NAME} gives file {relative!r} {rows!r} rows, not an int >= 1")
+        chosen.append((relative, path, start, rows))
+        start += rows
     if start < wanted:
         raise HubError(f"load_split: the files of {hub_split!r} in dataset {repo!r} hold {start} rows, not {wanted}")
 
+    # Every count is checked against what was decoded: no shorter split is ever returned.
     params_parts, image_parts = [], []
-    for relative, path, first in chosen:
-        params, images = _decode(path, relative, size, first)
+    for relative, path, first, rows in chosen:
+        params, images = _decode(path, relative, size, first, rows)
         params_parts.append(params)
         image_parts.append(images)
     params_all = torch.from_numpy(np.concatenate(params_parts)[:wanted])
     images_all = torch.from_numpy(np.concatenate(image_parts)[:wanted])
+    if len(params_all) != wanted:
+        raise HubError(
+            f"load_split: decoded {len(params_all)} rows of {hub_split!r} from dataset {repo!r}, not {wanted}"
+        )
     return params_all.contiguous(), images_all.contiguous()
