@@ -328,6 +328,19 @@ def test_hostile_etag_touches_nothing_outside_the_cache(
     _check_against_torch(*load_split("test", limit=4), "test")
 
 
+def test_hostile_commit_on_a_missing_file_touches_nothing_outside_the_cache(
+    hub: LoopbackHub, server: HTTPServer, tmp_path: Path
+) -> None:
+    # huggingface_hub records a 404 as <cache>/<repo>/.no_exist/<X-Repo-Commit>/<file>.
+    shard = "data/test-00000-of-00003.parquet"
+    hostile = _HostileHub(hub.folder, REPO, shard, "X-Repo-Commit", "../../../planted")
+    hostile.hidden.add(shard)
+    _serve(server, hostile)
+    with pytest.raises(HubError, match=r"X-Repo-Commit: '../../../planted'.*not a plain file name"):
+        load_split("test", limit=4)
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["hf-cache"]
+
+
 def test_discard_never_follows_a_link_out_of_the_cache(hub: LoopbackHub, tmp_path: Path) -> None:
     # A cache poisoned earlier: the snapshot entry of a shard links to a file outside the cache.
     load_split("val", limit=4)

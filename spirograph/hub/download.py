@@ -15,10 +15,11 @@ The default repository is :data:`spirograph.hub.schema.DEFAULT_REPO_ID`
 branch or a commit hash) to pin a published version.
 
 An endpoint is not trusted with the file system. ``huggingface_hub`` names a cached blob
-after the ``ETag`` (or ``X-Linked-Etag``) the server answers, so an answer such as
-``"../../victim"`` would place the blob, its lock and the snapshot link outside the cache.
-While :func:`load_split` downloads, every response of ``huggingface_hub``'s HTTP client is
-checked and one whose ETag is not a plain file name is refused before anything is written;
+after the ``ETag`` (or ``X-Linked-Etag``) the server answers, and folders after its
+``X-Repo-Commit``, so an answer such as ``"../../victim"`` would place the blob, its lock and
+the snapshot link outside the cache. While :func:`load_split` downloads, every response of
+``huggingface_hub``'s HTTP client is checked and one where these are not plain file names is
+refused before anything is written;
 the file returned must then lie in the repository's own ``snapshots/`` folder and link into
 its own ``blobs/`` folder. Removing a corrupt copy touches only those two places and never
 follows a link out of them.
@@ -75,30 +76,31 @@ def _check_arguments(split: Any, repo_id: Any, revision: Any, size: Any, normali
     return hub_split, repo_id or DEFAULT_REPO_ID
 
 
-# An ETag names a file in the cache: a single path component of safe characters (the Hub
-# sends the git SHA-1 or the LFS SHA-256 in hex), never "." or "..", never a separator.
-_SAFE_ETAG = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
-_ETAG_HEADERS = ("X-Linked-Etag", "ETag")
+# An ETag names a file in the cache, and X-Repo-Commit a folder (snapshots/<commit>,
+# .no_exist/<commit>): each must be a single path component of safe characters (the Hub sends
+# hex SHA-1 or SHA-256 digests), never "." or "..", never a separator.
+_SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+_NAMING_HEADERS = ("X-Linked-Etag", "ETag", "X-Repo-Commit")
 # Set while load_split downloads, so that the response hook acts on its requests only.
 _CHECKING_ETAGS: ContextVar[bool] = ContextVar("spirograph_checking_etags", default=False)
 _HOOK_LOCK = threading.Lock()
 
 
 class _UnsafeETagError(HubError):
-    """A server answered with an ETag that is not a plain file name."""
+    """A server answered with an ETag or commit that is not a plain file name."""
 
 
 def _check_etag(response: Any) -> None:
-    """Response hook of ``huggingface_hub``'s HTTP client: refuse an ETag that would escape the cache."""
+    """Response hook of ``huggingface_hub``'s HTTP client: refuse a header that would name a path outside the cache."""
     if not _CHECKING_ETAGS.get():
         return
-    for header in _ETAG_HEADERS:
+    for header in _NAMING_HEADERS:
         value = response.headers.get(header)
         if value is None:
             continue
-        # huggingface_hub's own normalisation (file_download._normalize_etag) gives the blob's name.
-        name = value.lstrip("W/").strip('"')
-        if not _SAFE_ETAG.fullmatch(name):
+        # huggingface_hub's own normalisation of an ETag (file_download._normalize_etag).
+        name = value.lstrip("W/").strip('"') if header != "X-Repo-Commit" else value
+        if not _SAFE_NAME.fullmatch(name):
             response.close()
             raise _UnsafeETagError(
                 f"load_split: the server at {response.request.url} answered the header {header}: {value!r}, "
@@ -108,7 +110,7 @@ def _check_etag(response: Any) -> None:
 
 @contextmanager
 def _etags_checked() -> Iterator[None]:
-    """Check the ETag of every response ``huggingface_hub`` receives inside the block."""
+    """Check the ETag and commit of every response ``huggingface_hub`` receives inside the block."""
     from huggingface_hub import get_session
 
     hooks = get_session().event_hooks["response"]
