@@ -363,6 +363,21 @@ def test_a_concurrent_export_of_the_same_folder_refuses(tmp_path: Path, monkeypa
     assert _manifest(out)["configs"]["v1"]["splits"]["test"]["num_rows"] == 6
 
 
+def test_without_flock_an_exclusive_lock_file_guards_the_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "fcntl", None)  # as on Windows: `import fcntl` fails
+    out = export(tmp_path / "hub", splits="test", subset=4, quiet=True)
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["hub"]
+    (tmp_path / ".hub.lock").write_text("")  # held by a running export, or left by a killed one
+    with pytest.raises(ExportError, match=r"another export into .* is running .*remove the lock file"):
+        export(out, splits="test", subset=6, quiet=True)
+    assert _manifest(out)["configs"]["v1"]["splits"]["test"]["num_rows"] == 4
+    (tmp_path / ".hub.lock").unlink()
+    export(out, splits="test", subset=6, quiet=True)
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["hub"]
+
+
 # ---------------------------------------------------------------- bad input
 @pytest.mark.parametrize(
     "kwargs,match",

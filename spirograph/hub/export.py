@@ -188,22 +188,21 @@ def _install(staging: Path, out_dir: Path) -> None:
     shutil.rmtree(retired, ignore_errors=True)
 
 
-@contextmanager
-def _locked(out_dir: Path) -> Iterator[None]:
-    """Hold ``.NAME.lock`` beside ``out_dir`` for the block; refuse if another export holds it."""
+def _busy(out_dir: Path, lock: Path, hint: str = "wait for it to finish") -> ExportError:
+    return ExportError(f"export: another export into {str(out_dir)!r} is running (it holds {str(lock)!r}); {hint}")
+
+
+def _flock(lock: Path, out_dir: Path) -> int:
+    """Open and ``flock`` the lock file; the system releases it when its holder dies."""
     import fcntl
 
-    lock = out_dir.with_name(f".{out_dir.name}.lock")
     while True:
         handle = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             os.close(handle)
-            raise ExportError(
-                f"export: another export into {str(out_dir)!r} is running (it holds {str(lock)!r}); "
-                "wait for it to finish"
-            ) from None
+            raise _busy(out_dir, lock) from None
         # The holder before us removes the file as it finishes: lock the file that is still there.
         try:
             current = os.stat(lock)
@@ -211,8 +210,28 @@ def _locked(out_dir: Path) -> Iterator[None]:
             os.close(handle)
             continue
         if os.path.samestat(os.fstat(handle), current):
-            break
+            return handle
         os.close(handle)
+
+
+def _create_lock(lock: Path, out_dir: Path) -> int:
+    """Create the lock file exclusively (where ``flock`` is missing); a killed export leaves it behind."""
+    try:
+        return os.open(lock, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
+    except FileExistsError:
+        raise _busy(out_dir, lock, "if none is, one was killed: remove the lock file and export again") from None
+
+
+@contextmanager
+def _locked(out_dir: Path) -> Iterator[None]:
+    """Hold ``.NAME.lock`` beside ``out_dir`` for the block; refuse if another export holds it."""
+    lock = out_dir.with_name(f".{out_dir.name}.lock")
+    try:
+        import fcntl  # noqa: F401
+    except ImportError:  # Windows
+        handle = _create_lock(lock, out_dir)
+    else:
+        handle = _flock(lock, out_dir)
     try:
         yield
     finally:
