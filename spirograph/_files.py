@@ -1,7 +1,9 @@
 """Atomic file writes shared by the package (and its scripts).
 
-Every file is written to a temporary name in its destination folder and renamed over the
-target only when complete, so a reader never sees a half-written file.
+Every file is written to a temporary name in its destination folder, flushed to disk
+(``fsync``), and renamed over the target only when complete; the folder is then flushed too,
+so that the rename itself survives a crash. A reader never sees a half-written file, and after
+a power loss the path holds either the old content or the new one.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
-__all__ = ["atomic_write", "atomic_write_text"]
+__all__ = ["atomic_write", "atomic_write_text", "fsync_directory", "fsync_file"]
 
 
 def atomic_write(path: str | os.PathLike[str], write: Callable[[BinaryIO], object]) -> Path:
@@ -35,11 +37,40 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[BinaryIO], objec
         os.chmod(temporary, 0o666 & ~umask)
         with os.fdopen(handle, "wb") as stream:
             write(stream)
+            stream.flush()
+            os.fsync(stream.fileno())
         os.replace(temporary, target)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+    fsync_directory(target.parent)
     return target
+
+
+def fsync_file(path: str | os.PathLike[str]) -> None:
+    """Flush a written file's content to disk (before it is renamed into place)."""
+    handle = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(handle)
+    finally:
+        os.close(handle)
+
+
+def fsync_directory(path: str | os.PathLike[str]) -> None:
+    """Flush a folder's entries to disk, so that a rename into it survives a crash.
+
+    A no-op where folders cannot be opened (Windows).
+    """
+    try:
+        handle = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(handle)
+    except OSError:
+        pass  # some file systems refuse fsync on a folder; the rename is then as durable as they make it
+    finally:
+        os.close(handle)
 
 
 def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:

@@ -1,4 +1,4 @@
-"""The ``spirograph`` command line: ``info``, ``preview``, ``traverse``, ``export``, ``push``, ``bench``.
+"""The ``spirograph`` command line: ``info``, ``preview``, ``traverse``, ``export``, ``verify``, ``push``, ``bench``.
 
 Run ``spirograph --help`` (or ``python -m spirograph --help``) and ``spirograph COMMAND --help``.
 Bad arguments, and library errors caused by bad values, end with exit status 2 and a
@@ -394,6 +394,20 @@ def _run_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_verify(args: argparse.Namespace) -> int:
+    from spirograph.errors import ExportError
+    from spirograph.hub import verify_export
+
+    try:
+        manifest = verify_export(args.folder)
+    except ExportError as error:
+        # The export does not match (exit 1, like `sha256sum --check`), not a bad argument.
+        print(f"spirograph verify: {_one_line(error)}", file=sys.stderr)
+        return 1
+    print(f"{args.folder}: all {len(manifest['files'])} files match manifest.json")
+    return 0
+
+
 def _run_push(args: argparse.Namespace) -> int:
     if not args.folder.is_dir():
         raise _UsageError(f"DIR must be a folder written by `spirograph export`, got {str(args.folder)!r}")
@@ -563,6 +577,16 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--num-proc", type=_positive_int, default=1, metavar="N", help="worker processes (default 1)")
     export.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     export.set_defaults(handler=_run_export)
+
+    verify = commands.add_parser(
+        "verify",
+        help="check every file of an exported folder against its manifest",
+        description="Check that every file listed in DIR/manifest.json is present with its SHA-256, size and "
+        "rows, and that no unlisted data file is there. Exit status 0 if all match, 1 naming the first "
+        "file that does not.",
+    )
+    verify.add_argument("folder", type=Path, metavar="DIR", help="the exported folder")
+    verify.set_defaults(handler=_run_verify)
 
     push = commands.add_parser(
         "push",

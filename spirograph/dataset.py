@@ -364,6 +364,12 @@ class SpirographViews(Dataset):
     pure function of ``(seed, epoch, i, view)``; call :meth:`set_epoch` each epoch (as
     with :class:`torch.utils.data.DistributedSampler`) to get new ones.
 
+    The epoch lives in a one-element tensor in shared memory, created with the object, so
+    :meth:`set_epoch` reaches ``DataLoader`` workers that are already running
+    (``persistent_workers=True``) as well as the ones a new epoch starts. Call it between
+    epochs, before iterating the loader: a call while batches are in flight changes the
+    batches not yet rendered.
+
     Args:
         dataset: the underlying dataset (its transforms are applied to each view).
         k: views per item, ``>= 1``.
@@ -377,14 +383,21 @@ class SpirographViews(Dataset):
             raise ParameterError(f"SpirographViews: `k` must be an int >= 1, got {k!r}")
         self.dataset = dataset
         self.k = k
-        self.epoch = 0
+        # Shared memory, so that DataLoader workers (which hold their own copy of this object)
+        # read the value the main process sets, the way a sampler's epoch reaches them.
+        self._epoch = torch.zeros((), dtype=torch.int64).share_memory_()
         self.set_epoch(epoch)
 
+    @property
+    def epoch(self) -> int:
+        """The epoch whose nuisance draws are served."""
+        return int(self._epoch.item())
+
     def set_epoch(self, epoch: int) -> None:
-        """Choose the epoch whose nuisance draws are served."""
+        """Choose the epoch whose nuisance draws are served, in this process and in its DataLoader workers."""
         if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
             raise ParameterError(f"SpirographViews.set_epoch: `epoch` must be an int >= 0, got {epoch!r}")
-        self.epoch = epoch
+        self._epoch.fill_(epoch)
 
     def __len__(self) -> int:
         return len(self.dataset)

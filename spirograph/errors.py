@@ -10,6 +10,7 @@ __all__ = [
     "CheckpointError",
     "ChecksumError",
     "ConfigError",
+    "ExportError",
     "HubError",
     "ParameterError",
     "SpirographError",
@@ -39,6 +40,10 @@ class HubError(SpirographError, OSError):
 
 class ChecksumError(HubError):
     """A downloaded file does not match the SHA-256 recorded in the manifest."""
+
+
+class ExportError(HubError):
+    """A local export is locked by another export, or its files do not match its manifest."""
 
 
 class TrainingError(SpirographError, FloatingPointError):

@@ -22,6 +22,7 @@ PUBLIC = [
     "ChecksumError",
     "ConfigError",
     "EvaluationResult",
+    "ExportError",
     "HubError",
     "InvarianceResult",
     "LinearProbe",
@@ -64,6 +65,7 @@ def test_errors_subclass_builtins() -> None:
     assert issubclass(spirograph.CheckpointError, ValueError)
     assert issubclass(spirograph.HubError, OSError)
     assert issubclass(spirograph.ChecksumError, spirograph.HubError)
+    assert issubclass(spirograph.ExportError, spirograph.HubError)
     for error in (spirograph.ParameterError, spirograph.ConfigError, spirograph.HubError):
         assert issubclass(error, spirograph.SpirographError)
 

@@ -172,7 +172,7 @@ def test_bad_arguments_in_a_subprocess_are_one_line(tmp_path: Path) -> None:
 def test_help_and_version(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--help"]) == 0
     out = capsys.readouterr().out
-    for command in ("info", "preview", "traverse", "export", "push", "bench"):
+    for command in ("info", "preview", "traverse", "export", "verify", "push", "bench"):
         assert command in out
     for command in ("info", "preview", "traverse"):
         assert main([command, "--help"]) == 0
@@ -375,7 +375,7 @@ def test_unwritable_output_is_one_line_status_1(tmp_path: Path, capsys: pytest.C
 def test_parser_lists_every_command() -> None:
     parser = build_parser()
     commands = next(a for a in parser._actions if a.dest == "command")
-    assert sorted(commands.choices) == ["bench", "export", "info", "preview", "push", "traverse"]
+    assert sorted(commands.choices) == ["bench", "export", "info", "preview", "push", "traverse", "verify"]
 
 
 @settings(max_examples=50, deadline=None)

@@ -366,3 +366,24 @@ def test_images_can_enter_a_graph() -> None:
     weight = torch.ones(3, requires_grad=True)
     (image * weight[:, None, None]).square().sum().backward()
     assert weight.grad is not None and bool((weight.grad > 0).all())
+
+
+def _all_views(loader: DataLoader) -> torch.Tensor:
+    return torch.cat([views for views, _ in loader])
+
+
+@pytest.mark.parametrize("context", ["fork"])
+def test_set_epoch_reaches_persistent_workers(context: str) -> None:
+    views = Spirograph("val", subset=12).views(2)
+    loader = DataLoader(views, batch_size=3, num_workers=2, persistent_workers=True, multiprocessing_context=context)
+    first = _all_views(loader)
+    views.set_epoch(1)
+    second = _all_views(loader)
+    fresh = Spirograph("val", subset=12).views(2, epoch=1)
+    reference = _all_views(DataLoader(fresh, batch_size=3, num_workers=2, multiprocessing_context=context))
+    assert first.shape == second.shape == (12, 2, 3, 32, 32)
+    assert not torch.equal(first, second)
+    assert torch.equal(second, reference)
+    assert torch.equal(first, _all_views(DataLoader(Spirograph("val", subset=12).views(2, epoch=0), batch_size=3)))
+    views.set_epoch(0)
+    assert torch.equal(_all_views(loader), first) and views.epoch == 0

@@ -38,3 +38,25 @@ def test_failed_write_leaves_the_old_file_and_no_temporary(tmp_path: Path) -> No
         atomic_write(target, fail)
     assert target.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["a.txt"]
+
+
+def test_file_is_flushed_before_the_rename_and_the_folder_after(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    events: list[str] = []
+    real_fsync, real_replace = os.fsync, os.replace
+
+    def fsync(handle: int) -> None:
+        kind = "folder" if stat.S_ISDIR(os.fstat(handle).st_mode) else "file"
+        events.append(f"fsync {kind}")
+        real_fsync(handle)
+
+    def replace(source: str | os.PathLike[str], target: str | os.PathLike[str]) -> None:
+        events.append("rename")
+        real_replace(source, target)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "replace", replace)
+    atomic_write_text(tmp_path / "a.txt", "hello")
+    assert events == ["fsync file", "rename", "fsync folder"]
+    assert (tmp_path / "a.txt").read_text() == "hello"

@@ -8,6 +8,7 @@ loopback server over HTTP exactly as it talks to the Hub (HEAD then GET on
 from __future__ import annotations
 
 import hashlib
+import importlib
 import json
 import os
 import re
@@ -23,6 +24,7 @@ import pytest
 import torch
 from hub_server import COMMIT, LoopbackHub
 from pytest_httpserver import HTTPServer
+from werkzeug import Request, Response
 
 from spirograph.dataset import Spirograph
 from spirograph.errors import ChecksumError, HubError, ParameterError
@@ -33,6 +35,9 @@ from spirograph.hub.schema import DEFAULT_REPO_ID, MANIFEST_NAME
 ROWS = 40
 SHARD_ROWS = 16
 REPO = DEFAULT_REPO_ID
+
+# `spirograph.hub.download` the module (the package re-exports names from it).
+download_module = importlib.import_module("spirograph.hub.download")
 
 
 @pytest.fixture(scope="module")
@@ -175,6 +180,26 @@ def test_repository_without_the_config_or_rows(hub: LoopbackHub) -> None:
         Spirograph("train", source="hub")  # the full split is 100,000 rows
 
 
+@pytest.mark.parametrize("limit", [None, ROWS, SHARD_ROWS + 1])
+def test_manifest_overstating_a_shard_raises(hub: LoopbackHub, limit: int | None) -> None:
+    # The first shard holds 16 rows; a manifest claiming 40 must not yield a 16-row split.
+    manifest = json.loads((hub.folder / MANIFEST_NAME).read_text())
+    manifest["files"]["data/train-00000-of-00003.parquet"]["num_rows"] = ROWS
+    hub.overrides[MANIFEST_NAME] = json.dumps(manifest).encode()
+    with pytest.raises(
+        HubError, match=rf"'data/train-00000-of-00003.parquet' holds {SHARD_ROWS} rows but .* says {ROWS}"
+    ):
+        load_split("train", limit=limit)
+
+
+def test_manifest_understating_a_shard_raises(hub: LoopbackHub) -> None:
+    manifest = json.loads((hub.folder / MANIFEST_NAME).read_text())
+    manifest["files"]["data/train-00000-of-00003.parquet"]["num_rows"] = 4
+    hub.overrides[MANIFEST_NAME] = json.dumps(manifest).encode()
+    with pytest.raises(HubError, match=rf"holds {SHARD_ROWS} rows but .* says 4"):
+        load_split("train", limit=4)
+
+
 # ---------------------------------------------------------------- offline and unreachable
 def test_offline_with_a_warm_cache(hub: LoopbackHub, monkeypatch: pytest.MonkeyPatch) -> None:
     online = load_split("val", limit=20)
@@ -258,3 +283,86 @@ def test_environment_variables_in_a_fresh_process(hub: LoopbackHub, server: HTTP
     params, images = load_split("val", limit=20)  # this process, its own cache: the same bytes
     expected = hashlib.sha256(params.numpy().tobytes() + images.numpy().tobytes()).hexdigest()
     assert online.stdout.strip() == expected
+
+
+# ---------------------------------------------------------------- a hostile endpoint
+class _HostileHub(LoopbackHub):
+    """Answers the HEAD of ``shard`` with ``header: value`` (an ETag that climbs out of the cache)."""
+
+    def __init__(self, folder: Path, repo_id: str, shard: str, header: str, value: str) -> None:
+        super().__init__(folder, repo_id)
+        self.shard, self.header, self.value = shard, header, value
+
+    def __call__(self, request: Request) -> Response:
+        response = super().__call__(request)
+        if request.path.endswith("/" + self.shard):
+            response.headers[self.header] = self.value
+        return response
+
+
+def _serve(server: HTTPServer, handler: LoopbackHub) -> None:
+    server.clear()
+    server.expect_request(re.compile(".*")).respond_with_handler(handler)
+
+
+@pytest.mark.parametrize("header", ["ETag", "X-Linked-Etag"])
+@pytest.mark.parametrize("victim_exists", [True, False])
+def test_hostile_etag_touches_nothing_outside_the_cache(
+    hub: LoopbackHub, server: HTTPServer, tmp_path: Path, header: str, victim_exists: bool
+) -> None:
+    # The cache is tmp_path/hf-cache: blobs/../../.. climbs from <cache>/datasets--o--n/blobs to tmp_path.
+    victim = tmp_path / "victim.txt"
+    if victim_exists:
+        victim.write_text("precious\n")
+    shard = "data/test-00000-of-00003.parquet"
+    _serve(server, _HostileHub(hub.folder, REPO, shard, header, '"../../../victim.txt"'))
+    with pytest.raises(HubError, match=rf"{header}: .*not a plain file name"):
+        load_split("test", limit=4)
+    if victim_exists:
+        assert victim.read_text() == "precious\n"
+    else:
+        assert not victim.exists()
+    assert sorted(path.name for path in tmp_path.iterdir()) == sorted(["hf-cache"] + ["victim.txt"] * victim_exists)
+    # The honest answer still works afterwards.
+    _serve(server, hub)
+    _check_against_torch(*load_split("test", limit=4), "test")
+
+
+def test_hostile_commit_on_a_missing_file_touches_nothing_outside_the_cache(
+    hub: LoopbackHub, server: HTTPServer, tmp_path: Path
+) -> None:
+    # huggingface_hub records a 404 as <cache>/<repo>/.no_exist/<X-Repo-Commit>/<file>.
+    shard = "data/test-00000-of-00003.parquet"
+    hostile = _HostileHub(hub.folder, REPO, shard, "X-Repo-Commit", "../../../planted")
+    hostile.hidden.add(shard)
+    _serve(server, hostile)
+    with pytest.raises(HubError, match=r"X-Repo-Commit: '../../../planted'.*not a plain file name"):
+        load_split("test", limit=4)
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["hf-cache"]
+
+
+def test_discard_never_follows_a_link_out_of_the_cache(hub: LoopbackHub, tmp_path: Path) -> None:
+    # A cache poisoned earlier: the snapshot entry of a shard links to a file outside the cache.
+    load_split("val", limit=4)
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious\n")
+    pointer = next((tmp_path / "hf-cache").glob("datasets--*/snapshots/*/data/validation-00000-of-00003.parquet"))
+    pointer.unlink()
+    pointer.symlink_to(victim)
+    with pytest.raises(HubError, match=r"links to .*victim.txt.*outside the cache's blobs folder"):
+        load_split("val", limit=4)
+    assert victim.read_text() == "precious\n"
+
+
+def test_discard_removes_only_the_link_and_its_blob(hub: LoopbackHub, tmp_path: Path) -> None:
+    load_split("val", limit=4)
+    pointer = next((tmp_path / "hf-cache").glob("datasets--*/snapshots/*/data/validation-00000-of-00003.parquet"))
+    blob = pointer.resolve()
+    outside = tmp_path / "outside.parquet"
+    assert blob.parent.name == "blobs"
+    download_module._discard(outside, REPO)  # not in the cache: left alone
+    outside.write_bytes(b"x")
+    download_module._discard(outside, REPO)
+    assert outside.exists()
+    download_module._discard(pointer, REPO)
+    assert not pointer.exists() and not pointer.is_symlink() and not blob.exists()

@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
+import re
+import signal
 import subprocess
 import sys
+import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -18,7 +23,7 @@ import yaml
 from PIL import Image
 
 from spirograph.dataset import SPLITS, Spirograph
-from spirograph.errors import ConfigError, HubError
+from spirograph.errors import ConfigError, ExportError, HubError
 from spirograph.hub.export import export, push
 from spirograph.hub.schema import MANIFEST_NAME, features, sha256_file
 from spirograph.space import PARAMETER_NAMES
@@ -196,6 +201,181 @@ def test_export_replaces_a_previous_export(tmp_path: Path) -> None:
     export(out, splits="test", subset=6, quiet=True)
     assert _manifest(out)["configs"]["v1"]["splits"]["test"]["num_rows"] == 6
     assert [path.name for path in tmp_path.iterdir()] == ["hub"]
+
+
+# ---------------------------------------------------------------- only our own export is replaced
+def test_refuses_a_foreign_folder_with_a_manifest(tmp_path: Path) -> None:
+    app = tmp_path / "webapp"
+    (app / "src").mkdir(parents=True)
+    (app / MANIFEST_NAME).write_text(json.dumps({"name": "app", "icons": [], "files": {"index.html": {}}}))
+    (app / "important.txt").write_text("precious")
+    (app / "src" / "main.js").write_text("console.log(1)")
+    with pytest.raises(
+        ConfigError, match=r"must be absent, empty or a previous export .*must be a spirograph manifest"
+    ):
+        export(app, splits="test", subset=4, quiet=True)
+    assert (app / "important.txt").read_text() == "precious" and (app / "src" / "main.js").is_file()
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["webapp"]
+
+
+@pytest.mark.parametrize("extra", [".git/HEAD", "important.txt", "data/notes/todo.txt", "data/extra.parquet"])
+def test_refuses_a_previous_export_holding_anything_else(tmp_path: Path, extra: str) -> None:
+    out = export(tmp_path / "hub", splits="test", subset=4, quiet=True)
+    before = _manifest(out)
+    (out / extra).parent.mkdir(parents=True, exist_ok=True)
+    (out / extra).write_text("precious")
+    top = extra.split("/")[0] if extra.startswith(".git") else extra.rsplit("/", 1)[0] if "notes" in extra else extra
+    with pytest.raises(
+        ConfigError, match=rf"also holds what no export writes: '{re.escape(top)}'.*refusing to replace"
+    ):
+        export(out, splits="test", subset=6, quiet=True)
+    assert (out / extra).read_text() == "precious" and _manifest(out) == before
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["hub"]
+
+
+def test_refuses_a_previous_export_holding_a_link(tmp_path: Path) -> None:
+    out = export(tmp_path / "hub", splits="test", subset=4, quiet=True)
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (victim / "keep.txt").write_text("precious")
+    (out / "data" / "more").symlink_to(victim)
+    with pytest.raises(ConfigError, match=r"also holds what no export writes: 'data/more'"):
+        export(out, splits="test", subset=6, quiet=True)
+    assert (victim / "keep.txt").read_text() == "precious"
+
+
+# ---------------------------------------------------------------- interrupted and concurrent exports
+def _break_second_rename(monkeypatch: pytest.MonkeyPatch, action: Callable[[], None]) -> None:
+    """Run ``action`` instead of the rename that installs the staging folder over the target."""
+    real = os.replace
+
+    def replace(source: Any, target: Any) -> None:
+        if Path(source).name.startswith(".hub.partial-") and Path(target).name == "hub":
+            action()
+        real(source, target)
+
+    monkeypatch.setattr(os, "replace", replace)
+
+
+def test_interruption_between_the_two_renames_restores_the_previous_export(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = export(tmp_path / "hub", splits="test", subset=4, quiet=True)
+    before = _manifest(out)
+
+    def interrupt() -> None:
+        assert not out.exists()  # the previous export is retired at this point
+        raise KeyboardInterrupt
+
+    _break_second_rename(monkeypatch, interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        export(out, splits="test", subset=6, quiet=True)
+    assert _manifest(out) == before
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["hub"]
+
+
+_KILLED_BETWEEN_RENAMES = """
+import os, signal, sys
+from pathlib import Path
+from spirograph.hub import export
+real = os.replace
+def replace(source, target):
+    if Path(source).name.startswith(".hub.partial-") and Path(target).name == "hub":
+        os.kill(os.getpid(), signal.SIGKILL)
+    real(source, target)
+os.replace = replace
+export(sys.argv[1], splits="test", subset=6, quiet=True)
+"""
+
+
+@pytest.mark.slow  # a fresh interpreter imports torch
+def test_export_killed_between_the_renames_is_recovered_by_the_next(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = export(tmp_path / "hub", splits="test", subset=4, quiet=True)
+    before = _manifest(out)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    killed = subprocess.run([sys.executable, "-c", _KILLED_BETWEEN_RENAMES, str(out)], env=env, capture_output=True)
+    assert killed.returncode == -signal.SIGKILL
+    left = sorted(path.name for path in tmp_path.iterdir())
+    assert "hub" not in left and any(name.startswith(".hub.old-") for name in left)
+    assert any(name.startswith(".hub.partial-") for name in left)
+
+    # The next export puts the previous one back before anything else, even if it fails itself.
+    def failing(*args: Any) -> None:
+        assert _manifest(out) == before
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(export_module, "_export_into", failing)
+    with pytest.raises(RuntimeError, match="disk full"):
+        export(out, splits="test", subset=6, quiet=True)
+    assert _manifest(out) == before
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["hub"]
+
+
+def test_leftovers_of_killed_exports_are_removed(tmp_path: Path) -> None:
+    out = export(tmp_path / "hub", splits="test", subset=4, quiet=True)
+    for name in (".hub.partial-0123abcd", ".hub.old-89abcdef"):
+        (tmp_path / name / "data").mkdir(parents=True)
+        (tmp_path / name / "data" / "test-00000-of-00001.parquet").write_bytes(bytes(1000))
+    (tmp_path / ".hub.partial-mine").mkdir()  # not a name export makes: left alone
+    (tmp_path / ".other.partial-0123abcd").mkdir()  # another target's: left alone
+    export(out, splits="test", subset=6, quiet=True)
+    assert sorted(path.name for path in tmp_path.iterdir()) == [".hub.partial-mine", ".other.partial-0123abcd", "hub"]
+    assert _manifest(out)["configs"]["v1"]["splits"]["test"]["num_rows"] == 6
+
+
+def test_a_concurrent_export_of_the_same_folder_refuses(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    out = tmp_path / "hub"
+    started, release = threading.Event(), threading.Event()
+    real = export_module._export_into
+
+    def held(*args: Any) -> None:
+        if started.is_set():
+            raise RuntimeError("a second export reached rendering while the first one was running")
+        started.set()
+        release.wait(30)
+        real(*args)
+
+    monkeypatch.setattr(export_module, "_export_into", held)
+    errors: list[BaseException] = []
+
+    def first() -> None:
+        try:
+            export(out, splits="test", subset=4, quiet=True)
+        except BaseException as error:  # pragma: no cover - reported below
+            errors.append(error)
+
+    worker = threading.Thread(target=first)
+    worker.start()
+    try:
+        assert started.wait(30)
+        with pytest.raises(ExportError, match=r"another export into .*hub' is running \(it holds .*\.hub\.lock'\)"):
+            export(out, splits="test", subset=6, quiet=True)
+    finally:
+        release.set()
+        worker.join(60)
+    assert errors == []
+    assert _manifest(out)["configs"]["v1"]["splits"]["test"]["num_rows"] == 4
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["hub"]  # the lock file is gone too
+    monkeypatch.setattr(export_module, "_export_into", real)
+    export(out, splits="test", subset=6, quiet=True)  # and the folder can be exported again
+    assert _manifest(out)["configs"]["v1"]["splits"]["test"]["num_rows"] == 6
+
+
+def test_without_flock_an_exclusive_lock_file_guards_the_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "fcntl", None)  # as on Windows: `import fcntl` fails
+    out = export(tmp_path / "hub", splits="test", subset=4, quiet=True)
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["hub"]
+    (tmp_path / ".hub.lock").write_text("")  # held by a running export, or left by a killed one
+    with pytest.raises(ExportError, match=r"another export into .* is running .*remove the lock file"):
+        export(out, splits="test", subset=6, quiet=True)
+    assert _manifest(out)["configs"]["v1"]["splits"]["test"]["num_rows"] == 4
+    (tmp_path / ".hub.lock").unlink()
+    export(out, splits="test", subset=6, quiet=True)
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["hub"]
 
 
 # ---------------------------------------------------------------- bad input

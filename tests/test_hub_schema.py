@@ -29,6 +29,7 @@ def test_public_names() -> None:
         "export",
         "load_split",
         "push",
+        "verify_export",
     ]
     for name in spirograph.hub.__all__:
         assert getattr(spirograph.hub, name) is not None

@@ -1,4 +1,4 @@
-"""The Hugging Face Hub copy of Spirograph: builder, Parquet export, push and verified download.
+"""The Hugging Face Hub copy of Spirograph: builder, Parquet export, verification, push and verified download.
 
 Nothing heavy is imported here: ``datasets``, ``pyarrow`` and ``huggingface_hub`` load only
 when a function that needs them runs. :class:`SpirographBuilder` subclasses a ``datasets``
@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from spirograph.hub.download import load_split
 from spirograph.hub.export import export, push
 from spirograph.hub.schema import CONFIGS, DEFAULT_CONFIG, DEFAULT_REPO_ID, HUB_SPLITS, MANIFEST_NAME, HubConfig
+from spirograph.hub.verify import verify_export
 
 if TYPE_CHECKING:
     from spirograph.hub.builder import SpirographBuilder, SpirographBuilderConfig
@@ -28,6 +29,7 @@ __all__ = [
     "export",
     "load_split",
     "push",
+    "verify_export",
 ]
 
 _LAZY = {"SpirographBuilder", "SpirographBuilderConfig"}

@@ -13,12 +13,28 @@ ever returned.
 The default repository is :data:`spirograph.hub.schema.DEFAULT_REPO_ID`
 (``"spirograph/spirograph"``); pass ``repo_id`` for a mirror and ``revision`` (a tag, a
 branch or a commit hash) to pin a published version.
+
+An endpoint is not trusted with the file system. ``huggingface_hub`` names a cached blob
+after the ``ETag`` (or ``X-Linked-Etag``) the server answers, and folders after its
+``X-Repo-Commit``, so an answer such as ``"../../victim"`` would place the blob, its lock and
+the snapshot link outside the cache. While :func:`load_split` downloads, every response of
+``huggingface_hub``'s HTTP client is checked and one where these are not plain file names is
+refused before anything is written;
+the file returned must then lie in the repository's own ``snapshots/`` folder and link into
+its own ``blobs/`` folder. Removing a corrupt copy touches only those two places and never
+follows a link out of them.
 """
 
 from __future__ import annotations
 
 import io
 import json
+import os
+import re
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +76,80 @@ def _check_arguments(split: Any, repo_id: Any, revision: Any, size: Any, normali
     return hub_split, repo_id or DEFAULT_REPO_ID
 
 
+# An ETag names a file in the cache, and X-Repo-Commit a folder (snapshots/<commit>,
+# .no_exist/<commit>): each must be a single path component of safe characters (the Hub sends
+# hex SHA-1 or SHA-256 digests), never "." or "..", never a separator.
+_SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+_NAMING_HEADERS = ("X-Linked-Etag", "ETag", "X-Repo-Commit")
+# Set while load_split downloads, so that the response hook acts on its requests only.
+_CHECKING_ETAGS: ContextVar[bool] = ContextVar("spirograph_checking_etags", default=False)
+_HOOK_LOCK = threading.Lock()
+
+
+class _UnsafeETagError(HubError):
+    """A server answered with an ETag or commit that is not a plain file name."""
+
+
+def _check_etag(response: Any) -> None:
+    """Response hook of ``huggingface_hub``'s HTTP client: refuse a header that would name a path outside the cache."""
+    if not _CHECKING_ETAGS.get():
+        return
+    for header in _NAMING_HEADERS:
+        value = response.headers.get(header)
+        if value is None:
+            continue
+        # huggingface_hub's own normalisation of an ETag (file_download._normalize_etag).
+        name = value.lstrip("W/").strip('"') if header != "X-Repo-Commit" else value
+        if not _SAFE_NAME.fullmatch(name):
+            response.close()
+            raise _UnsafeETagError(
+                f"load_split: the server at {response.request.url} answered the header {header}: {value!r}, "
+                "which is not a plain file name; refusing to use it as a cache path"
+            )
+
+
+@contextmanager
+def _etags_checked() -> Iterator[None]:
+    """Check the ETag and commit of every response ``huggingface_hub`` receives inside the block."""
+    from huggingface_hub import get_session
+
+    hooks = get_session().event_hooks["response"]
+    with _HOOK_LOCK:
+        if _check_etag not in hooks:
+            hooks.append(_check_etag)
+    token = _CHECKING_ETAGS.set(True)
+    try:
+        yield
+    finally:
+        _CHECKING_ETAGS.reset(token)
+
+
+def _storage_folder(repo_id: str) -> Path:
+    """The repository's folder in the hub cache (``<cache>/datasets--owner--name``)."""
+    from huggingface_hub import constants
+    from huggingface_hub.file_download import repo_folder_name
+
+    return Path(constants.HF_HUB_CACHE) / repo_folder_name(repo_id=repo_id, repo_type="dataset")
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    return path != folder and folder in path.parents
+
+
+def _check_cached(path: Path, relative: str, repo_id: str) -> None:
+    """Refuse a downloaded path outside the repository's ``snapshots/`` or linking outside its ``blobs/``."""
+    storage = _storage_folder(repo_id)
+    snapshots = Path(os.path.abspath(storage / "snapshots"))
+    pointer = Path(os.path.abspath(path))
+    if not _inside(pointer, snapshots):
+        raise HubError(f"load_split: file {relative!r} of dataset {repo_id!r} was cached outside {str(snapshots)!r}")
+    if pointer.is_symlink() and pointer.resolve().parent != (storage / "blobs").resolve():
+        raise HubError(
+            f"load_split: the cached {relative!r} of dataset {repo_id!r} links to {str(pointer.resolve())!r}, "
+            f"outside the cache's blobs folder; remove {str(pointer)!r} by hand"
+        )
+
+
 def _fetch(repo_id: str, filename: str, revision: str | None) -> Path:
     """Download one file of the dataset repository into the hub cache; every failure is a HubError."""
     from huggingface_hub import constants, hf_hub_download
@@ -73,7 +163,10 @@ def _fetch(repo_id: str, filename: str, revision: str | None) -> Path:
 
     where = f"{filename!r} of dataset {repo_id!r} at revision {revision or constants.DEFAULT_REVISION!r}"
     try:
-        return Path(hf_hub_download(repo_id, filename, repo_type="dataset", revision=revision))
+        with _etags_checked():
+            path = Path(hf_hub_download(repo_id, filename, repo_type="dataset", revision=revision))
+    except _UnsafeETagError:
+        raise
     except LocalEntryNotFoundError as error:
         # Raised when the Hub cannot be reached (or HF_HUB_OFFLINE=1) and the file is not cached.
         mode = "offline mode is on (HF_HUB_OFFLINE=1)" if constants.is_offline_mode() else "the Hub is unreachable"
@@ -84,8 +177,11 @@ def _fetch(repo_id: str, filename: str, revision: str | None) -> Path:
         raise HubError(f"load_split: revision {revision!r} not found in dataset {repo_id!r}") from error
     except EntryNotFoundError as error:
         raise HubError(f"load_split: file {where} is missing from the repository") from error
-    except (HfHubHTTPError, OSError) as error:
+    except (HfHubHTTPError, OSError, ValueError) as error:
+        # ValueError: huggingface_hub refused a commit hash that would put the file outside its snapshots.
         raise HubError(f"load_split: downloading {where} failed: {error}") from error
+    _check_cached(path, filename, repo_id)
+    return path
 
 
 def _pinned_revision(manifest_path: Path, revision: str | None) -> str | None:
@@ -95,13 +191,26 @@ def _pinned_revision(manifest_path: Path, revision: str | None) -> str | None:
     return revision
 
 
-def _discard(path: Path) -> None:
-    """Remove a corrupt file from the hub cache (the snapshot link and the blob it points to)."""
+def _discard(path: Path, repo_id: str) -> None:
+    """Remove a corrupt file from the hub cache: its snapshot entry and the blob that entry links to.
+
+    Only a path inside the repository's ``snapshots/`` folder is unlinked (the link itself, never
+    what it points to), and only a blob whose real location is a file directly in the
+    repository's ``blobs/`` folder; anything else is left where it is.
+    """
+    storage = _storage_folder(repo_id)
+    pointer = Path(os.path.abspath(path))
+    if not _inside(pointer, Path(os.path.abspath(storage / "snapshots"))):
+        return
+    blob: Path | None = None
+    if pointer.is_symlink():
+        target = pointer.resolve()
+        if target.parent == (storage / "blobs").resolve() and not target.is_symlink() and target.is_file():
+            blob = target
     try:
-        target = path.resolve()
-        path.unlink(missing_ok=True)
-        if target != path:
-            target.unlink(missing_ok=True)
+        pointer.unlink(missing_ok=True)
+        if blob is not None:
+            blob.unlink(missing_ok=True)
     except OSError:
         pass
 
@@ -110,7 +219,7 @@ def _verify(path: Path, relative: str, entry: dict[str, Any], repo_id: str) -> N
     actual = sha256_file(path)
     size = path.stat().st_size
     if actual != entry["sha256"] or size != entry["bytes"]:
-        _discard(path)
+        _discard(path, repo_id)
         raise ChecksumError(
             f"load_split: file {relative!r} of dataset {repo_id!r} does not match the manifest: expected "
             f"SHA-256 {entry['sha256']} ({entry['bytes']} bytes), got {actual} ({size} bytes); "
@@ -131,12 +240,14 @@ def _read_manifest(path: Path, repo_id: str) -> dict[str, Any]:
     return manifest
 
 
-def _decode(path: Path, relative: str, size: int, start: int) -> tuple[np.ndarray, np.ndarray]:
-    """Parameters ``(n, 10)`` float32 and images ``(n, 3, size, size)`` uint8 of one verified shard."""
+def _decode(path: Path, relative: str, size: int, start: int, rows: int) -> tuple[np.ndarray, np.ndarray]:
+    """Parameters ``(rows, 10)`` float32 and images ``(rows, 3, size, size)`` uint8 of one verified shard."""
     import pyarrow.parquet as pq
     from PIL import Image
 
     table = pq.read_table(path, columns=["index", "image", *PARAMETER_NAMES])
+    if table.num_rows != rows:
+        raise HubError(f"load_split: file {relative!r} holds {table.num_rows} rows but {MANIFEST_NAME} says {rows}")
     index = table.column("index").to_numpy()
     if not np.array_equal(index, np.arange(start, start + len(index))):
         raise HubError(f"load_split: file {relative!r} must hold rows {start}.. in order, got indices {index[:4]}...")
@@ -220,7 +331,7 @@ def load_split(
         )
 
     # The shards that hold rows [0, wanted), all downloaded and verified before any is read.
-    chosen: list[tuple[str, Path, int]] = []
+    chosen: list[tuple[str, Path, int, int]] = []
     start = 0
     for relative in info["files"]:
         if start >= wanted:
@@ -230,16 +341,24 @@ def load_split(
             raise HubError(f"load_split: file {relative!r} of dataset {repo!r} has no entry in {MANIFEST_NAME}")
         path = _fetch(repo, relative, pinned)
         _verify(path, relative, entry, repo)
-        chosen.append((relative, path, start))
-        start += int(entry["num_rows"])
+        rows = entry.get("num_rows")
+        if isinstance(rows, bool) or not isinstance(rows, int) or rows < 1:
+            raise HubError(f"load_split: {MANIFEST_NAME} gives file {relative!r} {rows!r} rows, not an int >= 1")
+        chosen.append((relative, path, start, rows))
+        start += rows
     if start < wanted:
         raise HubError(f"load_split: the files of {hub_split!r} in dataset {repo!r} hold {start} rows, not {wanted}")
 
+    # Every count is checked against what was decoded: no shorter split is ever returned.
     params_parts, image_parts = [], []
-    for relative, path, first in chosen:
-        params, images = _decode(path, relative, size, first)
+    for relative, path, first, rows in chosen:
+        params, images = _decode(path, relative, size, first, rows)
         params_parts.append(params)
         image_parts.append(images)
     params_all = torch.from_numpy(np.concatenate(params_parts)[:wanted])
     images_all = torch.from_numpy(np.concatenate(image_parts)[:wanted])
+    if len(params_all) != wanted:
+        raise HubError(
+            f"load_split: decoded {len(params_all)} rows of {hub_split!r} from dataset {repo!r}, not {wanted}"
+        )
     return params_all.contiguous(), images_all.contiguous()

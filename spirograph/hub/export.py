@@ -16,23 +16,36 @@ carries the ``datasets`` features in its schema metadata, so ``datasets.load_dat
 decodes images. The export is atomic: everything is written into a hidden sibling folder,
 the manifest last, and the folder is renamed to ``out_dir`` at the very end, so an export
 interrupted half-way never leaves a folder that looks complete.
+
+An export holds the lock file ``.NAME.lock`` beside ``out_dir`` (``fcntl.flock``; an
+exclusive create where ``fcntl`` is missing) from its first check to its last rename; a
+second export of the same folder meanwhile refuses at once with
+:class:`~spirograph.errors.ExportError`. Under the lock it first finishes what an export
+killed outright left behind: a previous export hidden as ``.NAME.old-*`` goes back to
+``out_dir`` if ``out_dir`` is missing (the kill fell between the two renames), and leftover
+``.NAME.partial-*`` and ``.NAME.old-*`` folders are removed. Only a folder that is provably a
+previous export (a spirograph manifest, and no file or folder the manifest does not account
+for) is ever replaced.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from spirograph._files import fsync_directory, fsync_file
 from spirograph._version import __version__
 from spirograph.dataset import SPLITS, VERSION, Spirograph
-from spirograph.errors import ConfigError, HubError
+from spirograph.errors import ConfigError, ExportError, HubError
 from spirograph.hub.schema import (
     DEFAULT_SHARD_ROWS,
     HUB_SPLITS,
@@ -47,6 +60,7 @@ from spirograph.hub.schema import (
     shard_bounds,
     to_uint8,
 )
+from spirograph.hub.verify import read_manifest, unlisted_paths
 from spirograph.space import PARAMETER_NAMES, ParameterSpace
 
 __all__ = ["export", "push"]
@@ -103,6 +117,7 @@ def _write_shard(job: dict[str, Any]) -> dict[str, Any]:
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(path.name + ".part")
     pq.write_table(table, partial, row_group_size=_ROW_GROUP_ROWS)
+    fsync_file(partial)
     os.replace(partial, path)
     return {
         "path": job["path"],
@@ -134,6 +149,7 @@ def _sample_grid(split: str, config: HubConfig, path: Path, rows: int) -> None:
     picture = picture.resize((picture.width * _GRID_SCALE, picture.height * _GRID_SCALE), Image.Resampling.NEAREST)
     partial = path.with_name(path.name + ".part")
     picture.save(partial, format="PNG", compress_level=9)
+    fsync_file(partial)
     os.replace(partial, path)
 
 
@@ -145,23 +161,125 @@ def _file_entry(root: Path, relative: str) -> dict[str, Any]:
 def _write_text(path: Path, text: str) -> None:
     partial = path.with_name(path.name + ".part")
     partial.write_text(text, encoding="utf-8")
+    fsync_file(partial)
     os.replace(partial, path)
 
 
 def _install(staging: Path, out_dir: Path) -> None:
     """Move the finished ``staging`` folder to ``out_dir``, replacing a previous export there."""
-    if not out_dir.exists():
-        os.replace(staging, out_dir)
-        return
+    for folder in {path for path in staging.rglob("*") if path.is_dir()} | {staging}:
+        fsync_directory(folder)
     if out_dir.is_dir() and not any(out_dir.iterdir()):
         out_dir.rmdir()
+    if not out_dir.exists():
         os.replace(staging, out_dir)
+        fsync_directory(out_dir.parent)
         return
-    # Only a previous export is replaced; any other folder is left alone (checked before writing).
+    # Only a previous export gets here (_check_replaceable); it is retired, then the new one installed.
     retired = out_dir.with_name(f".{out_dir.name}.old-{uuid.uuid4().hex[:8]}")
     os.replace(out_dir, retired)
-    os.replace(staging, out_dir)
+    try:
+        os.replace(staging, out_dir)
+    except BaseException:
+        # Interrupted between the two renames: the previous export goes back.
+        if not out_dir.exists():
+            os.replace(retired, out_dir)
+        raise
+    fsync_directory(out_dir.parent)
     shutil.rmtree(retired, ignore_errors=True)
+
+
+def _busy(out_dir: Path, lock: Path, hint: str = "wait for it to finish") -> ExportError:
+    return ExportError(f"export: another export into {str(out_dir)!r} is running (it holds {str(lock)!r}); {hint}")
+
+
+def _flock(lock: Path, out_dir: Path) -> int:
+    """Open and ``flock`` the lock file; the system releases it when its holder dies."""
+    import fcntl
+
+    while True:
+        handle = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(handle)
+            raise _busy(out_dir, lock) from None
+        # The holder before us removes the file as it finishes: lock the file that is still there.
+        try:
+            current = os.stat(lock)
+        except FileNotFoundError:
+            os.close(handle)
+            continue
+        if os.path.samestat(os.fstat(handle), current):
+            return handle
+        os.close(handle)
+
+
+def _create_lock(lock: Path, out_dir: Path) -> int:
+    """Create the lock file exclusively (where ``flock`` is missing); a killed export leaves it behind."""
+    try:
+        return os.open(lock, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
+    except FileExistsError:
+        raise _busy(out_dir, lock, "if none is, one was killed: remove the lock file and export again") from None
+
+
+@contextmanager
+def _locked(out_dir: Path) -> Iterator[None]:
+    """Hold ``.NAME.lock`` beside ``out_dir`` for the block; refuse if another export holds it."""
+    lock = out_dir.with_name(f".{out_dir.name}.lock")
+    try:
+        import fcntl  # noqa: F401
+    except ImportError:  # Windows
+        handle = _create_lock(lock, out_dir)
+    else:
+        handle = _flock(lock, out_dir)
+    try:
+        yield
+    finally:
+        lock.unlink(missing_ok=True)
+        os.close(handle)
+
+
+def _recover(out_dir: Path) -> None:
+    """Finish what an export of ``out_dir`` killed outright left behind (runs under the lock)."""
+    pattern = re.compile(rf"\.{re.escape(out_dir.name)}\.(partial|old)-[0-9a-f]{{8}}")
+    staged: list[Path] = []
+    retired: list[Path] = []
+    for path in out_dir.parent.iterdir():
+        match = pattern.fullmatch(path.name)
+        if match is not None and path.is_dir() and not path.is_symlink():
+            (staged if match[1] == "partial" else retired).append(path)
+    if retired and not out_dir.exists() and not out_dir.is_symlink():
+        # Killed between the two renames of _install: the previous export goes back.
+        newest = max(retired, key=lambda path: path.stat().st_mtime)
+        os.replace(newest, out_dir)
+        retired.remove(newest)
+    for path in staged + retired:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def _check_replaceable(out_dir: Path) -> None:
+    """Refuse an ``out_dir`` that is neither absent, nor empty, nor exactly a previous export."""
+    if out_dir.is_symlink():
+        raise ConfigError(f"export: `out_dir` must be a folder, got the symbolic link {str(out_dir)!r}")
+    if not out_dir.exists():
+        return
+    if not out_dir.is_dir():
+        raise ConfigError(f"export: `out_dir` must be a folder, got the file {str(out_dir)!r}")
+    if not any(out_dir.iterdir()):
+        return
+    expected = f"export: `out_dir` must be absent, empty or a previous export (with {MANIFEST_NAME})"
+    try:
+        manifest = read_manifest(out_dir, "export")
+    except ExportError as error:
+        raise ConfigError(f"{expected}, got the non-empty folder {str(out_dir)!r}: {error}") from None
+    extra = unlisted_paths(out_dir, manifest)
+    if extra:
+        shown = ", ".join(repr(name) for name in extra[:5]) + (", ..." if len(extra) > 5 else "")
+        raise ConfigError(
+            f"{expected}, got {str(out_dir)!r}, which also holds what no export writes: {shown}; "
+            "refusing to replace it (move those out, or export elsewhere)"
+        )
 
 
 def export(
@@ -177,8 +295,9 @@ def export(
     """Write the hub copy of Spirograph (Parquet shards, dataset card, sample grid, manifest).
 
     Args:
-        out_dir: the folder to create. It must not exist, be empty, or hold a previous export
-            (which is replaced whole once the new one is complete).
+        out_dir: the folder to create. It must not exist, be empty, or hold exactly a previous
+            export (its manifest's files and nothing else), which is replaced whole once the new
+            one is complete.
         splits: torch (``"train"``, ``"val"``, ``"test"``) or hub (``"validation"``) split names;
             all three by default.
         subset: keep the first ``subset`` rows of each split (the card says so); every row by default.
@@ -192,7 +311,9 @@ def export(
         ``out_dir`` as a :class:`~pathlib.Path`.
 
     Raises:
-        ConfigError: a bad argument, or ``out_dir`` is a non-empty folder without a manifest.
+        ConfigError: a bad argument, or ``out_dir`` is a non-empty folder that is not exactly a
+            previous export (no spirograph manifest, or files and folders it does not list).
+        ExportError: another export into ``out_dir`` is running.
 
     Example:
         >>> from spirograph.hub import export
@@ -214,21 +335,19 @@ def export(
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise ConfigError(f"export: `out_dir` must be a folder, got the file {str(out)!r}")
-    if out.is_dir() and any(out.iterdir()) and not (out / MANIFEST_NAME).is_file():
-        raise ConfigError(
-            f"export: `out_dir` must be absent, empty or a previous export (with {MANIFEST_NAME}), "
-            f"got the non-empty folder {str(out)!r}"
-        )
 
     out.parent.mkdir(parents=True, exist_ok=True)
-    staging = out.parent / f".{out.name}.partial-{uuid.uuid4().hex[:8]}"
-    staging.mkdir()
-    try:
-        _export_into(staging, configs, torch_splits, subset, quiet, num_proc, shard_rows, tqdm)
-        _install(staging, out)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+    with _locked(out):
+        _recover(out)
+        _check_replaceable(out)
+        staging = out.parent / f".{out.name}.partial-{uuid.uuid4().hex[:8]}"
+        staging.mkdir()
+        try:
+            _export_into(staging, configs, torch_splits, subset, quiet, num_proc, shard_rows, tqdm)
+            _install(staging, out)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
     return out
 
 
