@@ -871,8 +871,9 @@ def _train_epoch(run: _Run, epoch: int, bar: tqdm[Any]) -> bool:
     run.sampler.set_epoch(epoch)
     run.transform.generator(run.device).manual_seed(_derived_seed(config.seed, epoch, run.ctx.rank, _STREAM_NUISANCE))
     run.signs.manual_seed(_derived_seed(config.seed, epoch, run.ctx.rank, _STREAM_SIGNS))
-    sums = torch.zeros(5, dtype=torch.float64, device=run.device)  # loss, nt-xent, penalty, batches, examples
+    sums = torch.zeros(3, dtype=torch.float64, device=run.device)  # loss, nt-xent, penalty; summed on the device
     rates: list[float] = []
+    examples = 0
     epoch_start = time.perf_counter()
     complete = True
     for index, targets in enumerate(_epoch_batches(run)):
@@ -882,7 +883,8 @@ def _train_epoch(run: _Run, epoch: int, bar: tqdm[Any]) -> bool:
         values = _train_step(run, targets)
         run.step += 1
         rates.append(lr)
-        sums += torch.cat([values, values.new_tensor([1.0, targets.shape[0]])])
+        examples += targets.shape[0] * run.ctx.world_size
+        sums += values
         if run.step % config.log_every == 0 or run.step == config.epochs * run.steps_per_epoch:
             _log_step(run, values, lr, epoch, bar)
         bar.update(1)
@@ -891,8 +893,10 @@ def _train_epoch(run: _Run, epoch: int, bar: tqdm[Any]) -> bool:
             break
     if run.ctx.enabled:
         dist.all_reduce(sums)  # gloo and nccl both reduce float64 CPU/GPU tensors
+        sums /= run.ctx.world_size
     _check_finite(run)
-    _record_epoch(run, epoch, sums.tolist(), rates, time.perf_counter() - epoch_start, complete)
+    means = [value / max(len(rates), 1) for value in sums.tolist()]
+    _record_epoch(run, epoch, means, rates, examples, time.perf_counter() - epoch_start, complete)
     return complete
 
 
@@ -978,18 +982,19 @@ def _out_of_time(run: _Run) -> bool:
     return over
 
 
-def _record_epoch(run: _Run, epoch: int, sums: list[float], rates: list[float], seconds: float, complete: bool) -> None:
-    loss, contrastive, penalty, batches, examples = sums
-    batches = max(batches, 1.0)
+def _record_epoch(
+    run: _Run, epoch: int, means: list[float], rates: list[float], examples: int, seconds: float, complete: bool
+) -> None:
+    loss, contrastive, penalty = means
     run.history.append(
         {
             "epoch": epoch + 1,
             "step": run.step,
             "lr": rates[0] if rates else None,
             "lr_last": rates[-1] if rates else None,
-            "loss": loss / batches,
-            "nt_xent": contrastive / batches,
-            "penalty": penalty / batches if run.config.penalty_weight > 0 else None,
+            "loss": loss,
+            "nt_xent": contrastive,
+            "penalty": penalty if run.config.penalty_weight > 0 else None,
             "seconds": seconds,
             "images_per_second": 2 * examples / seconds,
             "complete": complete,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import math
 import struct
 import zipfile
@@ -13,7 +14,6 @@ import torch
 from torch import nn
 
 from spirograph.baselines import build_encoder, initialize_encoder, nt_xent
-from spirograph.baselines import train as train_module
 from spirograph.baselines.train import TrainConfig, _build_model, load_checkpoint, main, train
 from spirograph.errors import CheckpointError, ConfigError, SpirographError, TrainingError
 
@@ -175,7 +175,8 @@ def test_diverging_loss_raises_training_error(monkeypatch: pytest.MonkeyPatch) -
         loss = nt_xent(z1, z2, temperature=temperature)
         return loss * float("nan") if len(calls) == 3 else loss
 
-    monkeypatch.setattr(train_module, "nt_xent", diverging)
+    # The module, not the function of the same name that spirograph.baselines exports.
+    monkeypatch.setattr(importlib.import_module("spirograph.baselines.train"), "nt_xent", diverging)
     with pytest.raises(TrainingError, match=r"the loss became NaN or infinite at step 3 \(epoch 2\)") as info:
         train(tiny(penalty_weight=0.0, log_every=100))
     assert isinstance(info.value, FloatingPointError) and isinstance(info.value, SpirographError)
