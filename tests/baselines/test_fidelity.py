@@ -17,21 +17,9 @@ from spirograph.baselines import build_encoder, initialize_encoder, nt_xent
 from spirograph.baselines.train import TrainConfig, _build_model, load_checkpoint, main, train
 from spirograph.errors import CheckpointError, ConfigError, SpirographError, TrainingError
 
-TINY: dict[str, Any] = {
-    "encoder": "small",
-    "representation_dim": 16,
-    "projection_dim": 8,
-    "batch_size": 8,
-    "epochs": 3,
-    "warmup_epochs": 2,
-    "n_train": 16,
-    "size": 16,
-    "n_points": 12,
-    "penalty_samples": 4,
-    "progress": False,
-    "log_every": 1,
-    "seed": 3,
-}
+from . import test_train
+
+TINY: dict[str, Any] = {**test_train.TINY, "epochs": 3, "warmup_epochs": 2}
 
 
 def tiny(**overrides: Any) -> TrainConfig:
