@@ -25,7 +25,7 @@ from tqdm import tqdm
 from spirograph._files import atomic_write_text
 from spirograph._version import __version__
 from spirograph.dataset import SPLITS, VERSION, Spirograph
-from spirograph.errors import SpirographError
+from spirograph.errors import MissingDependencyError, SpirographError
 from spirograph.hub.schema import CONFIGS, DEFAULT_CONFIG
 from spirograph.render import NORMALIZE_MODES, render
 from spirograph.space import PARAMETER_NAMES, ParameterSpace
@@ -614,6 +614,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     prog = f"spirograph {args.command}"
     try:
         return int(args.handler(args))
+    except MissingDependencyError as error:
+        print(f"{prog}: error: {_one_line(error)}", file=sys.stderr)
+        return 1
     except (_UsageError, SpirographError) as error:
         print(f"{prog}: error: {_one_line(error)}", file=sys.stderr)
         return 2

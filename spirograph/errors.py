@@ -11,6 +11,7 @@ __all__ = [
     "ChecksumError",
     "ConfigError",
     "HubError",
+    "MissingDependencyError",
     "ParameterError",
     "SpirographError",
 ]
@@ -38,3 +39,7 @@ class HubError(SpirographError, OSError):
 
 class ChecksumError(HubError):
     """A downloaded file does not match the SHA-256 recorded in the manifest."""
+
+
+class MissingDependencyError(SpirographError, ImportError):
+    """An optional part of the package is not installed (the message says how to install it)."""

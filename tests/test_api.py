@@ -25,6 +25,7 @@ PUBLIC = [
     "HubError",
     "InvarianceResult",
     "LinearProbe",
+    "MissingDependencyError",
     "OracleEncoder",
     "ParameterError",
     "ParameterSpace",

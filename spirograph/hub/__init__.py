@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from spirograph.hub._extra import require_hub
 from spirograph.hub.download import load_split
 from spirograph.hub.export import export, push
 from spirograph.hub.schema import CONFIGS, DEFAULT_CONFIG, DEFAULT_REPO_ID, HUB_SPLITS, MANIFEST_NAME, HubConfig
@@ -35,6 +36,7 @@ _LAZY = {"SpirographBuilder", "SpirographBuilderConfig"}
 
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
+        require_hub(f"spirograph.hub.{name}")
         from spirograph.hub import builder
 
         return getattr(builder, name)

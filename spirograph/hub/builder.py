@@ -23,9 +23,16 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, cast
 
-import datasets
 import torch
-from datasets.builder import Key
+
+from spirograph.hub._extra import require_hub
+
+try:
+    import datasets
+    from datasets.builder import Key
+except ImportError:  # say how to install the extra instead of a bare ModuleNotFoundError
+    require_hub("spirograph.hub.builder")
+    raise
 
 from spirograph._version import __version__
 from spirograph.dataset import SPLITS

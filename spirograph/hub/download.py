@@ -27,6 +27,7 @@ import torch
 
 from spirograph.dataset import SPLITS
 from spirograph.errors import ChecksumError, ConfigError, HubError, ParameterError
+from spirograph.hub._extra import require_hub
 from spirograph.hub.schema import (
     DEFAULT_REPO_ID,
     HUB_SPLITS,
@@ -186,6 +187,7 @@ def load_split(
         ChecksumError: a file does not match the SHA-256 in the manifest (its cached copy is removed).
     """
     hub_split, repo = _check_arguments(split, repo_id, revision, size, normalize, limit)
+    require_hub("load_split")
     try:
         config = config_for(size, normalize, "load_split")
     except ConfigError as error:

@@ -33,6 +33,7 @@ import torch
 from spirograph._version import __version__
 from spirograph.dataset import SPLITS, VERSION, Spirograph
 from spirograph.errors import ConfigError, HubError
+from spirograph.hub._extra import require_hub
 from spirograph.hub.schema import (
     DEFAULT_SHARD_ROWS,
     HUB_SPLITS,
@@ -201,6 +202,7 @@ def export(
     """
     from tqdm.auto import tqdm
 
+    require_hub("export")
     configs = _resolve_configs(config)
     torch_splits = _resolve_splits(splits)
     if subset is not None:
@@ -361,6 +363,7 @@ def push(
         raise ConfigError(f"push: `folder` must be an export holding {MANIFEST_NAME}, got {str(path)!r}")
     if not isinstance(repo_id, str) or repo_id.count("/") != 1 or not all(repo_id.split("/")):
         raise ConfigError(f"push: `repo_id` must look like 'owner/name', got {repo_id!r}")
+    require_hub("push")
     from huggingface_hub import HfApi
     from huggingface_hub.errors import HfHubHTTPError
 

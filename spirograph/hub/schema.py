@@ -33,6 +33,7 @@ import torch
 
 from spirograph.dataset import Spirograph
 from spirograph.errors import ConfigError
+from spirograph.hub._extra import require_hub
 from spirograph.render import Normalize
 from spirograph.space import DEFAULT_TARGETS, PARAMETER_NAMES
 
@@ -169,6 +170,7 @@ def features() -> datasets.Features:
     Returns:
         ``index`` int64, ``image`` Image, the ten parameters float32, ``targets`` list of 4 float32.
     """
+    require_hub("features")
     import datasets
 
     columns: dict[str, Any] = {"index": datasets.Value("int64"), "image": datasets.Image()}
