@@ -181,7 +181,7 @@ def test_interrupted_replacement_keeps_the_previous_export(tmp_path: Path, monke
     out = export(tmp_path / "hub", splits="test", subset=4, quiet=True)
     before = _manifest(out)
 
-    def failing(manifest: dict[str, Any], grids: dict[str, str]) -> str:
+    def failing(manifest: dict[str, Any], grids: dict[str, str], **options: Any) -> str:
         raise RuntimeError("disk full")
 
     monkeypatch.setattr("spirograph.hub.card.dataset_card", failing)

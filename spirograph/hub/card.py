@@ -97,7 +97,7 @@ def _table(manifest: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def dataset_card(manifest: dict[str, Any], grids: dict[str, str]) -> str:
+def dataset_card(manifest: dict[str, Any], grids: dict[str, str], *, repo_id: str | None = None) -> str:
     """The full ``README.md`` of an export.
 
     Args:

@@ -171,6 +171,7 @@ def export(
     splits: str | Sequence[str] | None = None,
     subset: int | None = None,
     config: str | Sequence[str] = "v1",
+    repo_id: str | None = None,
     quiet: bool = False,
     num_proc: int = 1,
     shard_rows: int = DEFAULT_SHARD_ROWS,
@@ -185,6 +186,8 @@ def export(
         subset: keep the first ``subset`` rows of each split (the card says so); every row by default.
         config: a config name of :data:`spirograph.hub.schema.CONFIGS` (``"v1"``, ``"v1-image"``,
             ``"v1-64"``, ``"v1-64-image"``) or a sequence of them for a multi-config copy.
+        repo_id: the dataset repository the copy is meant for (``"owner/name"``), named by the
+            card's loading snippets; ``None`` writes a placeholder to replace.
         quiet: hide the progress bar.
         num_proc: processes rendering shards in parallel; the output is byte-identical for any value.
         shard_rows: rows per Parquet shard.
@@ -213,7 +216,13 @@ def export(
         raise ConfigError(f"export: `quiet` must be a bool, got {quiet!r}")
     if not isinstance(out_dir, (str, os.PathLike)):
         raise ConfigError(f"export: `out_dir` must be a path, got {type(out_dir).__name__}")
-    out = Path(out_dir)
+    if repo_id is not None and (not isinstance(repo_id, str) or repo_id.count("/") != 1 or not all(repo_id.split("/"))):
+        raise ConfigError(f"export: `repo_id` must look like 'owner/name' or be None, got {repo_id!r}")
+    out = Path(os.path.abspath(out_dir))
+    if Path.cwd().resolve().is_relative_to(out.resolve()):
+        raise ConfigError(
+            f"export: `out_dir` must not be the current folder or hold it (it is replaced whole), got {str(out_dir)!r}"
+        )
     if out.exists() and not out.is_dir():
         raise ConfigError(f"export: `out_dir` must be a folder, got the file {str(out)!r}")
     if out.is_dir() and any(out.iterdir()) and not (out / MANIFEST_NAME).is_file():
@@ -226,12 +235,12 @@ def export(
     staging = out.parent / f".{out.name}.partial-{uuid.uuid4().hex[:8]}"
     staging.mkdir()
     try:
-        _export_into(staging, configs, torch_splits, subset, quiet, num_proc, shard_rows, tqdm)
+        _export_into(staging, configs, torch_splits, subset, quiet, num_proc, shard_rows, tqdm, repo_id)
         _install(staging, out)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    return out
+    return Path(out_dir)
 
 
 def _export_into(
@@ -243,6 +252,7 @@ def _export_into(
     num_proc: int,
     shard_rows: int,
     tqdm: Any,
+    repo_id: str | None = None,
 ) -> None:
     from spirograph.hub.card import dataset_card
 
@@ -319,7 +329,7 @@ def _export_into(
         "configs": layout,
         "files": files,
     }
-    _write_text(root / "README.md", dataset_card(manifest, grids))
+    _write_text(root / "README.md", dataset_card(manifest, grids, repo_id=repo_id))
     files["README.md"] = _file_entry(root, "README.md")
     manifest["files"] = dict(sorted(files.items()))
     # The manifest is written last: a folder with a manifest is a complete export.
@@ -356,7 +366,7 @@ def push(
 
     Raises:
         ConfigError: ``folder`` is not an export or ``repo_id`` is malformed.
-        HubError: the Hub refused the upload.
+        HubError: the Hub refused the upload or could not be reached.
     """
     path = Path(folder)
     if not (path / MANIFEST_NAME).is_file():
@@ -378,4 +388,8 @@ def push(
         )
     except HfHubHTTPError as error:
         raise HubError(f"push: uploading {str(path)!r} to dataset {repo_id!r} failed: {error}") from error
+    except Exception as error:  # the network layer's own errors (connection refused, timeouts, TLS) and the like
+        raise HubError(
+            f"push: uploading {str(path)!r} to dataset {repo_id!r} failed: {type(error).__name__}: {error}"
+        ) from error
     return str(info.commit_url)
