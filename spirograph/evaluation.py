@@ -313,7 +313,13 @@ def _check_renderers(train: Spirograph, test: Spirograph, where: str) -> None:
         )
 
 
-def _check_device(device: Any, where: str) -> torch.device:
+def _check_device(device: Any, encoder: Any, where: str) -> torch.device:
+    if device is None:
+        # The encoder's own device, as a user who moved it with `.to(device)` expects; else the CPU.
+        if isinstance(encoder, nn.Module):
+            for tensor in (*encoder.parameters(), *encoder.buffers()):
+                return tensor.device
+        return torch.device("cpu")
     try:
         return torch.device(device)
     except (RuntimeError, TypeError):
@@ -414,7 +420,7 @@ def evaluate(
     probe: ProbeMethod = "lbfgs",
     l2: float = 1e-8,
     steps: int = 500,
-    device: torch.device | str = "cpu",
+    device: torch.device | str | None = None,
     batch_size: int = 512,
     averaging: int | Sequence[int] = 1,
     space: ParameterSpace | None = None,
@@ -436,7 +442,8 @@ def evaluate(
         probe: ``"lbfgs"`` (the paper's) or ``"ridge"`` (exact closed form).
         l2: L2 weight on the probe's weights (the paper's ``1e-8``).
         steps: L-BFGS steps (the paper's 500).
-        device: where images are rendered and encoded.
+        device: where images are rendered and encoded; by default the device of the encoder's
+            first parameter or buffer (the CPU for an encoder without any).
         batch_size: images per encoder call.
         averaging: ``M``, nuisance draws averaged per feature (the paper's default 1), or
             a list of them for a feature-averaging curve computed in one pass.
@@ -474,7 +481,7 @@ def evaluate(
     if not isinstance(progress, bool):
         raise ConfigError(f"{where}: `progress` must be a bool, got {progress!r}")
     LinearProbe(probe, l2=l2, steps=steps)  # checks l2 and steps now, before any encoding
-    torch_device = _check_device(device, where)
+    torch_device = _check_device(device, encoder, where)
     if space is not None and not isinstance(space, ParameterSpace):
         raise ConfigError(f"{where}: `space` must be a ParameterSpace or None, got {type(space).__name__}")
     train_set = _check_dataset(train, "train", proportion, space, where)
@@ -647,7 +654,7 @@ def invariance(
     probe: ProbeMethod = "lbfgs",
     l2: float = 1e-8,
     steps: int = 500,
-    device: torch.device | str = "cpu",
+    device: torch.device | str | None = None,
     batch_size: int = 512,
     progress: bool = True,
     proportion: float = 0.5,
@@ -695,7 +702,7 @@ def invariance(
         raise ConfigError(f"{where}: `seed` must be an int >= 0, got {seed!r}")
     if not isinstance(nuisance_probe, bool):
         raise ConfigError(f"{where}: `nuisance_probe` must be a bool, got {nuisance_probe!r}")
-    torch_device = _check_device(device, where)
+    torch_device = _check_device(device, encoder, where)
     if space is not None and not isinstance(space, ParameterSpace):
         raise ConfigError(f"{where}: `space` must be a ParameterSpace or None, got {type(space).__name__}")
     if data is None:

@@ -20,7 +20,6 @@ def test_public_names() -> None:
     assert spirograph.hub.__all__ == [
         "CONFIGS",
         "DEFAULT_CONFIG",
-        "DEFAULT_REPO_ID",
         "HUB_SPLITS",
         "MANIFEST_NAME",
         "HubConfig",

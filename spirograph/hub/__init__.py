@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, Any
 from spirograph.hub._extra import require_hub
 from spirograph.hub.download import load_split
 from spirograph.hub.export import export, push
-from spirograph.hub.schema import CONFIGS, DEFAULT_CONFIG, DEFAULT_REPO_ID, HUB_SPLITS, MANIFEST_NAME, HubConfig
+from spirograph.hub.local import load_local
+from spirograph.hub.schema import CONFIGS, DEFAULT_CONFIG, HUB_SPLITS, MANIFEST_NAME, HubConfig
 
 if TYPE_CHECKING:
     from spirograph.hub.builder import SpirographBuilder, SpirographBuilderConfig
@@ -20,13 +21,13 @@ if TYPE_CHECKING:
 __all__ = [
     "CONFIGS",
     "DEFAULT_CONFIG",
-    "DEFAULT_REPO_ID",
     "HUB_SPLITS",
     "MANIFEST_NAME",
     "HubConfig",
     "SpirographBuilder",
     "SpirographBuilderConfig",
     "export",
+    "load_local",
     "load_split",
     "push",
 ]

@@ -6,6 +6,7 @@
         README.md                                  dataset card (YAML ``configs:`` + ``dataset_info``)
         manifest.json                              SHA-256, bytes and rows of every file; seeds; renderer
         samples-v1.png                             an 8x8 grid of the first training images
+        traversals.png                             each factor swept over its range, values written
         data/train-00000-of-00010.parquet          config v1 (the default)
         data/validation-00000-of-00001.parquet
         data/test-00000-of-00002.parquet
@@ -138,6 +139,16 @@ def _sample_grid(split: str, config: HubConfig, path: Path, rows: int) -> None:
     os.replace(partial, path)
 
 
+def _traversal_picture(config: HubConfig, path: Path) -> None:
+    """Each factor swept over its prior range (one labelled row each, values under the images), as a PNG."""
+    from spirograph.viz import traversal_grid
+
+    picture = traversal_grid(size=config.size, normalize=config.normalize, scale=max(1, 96 // config.size))
+    partial = path.with_name(path.name + ".part")
+    picture.save(partial, format="PNG", compress_level=9)
+    os.replace(partial, path)
+
+
 def _file_entry(root: Path, relative: str) -> dict[str, Any]:
     path = root / relative
     return {"sha256": sha256_file(path), "bytes": path.stat().st_size}
@@ -254,7 +265,7 @@ def _export_into(
     tqdm: Any,
     repo_id: str | None = None,
 ) -> None:
-    from spirograph.hub.card import dataset_card
+    from spirograph.hub.card import TRAVERSAL_PICTURE, dataset_card
 
     jobs: list[dict[str, Any]] = []
     layout: dict[str, dict[str, Any]] = {}
@@ -312,6 +323,8 @@ def _export_into(
         _sample_grid(first, config, root / name, layout[config.name]["splits"][HUB_SPLITS[first]]["num_rows"])
         grids[config.name] = name
         files[name] = _file_entry(root, name)
+    _traversal_picture(configs[0], root / TRAVERSAL_PICTURE)
+    files[TRAVERSAL_PICTURE] = _file_entry(root, TRAVERSAL_PICTURE)
 
     space = ParameterSpace()
     manifest: dict[str, Any] = {

@@ -43,7 +43,6 @@ if TYPE_CHECKING:
 __all__ = [
     "CONFIGS",
     "DEFAULT_CONFIG",
-    "DEFAULT_REPO_ID",
     "DEFAULT_SHARD_ROWS",
     "HUB_SPLITS",
     "MANIFEST_FORMAT",
@@ -58,9 +57,6 @@ __all__ = [
     "shard_bounds",
     "to_uint8",
 ]
-
-DEFAULT_REPO_ID = "spirograph/spirograph"
-"""The Hugging Face Hub dataset repository that ``source="hub"`` reads by default."""
 
 DEFAULT_SHARD_ROWS = 10_000
 """Rows per Parquet shard: about 13 MB of 32x32 PNGs, well under the Hub's 500 MB advice."""
