@@ -38,6 +38,7 @@ __all__ = [
     "save_png",
     "to_pil",
     "traversal",
+    "traversal_grid",
     "traversal_params",
 ]
 
@@ -98,6 +99,8 @@ def image_grid(
     *,
     pad_value: float = 1.0,
     row_labels: Sequence[str] | None = None,
+    captions: Sequence[str] | None = None,
+    font_size: int = 14,
 ) -> Image.Image:
     """Lay a batch of images out on a grid, as one RGB PIL image.
 
@@ -113,6 +116,9 @@ def image_grid(
         pad_value: grey level of the padding, in ``[0, 1]``.
         row_labels: one text per grid row, written in a white margin added on the left
             (as wide as the longest label).
+        captions: one short text per image (a value, say), written in a white band under
+            each grid row.
+        font_size: pixel height of the text of ``row_labels`` and ``captions``.
 
     Returns:
         An RGB image of width ``c * W * scale + (c + 1) * padding`` (plus the label
@@ -141,6 +147,16 @@ def image_grid(
         or not all(isinstance(text, str) for text in row_labels)
     ):
         raise ParameterError(f"image_grid: `row_labels` must be {rows} strings (one per grid row), got {row_labels!r}")
+    if captions is not None and (
+        isinstance(captions, str)
+        or not isinstance(captions, Sequence)
+        or len(captions) != images.shape[0]
+        or not all(isinstance(text, str) for text in captions)
+    ):
+        raise ParameterError(
+            f"image_grid: `captions` must be {images.shape[0]} strings (one per image), got {captions!r}"
+        )
+    font_size = _check_int(font_size, "font_size", "image_grid", 6)
 
     pixels = _to_bytes(images)  # (n, H, W, 3)
     if scale > 1:
@@ -157,19 +173,60 @@ def image_grid(
         left = padding + (k % nrow) * (width + padding)
         canvas[top : top + height, left : left + width] = pixels[k]
     grid = Image.fromarray(canvas.numpy(), mode="RGB")
-    return grid if row_labels is None else _label_rows(grid, row_labels, height, padding)
+    font = _font(font_size)
+    pitch = height + padding  # rows of the grid start every `pitch` pixels
+    if captions is not None:
+        grid, pitch = _caption_rows(grid, captions, nrow, (width, height), padding, font)
+    return grid if row_labels is None else _label_rows(grid, row_labels, pitch, height, padding, font)
 
 
-def _label_rows(grid: Image.Image, labels: Sequence[str], row_height: int, padding: int) -> Image.Image:
+_Font = ImageFont.ImageFont | ImageFont.FreeTypeFont
+
+
+def _font(size: int) -> _Font:
+    try:
+        return ImageFont.load_default(size=size)  # Pillow >= 10.1: a scalable font
+    except TypeError:
+        return ImageFont.load_default()
+
+
+def _caption_rows(
+    grid: Image.Image,
+    captions: Sequence[str],
+    nrow: int,
+    cell: tuple[int, int],
+    padding: int,
+    font: _Font,
+) -> tuple[Image.Image, int]:
+    # Inserts a white band under each grid row and writes each image's caption centred in it.
+    width, height = cell
+    band = math.ceil(font.getbbox("0.9")[3]) + 4
+    rows = math.ceil(len(captions) / nrow)
+    out = Image.new("RGB", (grid.width, grid.height + rows * band), (255, 255, 255))
+    draw = ImageDraw.Draw(out)
+    for row in range(rows):
+        source_top = row * (height + padding)
+        strip = grid.crop((0, source_top, grid.width, source_top + height + 2 * padding))
+        out.paste(strip, (0, source_top + row * band))
+    for k, text in enumerate(captions):
+        row, column = divmod(k, nrow)
+        centre = padding + column * (width + padding) + width // 2
+        top = padding + row * (height + padding + band) + height + 2
+        draw.text((centre, top), text, fill=(0, 0, 0), font=font, anchor="mt")
+    return out, height + padding + band
+
+
+def _label_rows(
+    grid: Image.Image, labels: Sequence[str], pitch: int, row_height: int, padding: int, font: _Font
+) -> Image.Image:
     # Adds a white margin on the left, as wide as the longest label, with one label centred on each grid row.
-    font = ImageFont.load_default()
-    margin = 8 + math.ceil(max(font.getlength(text) for text in labels))
+    margin = 12 + math.ceil(max(font.getlength(text) for text in labels))
     out = Image.new("RGB", (grid.width + margin, grid.height), (255, 255, 255))
     out.paste(grid, (margin, 0))
     draw = ImageDraw.Draw(out)
     for row, text in enumerate(labels):
-        middle = padding + row * (row_height + padding) + row_height // 2
-        draw.text((4, middle), text, fill=(0, 0, 0), font=font, anchor="lm")
+        middle = padding + row * pitch + row_height // 2
+        draw.text((6, middle), text, fill=(0, 0, 0), font=font, anchor="lm")
     return out
 
 
@@ -382,6 +439,49 @@ def traversal(
     return render(params, size=size, n_points=n_points, extent=extent, normalize=normalize)
 
 
+def traversal_grid(
+    names: Sequence[str] = PARAMETER_NAMES,
+    steps: int = 9,
+    base_params: torch.Tensor | Mapping[str, float] | None = None,
+    *,
+    space: ParameterSpace | None = None,
+    size: int = 32,
+    normalize: Normalize = "row",
+    scale: int = 3,
+    padding: int = 2,
+    font_size: int = 14,
+) -> Image.Image:
+    """One labelled row per parameter, swept over its prior range, with each value written under its image.
+
+    Args:
+        names: the parameters to sweep, one grid row each.
+        steps: values per sweep, ``>= 2``.
+        base_params, space: as in :func:`traversal_params`.
+        size, normalize: renderer settings, see [`render`][spirograph.render.render].
+        scale, padding, font_size: as in :func:`image_grid`.
+
+    Returns:
+        An RGB picture: a row label (the parameter's name) left of each sweep and the value
+        of the swept parameter under each image.
+
+    Examples:
+        >>> traversal_grid(["m", "b"], steps=3, size=8, scale=2).mode
+        'RGB'
+    """
+    if isinstance(names, str) or not names:
+        raise ParameterError(f"traversal_grid: `names` must be a non-empty sequence of parameter names, got {names!r}")
+    sweeps = [traversal_params(name, steps, base_params, space=space) for name in names]  # each (steps, 10)
+    images = torch.cat([render(params, size=size, normalize=normalize) for params in sweeps])
+    captions = [
+        f"{value:.2f}"
+        for name, params in zip(names, sweeps, strict=True)
+        for value in params[:, PARAMETER_NAMES.index(name)].tolist()
+    ]
+    return image_grid(
+        images, nrow=steps, scale=scale, padding=padding, row_labels=list(names), captions=captions, font_size=font_size
+    )
+
+
 def nuisance_variations(
     params: torch.Tensor,
     k: int,
@@ -425,6 +525,7 @@ def normalisation_comparison(
     scale: int = 4,
     padding: int = 2,
     labels: bool = True,
+    font_size: int = 14,
 ) -> Image.Image:
     """The same parameters under both normalisations, one above the other.
 
@@ -436,7 +537,8 @@ def normalisation_comparison(
         params: parameters in canonical order, one column of the figure each.
         size, n_points, extent: renderer settings, see :func:`spirograph.render`.
         scale, padding: as in :func:`image_grid`.
-        labels: write ``row`` and ``image`` in a margin left of the two rows.
+        labels: name the normalisation of each row in a margin on its left.
+        font_size: pixel height of the labels.
 
     Returns:
         An RGB image: two rows of ``n`` images (plus the label margin).
@@ -451,6 +553,12 @@ def normalisation_comparison(
         raise ParameterError("normalisation_comparison: `params` must hold at least one row, got 0")
     modes: tuple[Normalize, ...] = ("row", "image")
     rendered = [render(params, size=size, n_points=n_points, extent=extent, normalize=mode) for mode in modes]
+    names = ['"row": each row / its max', '"image": image / its max']
     return image_grid(
-        torch.cat(rendered), nrow=params.shape[0], scale=scale, padding=padding, row_labels=modes if labels else None
+        torch.cat(rendered),
+        nrow=params.shape[0],
+        scale=scale,
+        padding=padding,
+        row_labels=names if labels else None,
+        font_size=font_size,
     )
