@@ -1,10 +1,10 @@
 """``Spirograph(split=...)``: the canonical splits as a torch dataset, rendered on demand.
 
 Each split is a table of ten parameters per item drawn from the split's fixed seed
-with the counter-based sampler of :mod:`spirograph.space`: row ``i`` is a pure function
+with the counter-based sampler of [`spirograph.space`][spirograph.space]: row ``i`` is a pure function
 of ``(seed, i)``, the same bytes in every process, worker, rank and machine. Images
 are rendered from the table when asked for, whole batches at a time through
-``__getitems__`` (which :class:`torch.utils.data.DataLoader` calls with a batch size).
+``__getitems__`` (which `torch.utils.data.DataLoader` calls with a batch size).
 """
 
 from __future__ import annotations
@@ -141,7 +141,16 @@ class Spirograph(Dataset):
         target_transform: called on each target tensor.
         space: the parameter space (priors and the target/nuisance split); the paper's by
             default. Changing a bound changes the values drawn, never the random stream.
-        size, n_points, extent, normalize: renderer settings, see :func:`spirograph.render`.
+        size: renderer settings, see [`render()`][spirograph.render.render].
+            ``normalize="row"`` (default) is the paper's released generator, ``"image"`` the
+            equation as printed.
+        n_points: renderer settings, see [`render()`][spirograph.render.render].
+            ``normalize="row"`` (default) is the paper's released generator, ``"image"`` the
+            equation as printed.
+        extent: renderer settings, see [`render()`][spirograph.render.render].
+            ``normalize="row"`` (default) is the paper's released generator, ``"image"`` the
+            equation as printed.
+        normalize: renderer settings, see [`render()`][spirograph.render.render].
             ``normalize="row"`` (default) is the paper's released generator, ``"image"`` the
             equation as printed.
         subset: keep the first items only: an int count or a float fraction (``0.5`` gives
@@ -149,7 +158,7 @@ class Spirograph(Dataset):
             ``n`` are a uniform random subset, identical everywhere.
         mode: ``"images"`` yields ``(image, target)``; ``"targets"`` yields only the target
             vector, for training loops that render on the device with
-            :class:`spirograph.SpirographTransform`.
+            [`spirograph.SpirographTransform`][spirograph.transform.SpirographTransform].
         seed: override the split's canonical seed (a new, non-canonical dataset).
         source: ``"render"`` (default, no network), ``"hub"`` (download a Parquet copy from
             the Hugging Face Hub, verified against its manifest; needs ``repo_id``) or
@@ -161,7 +170,7 @@ class Spirograph(Dataset):
         revision: a branch, tag or commit of ``repo_id`` to pin (``source="hub"`` only).
         path: the exported folder (``source="local"`` only).
 
-    Example:
+    Examples:
         >>> from torch.utils.data import DataLoader
         >>> dataset = Spirograph("test", subset=64)
         >>> images, targets = next(iter(DataLoader(dataset, batch_size=32)))
@@ -272,7 +281,7 @@ class Spirograph(Dataset):
 
     @property
     def parameter_names(self) -> tuple[str, ...]:
-        """Names of the columns of :attr:`params` (the canonical order)."""
+        """Names of the columns of `params` (the canonical order)."""
         return PARAMETER_NAMES
 
     # ------------------------------------------------------------------ rendering
@@ -382,12 +391,13 @@ class Spirograph(Dataset):
 
 
 class SpirographViews(Dataset):
-    """``k`` views of each item of a :class:`Spirograph`, each with fresh nuisance.
+    """``k`` views of each item of a [`Spirograph`][spirograph.dataset.Spirograph], each with fresh nuisance.
 
     Item ``i`` is ``(views, target)`` with ``views`` of shape ``(k, 3, size, size)``;
     views share the target parameters and differ in the nuisance ones. The draws are a
-    pure function of ``(seed, epoch, i, view)``; call :meth:`set_epoch` each epoch (as
-    with :class:`torch.utils.data.DistributedSampler`) to get new ones.
+    pure function of ``(seed, epoch, i, view)``; call [`set_epoch()`][spirograph.dataset.SpirographViews.set_epoch]
+    each epoch (as
+    with `torch.utils.data.DistributedSampler`) to get new ones.
 
     Args:
         dataset: the underlying dataset (its transforms are applied to each view).

@@ -1,6 +1,6 @@
-"""Exception types raised by :mod:`spirograph`.
+"""Exception types raised by `spirograph`.
 
-Every error subclasses :class:`SpirographError` and the closest builtin, so that
+Every error subclasses [`SpirographError`][spirograph.errors.SpirographError] and the closest builtin, so that
 ``except ValueError`` or ``except OSError`` keeps working in user code.
 """
 

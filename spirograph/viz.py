@@ -1,12 +1,13 @@
 """Pictures of the dataset: image grids, parameter traversals, the two normalisations.
 
 Plain functions. Rendering functions return image tensors ``(..., 3, size, size)`` in
-``[0, 1]``; :func:`image_grid` turns a batch into one :class:`PIL.Image.Image`, upscaled
+``[0, 1]``; [`image_grid()`][spirograph.viz.image_grid] turns a batch into one `PIL.Image.Image`, upscaled
 with nearest-neighbour so every pixel of the 32 x 32 canvas stays a crisp square;
-:func:`save_png` and :func:`save_gif` write atomically (a temporary file renamed into
+[`save_png()`][spirograph.viz.save_png] and [`save_gif()`][spirograph.viz.save_gif] write atomically (a temporary
+file renamed into
 place), so a reader never sees half a file.
 
-Example:
+Examples:
     >>> from spirograph import Spirograph
     >>> from spirograph.viz import image_grid
     >>> picture = image_grid(Spirograph("test", subset=16).images(), nrow=8, scale=2)
@@ -106,7 +107,7 @@ def image_grid(
 
     Each image is upscaled ``scale`` times with nearest-neighbour (crisp pixels), then
     the images are placed ``nrow`` to a row, with ``padding`` pixels of ``pad_value``
-    between and around them (as :func:`torchvision.utils.make_grid`).
+    between and around them (as `torchvision.utils.make_grid()`).
 
     Args:
         images: values in ``[0, 1]`` (clamped). A single ``(3, H, W)`` image is allowed.
@@ -128,7 +129,7 @@ def image_grid(
     Shape:
         ``images``: ``(n, 3, H, W)``, ``(n, 1, H, W)`` or ``(3, H, W)``.
 
-    Example:
+    Examples:
         >>> image_grid(torch.rand(10, 3, 32, 32), nrow=5, scale=2, padding=1).size
         (326, 131)
     """
@@ -247,7 +248,7 @@ def save_png(image: Image.Image | torch.Tensor, path: str | os.PathLike[str], *,
         scale: nearest-neighbour upscaling of a tensor (ignored for PIL images).
 
     Returns:
-        ``path`` as a :class:`pathlib.Path`.
+        ``path`` as a `pathlib.Path`.
     """
     if isinstance(image, torch.Tensor):
         image = to_pil(image, scale=scale)
@@ -277,7 +278,7 @@ def save_gif(
         scale: nearest-neighbour upscaling of a tensor (ignored for PIL images).
 
     Returns:
-        ``path`` as a :class:`pathlib.Path`.
+        ``path`` as a `pathlib.Path`.
     """
     duration = _check_int(duration, "duration", "save_gif", 1)
     loop = _check_int(loop, "loop", "save_gif", 0)
@@ -314,13 +315,13 @@ def parameters_from_mapping(values: Mapping[str, float], *, space: ParameterSpac
     """One ``(10,)`` parameter vector from ``name -> value``; unnamed parameters take the prior mean.
 
     Args:
-        values: any subset of :data:`spirograph.PARAMETER_NAMES`.
+        values: any subset of [`spirograph.PARAMETER_NAMES`][spirograph.space.PARAMETER_NAMES].
         space: whose prior means fill the gaps (the paper's by default).
 
     Returns:
         A float32 tensor of shape ``(10,)`` in canonical order.
 
-    Example:
+    Examples:
         >>> parameters_from_mapping({"m": 3.0, "b": 0.5})[:4]
         tensor([3.0000, 0.5000, 1.5000, 0.6250])
     """
@@ -375,12 +376,13 @@ def traversal_params(
     """Parameters that sweep one parameter evenly over its range, the others fixed.
 
     Args:
-        parameter: the name to sweep, one of :data:`spirograph.PARAMETER_NAMES`.
+        parameter: the name to sweep, one of [`spirograph.PARAMETER_NAMES`][spirograph.space.PARAMETER_NAMES].
         steps: number of values, ``>= 2`` (both ends included).
         base_params: values of the other parameters: a ``(10,)`` tensor, a mapping
             ``name -> value`` (gaps filled with prior means) or ``None`` (all prior means).
         space: whose prior gives the range and the means (the paper's by default).
-        low, high: override the ends of the sweep (default: the prior's bounds).
+        low: override the ends of the sweep (default: the prior's bounds).
+        high: override the ends of the sweep (default: the prior's bounds).
 
     Returns:
         Parameters in canonical order, row ``s`` holding the ``s``-th value.
@@ -422,8 +424,16 @@ def traversal(
     """Render a sweep of one parameter over its range with the others fixed.
 
     Args:
-        parameter, steps, base_params, space, low, high: as in :func:`traversal_params`.
-        size, n_points, extent, normalize: renderer settings, see :func:`spirograph.render`.
+        parameter: as in [`traversal_params()`][spirograph.viz.traversal_params].
+        steps: as in [`traversal_params()`][spirograph.viz.traversal_params].
+        base_params: as in [`traversal_params()`][spirograph.viz.traversal_params].
+        space: as in [`traversal_params()`][spirograph.viz.traversal_params].
+        low: as in [`traversal_params()`][spirograph.viz.traversal_params].
+        high: as in [`traversal_params()`][spirograph.viz.traversal_params].
+        size: renderer settings, see [`render()`][spirograph.render.render].
+        n_points: renderer settings, see [`render()`][spirograph.render.render].
+        extent: renderer settings, see [`render()`][spirograph.render.render].
+        normalize: renderer settings, see [`render()`][spirograph.render.render].
 
     Returns:
         Images in ``[0, 1]``, one per step; ``image_grid(traversal(...), nrow=steps)`` is a strip.
@@ -431,7 +441,7 @@ def traversal(
     Shape:
         ``(steps, 3, size, size)``.
 
-    Example:
+    Examples:
         >>> traversal("m", steps=5, size=16).shape
         torch.Size([5, 3, 16, 16])
     """
@@ -456,9 +466,13 @@ def traversal_grid(
     Args:
         names: the parameters to sweep, one grid row each.
         steps: values per sweep, ``>= 2``.
-        base_params, space: as in :func:`traversal_params`.
-        size, normalize: renderer settings, see [`render`][spirograph.render.render].
-        scale, padding, font_size: as in :func:`image_grid`.
+        base_params: as in [`traversal_params()`][spirograph.viz.traversal_params].
+        space: as in [`traversal_params()`][spirograph.viz.traversal_params].
+        size: renderer settings, see [`render`][spirograph.render.render].
+        normalize: renderer settings, see [`render`][spirograph.render.render].
+        scale: as in [`image_grid()`][spirograph.viz.image_grid].
+        padding: as in [`image_grid()`][spirograph.viz.image_grid].
+        font_size: as in [`image_grid()`][spirograph.viz.image_grid].
 
     Returns:
         An RGB picture: a row label (the parameter's name) left of each sweep and the value
@@ -535,8 +549,11 @@ def normalisation_comparison(
 
     Args:
         params: parameters in canonical order, one column of the figure each.
-        size, n_points, extent: renderer settings, see :func:`spirograph.render`.
-        scale, padding: as in :func:`image_grid`.
+        size: renderer settings, see [`render()`][spirograph.render.render].
+        n_points: renderer settings, see [`render()`][spirograph.render.render].
+        extent: renderer settings, see [`render()`][spirograph.render.render].
+        scale: as in [`image_grid()`][spirograph.viz.image_grid].
+        padding: as in [`image_grid()`][spirograph.viz.image_grid].
         labels: name the normalisation of each row in a margin on its left.
         font_size: pixel height of the labels.
 

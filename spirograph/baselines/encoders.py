@@ -1,8 +1,9 @@
 """Encoders for contrastive learning on Spirograph: ResNet-18 (CIFAR stem) and a small CNN.
 
 Every encoder maps ``(n, 3, size, size)`` images to ``(n, representation_dim)``
-features and exposes :attr:`representation_dim`. :func:`build_encoder` builds one by
-name from :data:`ENCODERS`.
+features and exposes `representation_dim`. [`build_encoder()`][spirograph.baselines.encoders.build_encoder] builds
+one by
+name from [`ENCODERS`][spirograph.baselines.encoders.ENCODERS].
 """
 
 from __future__ import annotations
@@ -62,7 +63,7 @@ class ResNet18(nn.Module):
     Shape:
         ``(n, in_channels, H, W)`` -> ``(n, 512)``.
 
-    Example:
+    Examples:
         >>> ResNet18()(torch.zeros(2, 3, 32, 32)).shape
         torch.Size([2, 512])
     """
@@ -106,7 +107,7 @@ class SmallConvEncoder(nn.Module):
     Shape:
         ``(n, in_channels, H, W)`` -> ``(n, representation_dim)``.
 
-    Example:
+    Examples:
         >>> SmallConvEncoder()(torch.zeros(2, 3, 32, 32)).shape
         torch.Size([2, 128])
     """
@@ -155,7 +156,7 @@ def build_encoder(name: EncoderName, *, representation_dim: int | None = None, i
     Raises:
         ConfigError: an unknown name or an invalid size.
 
-    Example:
+    Examples:
         >>> build_encoder("small", representation_dim=64).representation_dim
         64
     """

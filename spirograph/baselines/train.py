@@ -2,9 +2,9 @@
 
 Each step takes a batch of target parameters from ``Spirograph("train",
 mode="targets")``, renders two views on the training device with fresh nuisance
-(:class:`spirograph.SpirographTransform`), and minimises ``NT-Xent + lambda P``
-(:func:`~spirograph.baselines.losses.nt_xent`,
-:func:`~spirograph.baselines.penalty.gradient_penalty`) with LARS, a linear warm-up
+([`spirograph.SpirographTransform`][spirograph.transform.SpirographTransform]), and minimises ``NT-Xent + lambda P``
+([`nt_xent()`][spirograph.baselines.losses.nt_xent],
+[`gradient_penalty()`][spirograph.baselines.penalty.gradient_penalty]) with LARS, a linear warm-up
 and a cosine decay. ``penalty_weight=0`` is the plain SimCLR baseline.
 
 Runs on one CPU, one GPU, or many processes under ``torchrun`` with
@@ -68,7 +68,7 @@ __all__ = [
 ]
 
 CHECKPOINT_FORMAT = "spirograph.baselines.checkpoint/1"
-"""The ``format`` entry of every checkpoint written by :func:`train`."""
+"""The ``format`` entry of every checkpoint written by [`train()`][spirograph.baselines.train.train]."""
 
 LAST_CHECKPOINT = "last.pt"
 
@@ -96,7 +96,7 @@ class TrainConfig:
     ``penalty_weight=0`` for the SimCLR baseline.
 
     Args:
-        encoder: a name of :data:`~spirograph.baselines.encoders.ENCODERS`.
+        encoder: a name of [`ENCODERS`][spirograph.baselines.encoders.ENCODERS].
         representation_dim: representation size; ``None`` takes the encoder's default.
         projection_dim: output size of the projection head.
         temperature: NT-Xent temperature.
@@ -108,13 +108,16 @@ class TrainConfig:
         epochs: passes over the training targets.
         warmup_epochs: epochs of linear learning-rate warm-up.
         base_lr: the learning rate is ``base_lr * batch_size / 256``.
-        momentum, weight_decay, trust_coefficient: of :class:`~spirograph.baselines.optim.LARS`.
+        momentum: of [`LARS`][spirograph.baselines.optim.LARS].
+        weight_decay: of [`LARS`][spirograph.baselines.optim.LARS].
+        trust_coefficient: of [`LARS`][spirograph.baselines.optim.LARS].
         exclude_bias_and_norm: biases and BatchNorm parameters get no weight decay and
             no trust ratio.
         n_train: train on the first ``n_train`` targets of the train split (``None``: all 100,000).
         targets: the target parameters; every other parameter is nuisance.
         normalize: the renderer's normalisation (``"row"``, the paper's, or ``"image"``).
-        size, n_points: renderer settings.
+        size: renderer settings.
+        n_points: renderer settings.
         seed: seeds the initialisation and every draw.
         device: ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"auto"`` (CUDA when available).
             Under torchrun, ``"cuda"`` means the process's ``LOCAL_RANK`` device.
@@ -130,7 +133,7 @@ class TrainConfig:
     Raises:
         ConfigError: any invalid value, before anything is trained.
 
-    Example:
+    Examples:
         >>> config = TrainConfig(encoder="small", batch_size=64, epochs=2, warmup_epochs=1, n_train=256)
         >>> TrainConfig.from_dict(config.to_dict()) == config
         True
@@ -256,7 +259,8 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> TrainConfig:
-        """Build from :meth:`to_dict`'s output; unknown keys raise :class:`ConfigError`."""
+        """Build from [`to_dict()`][spirograph.baselines.train.TrainConfig.to_dict]'s output; unknown keys raise
+        [`ConfigError`][spirograph.errors.ConfigError]."""
         if not isinstance(data, Mapping):
             raise ConfigError(f"TrainConfig.from_dict: `data` must be a mapping, got {type(data).__name__}")
         known = {f.name for f in dataclasses.fields(cls)}
@@ -290,7 +294,7 @@ class TrainConfig:
 
 @dataclass
 class TrainResult:
-    """What :func:`train` returns.
+    """What [`train()`][spirograph.baselines.train.train] returns.
 
     Attributes:
         encoder: the trained encoder (unwrapped, eval mode, on the training device).
@@ -339,7 +343,7 @@ def _derived_seed(seed: int, epoch: int, rank: int, stream: int) -> int:
 
 
 def load_checkpoint(path: str | os.PathLike[str], *, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """Read and check a checkpoint written by :func:`train`.
+    """Read and check a checkpoint written by [`train()`][spirograph.baselines.train.train].
 
     The file is read with ``torch.load(weights_only=True)``: it holds only tensors,
     numbers and strings (the configuration and history are JSON strings).
@@ -349,7 +353,8 @@ def load_checkpoint(path: str | os.PathLike[str], *, map_location: str | torch.d
         map_location: where to load the tensors.
 
     Returns:
-        The checkpoint dictionary with ``"config"`` parsed into a :class:`TrainConfig`
+        The checkpoint dictionary with ``"config"`` parsed into a
+        [`TrainConfig`][spirograph.baselines.train.TrainConfig]
         and ``"history"`` / ``"steps"`` into lists.
 
     Raises:
@@ -392,7 +397,8 @@ def load_encoder(
     """Rebuild the trained encoder from a checkpoint (eval mode).
 
     Args:
-        checkpoint: a checkpoint path or the dictionary :func:`load_checkpoint` returned.
+        checkpoint: a checkpoint path or the dictionary
+            [`load_checkpoint()`][spirograph.baselines.train.load_checkpoint] returned.
         map_location: where to put the weights.
 
     Returns:
@@ -504,7 +510,7 @@ def train(
             ``config`` apart from device, paths, logging and workers).
 
     Returns:
-        A :class:`TrainResult` (on every process under torchrun).
+        A [`TrainResult`][spirograph.baselines.train.TrainResult] (on every process under torchrun).
 
     Raises:
         ConfigError: an invalid configuration or an unavailable device.

@@ -1,7 +1,8 @@
 """The Hugging Face Hub copy of Spirograph: builder, Parquet export, push and verified download.
 
 Nothing heavy is imported here: ``datasets``, ``pyarrow`` and ``huggingface_hub`` load only
-when a function that needs them runs. :class:`SpirographBuilder` subclasses a ``datasets``
+when a function that needs them runs. [`SpirographBuilder`][spirograph.hub.builder.SpirographBuilder] subclasses a
+``datasets``
 class, so it is imported on first access of ``spirograph.hub.SpirographBuilder``.
 """
 

@@ -7,7 +7,7 @@ download to the commit the manifest came from, downloads only the Parquet shards
 hold the requested rows, and checks each one's SHA-256 against the manifest before
 reading a byte of it. Any problem (a missing file, a checksum mismatch, an unreachable
 or offline hub with a cold cache, a repository without the requested config) raises
-:class:`~spirograph.errors.HubError` naming the file and repository; no partial data is
+[`HubError`][spirograph.errors.HubError] naming the file and repository; no partial data is
 ever returned.
 
 There is no default repository: no official copy is published yet, so ``repo_id`` names
@@ -173,12 +173,14 @@ def load_split(
         split: ``"train"``, ``"val"`` (or ``"validation"``) or ``"test"``.
         repo_id: the dataset repository, ``"owner/name"`` (required: there is no default copy).
         revision: a branch, tag or commit hash to pin; the repository's ``main`` by default.
-        size, normalize: the renderer settings, which choose the config (``32, "row"`` is ``v1``,
+        size: the image side; with ``normalize`` it chooses the config (``32, "row"`` is ``v1``,
             ``32, "image"`` is ``v1-image``, ``64, ...`` the 64x64 configs).
+        normalize: ``"row"`` or ``"image"``; with ``size`` it chooses the config.
         limit: the first ``limit`` rows only (only the shards holding them are downloaded).
 
     Returns:
-        ``(params, images)``: params float32 in canonical order (:data:`spirograph.PARAMETER_NAMES`)
+        ``(params, images)``: params float32 in canonical order
+        ([`spirograph.PARAMETER_NAMES`][spirograph.space.PARAMETER_NAMES])
         and images uint8 (``round(255 * pixel)`` of the rendered float image).
 
     Shape:

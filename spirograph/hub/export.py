@@ -195,7 +195,8 @@ def export(
         splits: torch (``"train"``, ``"val"``, ``"test"``) or hub (``"validation"``) split names;
             all three by default.
         subset: keep the first ``subset`` rows of each split (the card says so); every row by default.
-        config: a config name of :data:`spirograph.hub.schema.CONFIGS` (``"v1"``, ``"v1-image"``,
+        config: a config name of [`spirograph.hub.schema.CONFIGS`][spirograph.hub.schema.CONFIGS] (``"v1"``,
+            ``"v1-image"``,
             ``"v1-64"``, ``"v1-64-image"``) or a sequence of them for a multi-config copy.
         repo_id: the dataset repository the copy is meant for (``"owner/name"``), named by the
             card's loading snippets; ``None`` writes a placeholder to replace.
@@ -204,12 +205,12 @@ def export(
         shard_rows: rows per Parquet shard.
 
     Returns:
-        ``out_dir`` as a :class:`~pathlib.Path`.
+        ``out_dir`` as a `Path`.
 
     Raises:
         ConfigError: a bad argument, or ``out_dir`` is a non-empty folder without a manifest.
 
-    Example:
+    Examples:
         >>> from spirograph.hub import export
         >>> export("spirograph-hub", subset=64, quiet=True)  # doctest: +SKIP
         PosixPath('spirograph-hub')
@@ -367,7 +368,7 @@ def push(
     afterwards (``HfApi().create_tag``) to give users a revision to pin.
 
     Args:
-        folder: an export written by :func:`export` (it must hold ``manifest.json``).
+        folder: an export written by [`export()`][spirograph.hub.export.export] (it must hold ``manifest.json``).
         repo_id: ``"owner/name"`` of the dataset repository.
         revision: the branch to commit to (``main`` by default).
         token: a Hub token with write access; ``None`` uses the stored login.

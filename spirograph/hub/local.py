@@ -1,4 +1,4 @@
-"""Open a folder written by :func:`spirograph.hub.export` as the data of a split.
+"""Open a folder written by [`spirograph.hub.export()`][spirograph.hub.export] as the data of a split.
 
 ``load_local(path, split)`` is what ``Spirograph(split, source="local", path=path)`` calls:
 it reads the folder's ``manifest.json``, picks the config with the requested renderer
