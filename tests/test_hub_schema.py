@@ -26,6 +26,7 @@ def test_public_names() -> None:
         "SpirographBuilder",
         "SpirographBuilderConfig",
         "export",
+        "load_local",
         "load_split",
         "push",
     ]
