@@ -1,6 +1,6 @@
 """Download a split of the hub copy, verified file by file against its manifest.
 
-``load_split(split)`` is what ``Spirograph(split, source="hub")`` calls. It fetches
+``load_split(split, repo_id=...)`` is what ``Spirograph(split, source="hub", repo_id=...)`` calls. It fetches
 ``manifest.json`` from the dataset repository (through the ``huggingface_hub`` cache, so a
 second call, or a call with ``HF_HUB_OFFLINE=1``, reads the cache), pins every later
 download to the commit the manifest came from, downloads only the Parquet shards that
