@@ -27,6 +27,8 @@ CASES: dict[str, str] = {
     "python (no import)": "pass",
     "import torch (baseline)": "import torch",
     "import spirograph": "import spirograph",
+    "import spirograph; spirograph.Spirograph (first use)": "import spirograph; spirograph.Spirograph",
+    "spirograph --help (parser only)": "from spirograph.cli import build_parser; build_parser().format_help()",
     "import spirograph.hub": "import spirograph.hub",
     "spirograph.hub + datasets (builder)": "from spirograph.hub import SpirographBuilder",
 }

@@ -13,10 +13,18 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import torch
+from PIL import Image
 
 from spirograph import PARAMETER_NAMES, ParameterSpace, Spirograph, render
-from spirograph.viz import image_grid, normalisation_comparison, nuisance_variations, save_gif, save_png, traversal
+from spirograph.viz import (
+    image_grid,
+    normalisation_comparison,
+    nuisance_variations,
+    save_gif,
+    save_png,
+    traversal,
+    traversal_grid,
+)
 
 ASSETS = Path(__file__).resolve().parent / "assets"
 
@@ -36,17 +44,22 @@ def banner(out: Path) -> Path:
 def normalisation(out: Path) -> Path:
     """The same eight parameter vectors under "row" (top) and "image" (bottom) normalisation."""
     params = Spirograph("train", subset=8).params
-    return save_png(normalisation_comparison(params, scale=4, padding=2), out / "normalisation.png")
+    return save_png(normalisation_comparison(params, scale=4, padding=2, font_size=16), out / "normalisation.png")
 
 
 def traversals(out: Path) -> list[Path]:
-    """One labelled strip per parameter (a PNG) and the sweep of m as an animated GIF."""
+    """One labelled strip per parameter, each value under its image (a PNG), and the sweep of m as a GIF."""
     base = {"m": 3.5, "b": 0.45, "h": 1.2}
-    steps = 9
-    strips = torch.cat([traversal(name, steps, base) for name in PARAMETER_NAMES])
-    grid = image_grid(strips, nrow=steps, scale=3, padding=2, row_labels=PARAMETER_NAMES)
+    grid = traversal_grid(PARAMETER_NAMES, 9, base, scale=3, padding=2, font_size=15)
     gif = save_gif(traversal("m", 24, base), out / "traversal_m.gif", duration=90, scale=4)
     return [save_png(grid, out / "traversals.png"), gif]
+
+
+def mse_vs_m(out: Path) -> Path:
+    """The leaderboard's feature-averaging plot (made by baselines/leaderboard.py), copied for the docs."""
+    source = Path(__file__).resolve().parents[1] / "baselines" / "mse_vs_m.png"
+    with Image.open(source) as picture:
+        return save_png(picture.convert("RGB"), out / "mse_vs_m.png")
 
 
 def same_targets(out: Path) -> Path:
@@ -63,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=ASSETS, help=f"folder to write (default {ASSETS})")
     args = parser.parse_args(argv)
     written = [samples(args.out), banner(args.out), normalisation(args.out), *traversals(args.out)]
-    written.append(same_targets(args.out))
+    written += [same_targets(args.out), mse_vs_m(args.out)]
     for path in written:
         print(f"{path} ({path.stat().st_size / 1024:.1f} KiB)")
     return 0

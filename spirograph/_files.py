@@ -74,5 +74,5 @@ def fsync_directory(path: str | os.PathLike[str]) -> None:
 
 
 def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
-    """Write ``text`` (UTF-8) to ``path`` atomically; see :func:`atomic_write`."""
+    """Write ``text`` (UTF-8) to ``path`` atomically; see `atomic_write()`."""
     return atomic_write(path, lambda stream: stream.write(text.encode("utf-8")))

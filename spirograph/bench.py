@@ -1,6 +1,7 @@
 """Speed of the renderer against the naive formula, measured in one process.
 
-:func:`benchmark_render` times :func:`spirograph.render` and a direct implementation of
+[`benchmark_render()`][spirograph.bench.benchmark_render] times [`render()`][spirograph.render.render] and a direct
+implementation of
 the generative process (one ``(T, B, S, S)`` tensor of squared distances, as the formula
 reads) on the same parameters, forward and forward + backward, and reports images per
 second, median times and the speed-up. Both run in the same process, one after the
@@ -44,7 +45,10 @@ def naive_render(
 
     Args:
         params: parameters in canonical order.
-        size, n_points, extent, normalize: as in :func:`spirograph.render`.
+        size: as in [`render()`][spirograph.render.render].
+        n_points: as in [`render()`][spirograph.render.render].
+        extent: as in [`render()`][spirograph.render.render].
+        normalize: as in [`render()`][spirograph.render.render].
 
     Returns:
         The images.
@@ -144,7 +148,8 @@ def benchmark_render(
     dtype: torch.dtype = torch.float32,
     seed: int = 0,
 ) -> list[dict[str, Any]]:
-    """Time :func:`spirograph.render` against :func:`naive_render` on the same parameters.
+    """Time [`render()`][spirograph.render.render] against [`naive_render()`][spirograph.bench.naive_render] on the
+    same parameters.
 
     The library renderer runs with ``validate=False`` (as in a training loop). The
     backward pass is a vector-Jacobian product with a fixed random cotangent (as a loss
@@ -161,7 +166,9 @@ def benchmark_render(
         warmup: untimed calls of each before each measurement.
         backward: also time forward + backward.
         naive: also time the naive formula (and report the speed-up).
-        normalize, size, n_points: renderer settings.
+        normalize: renderer settings.
+        size: renderer settings.
+        n_points: renderer settings.
         device: where to render; CUDA timings synchronise around every call.
         dtype: floating dtype of the parameters.
         seed: seed of the prior draw and the cotangent.
@@ -254,10 +261,10 @@ def benchmark_render(
 
 
 def format_table(rows: Sequence[dict[str, Any]]) -> str:
-    """Render :func:`benchmark_render` rows as a fixed-width text table.
+    """Render [`benchmark_render()`][spirograph.bench.benchmark_render] rows as a fixed-width text table.
 
     Args:
-        rows: the dicts returned by :func:`benchmark_render`.
+        rows: the dicts returned by [`benchmark_render()`][spirograph.bench.benchmark_render].
 
     Returns:
         A header line and one line per row: batch size, pass, library median ms and

@@ -1,15 +1,18 @@
 """The ``spirograph`` command line: ``info``, ``preview``, ``traverse``, ``export``, ``verify``, ``push``, ``bench``.
 
 Run ``spirograph --help`` (or ``python -m spirograph --help``) and ``spirograph COMMAND --help``.
-Bad arguments, and library errors caused by bad values, end with exit status 2 and a
-one-line message on stderr, never a traceback.
+Every failure is one line on stderr, never a traceback: exit status 2 for bad arguments
+(and library errors caused by bad values), 1 for failures at run time (a file that cannot
+be written, the Hub, a missing optional part).
+
+Nothing heavy is imported before the arguments are parsed, so ``--help`` answers at once:
+the choices below are literals, pinned to the library's by the tests.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
-import inspect
 import io
 import json
 import math
@@ -17,22 +20,33 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
-import torch
-from tqdm import tqdm
-
-from spirograph._files import atomic_write_text
 from spirograph._version import __version__
-from spirograph.dataset import SPLITS, VERSION, Spirograph
 from spirograph.errors import SpirographError
-from spirograph.hub.schema import CONFIGS, DEFAULT_CONFIG
-from spirograph.render import NORMALIZE_MODES, render
-from spirograph.space import PARAMETER_NAMES, ParameterSpace
+
+if TYPE_CHECKING:
+    import torch
+
+    from spirograph.space import ParameterSpace
 
 __all__ = ["build_parser", "main"]
 
 EXPORT_FORMATS = ("parquet",)
+
+# The library's names, as literals so that parsing imports no torch (tests compare them).
+_PARAMETER_NAMES = ("m", "b", "h", "sigma", "fore_r", "fore_g", "fore_b", "back_r", "back_g", "back_b")
+_SPLIT_NAMES = ("train", "val", "test")
+_SPLIT_ALIASES = {"validation": "val"}  # the Hub's (and HF datasets') name of the validation split
+_NORMALIZE_MODES = ("row", "image")
+_HUB_CONFIGS = {
+    "v1": "32x32, row normalisation (the paper's released generator)",
+    "v1-image": "32x32, image normalisation (the equation as printed)",
+    "v1-64": "64x64, row normalisation",
+    "v1-64-image": "64x64, image normalisation",
+}
+_DEFAULT_CONFIG = "v1"
+_MAX_BENCH_BATCH = 16_384  # larger batches time the allocator, and the naive baseline would need gigabytes
 
 _MEANINGS = {
     "m": "curve size",
@@ -95,7 +109,11 @@ def _int_list(text: str) -> list[int]:
     items = [item for item in text.replace(",", " ").split() if item]
     if not items:
         raise argparse.ArgumentTypeError(f"expected positive integers separated by commas, got {text!r}")
-    return [_positive_int(item) for item in items]
+    values = [_positive_int(item) for item in items]
+    for value in values:
+        if value > _MAX_BENCH_BATCH:
+            raise argparse.ArgumentTypeError(f"expected batch sizes of at most {_MAX_BENCH_BATCH:,}, got {value:,}")
+    return values
 
 
 def _parameter_spec(text: str) -> dict[str, float]:
@@ -108,9 +126,9 @@ def _parameter_spec(text: str) -> dict[str, float]:
         name = name.strip()
         if not sep:
             raise argparse.ArgumentTypeError(f"expected NAME=VALUE pairs separated by commas, got {part!r}")
-        if name not in PARAMETER_NAMES:
+        if name not in _PARAMETER_NAMES:
             raise argparse.ArgumentTypeError(
-                f"unknown parameter {name!r}; valid names are {', '.join(PARAMETER_NAMES)}"
+                f"unknown parameter {name!r}; valid names are {', '.join(_PARAMETER_NAMES)}"
             )
         if name in values:
             raise argparse.ArgumentTypeError(f"parameter {name!r} is given twice in {text!r}")
@@ -139,6 +157,8 @@ def _check_picture_size(count: int, nrow: int, side: int, args: argparse.Namespa
 
 
 def _progress(iterable: Sequence[Any], *, quiet: bool, desc: str) -> Any:
+    from tqdm import tqdm
+
     # A bar is only worth drawing for more than one step.
     return tqdm(iterable, desc=desc, disable=quiet or len(iterable) < 2, leave=False, file=sys.stderr, unit="step")
 
@@ -146,7 +166,7 @@ def _progress(iterable: Sequence[Any], *, quiet: bool, desc: str) -> Any:
 def _vector(values: dict[str, float], space: ParameterSpace) -> list[float]:
     vector = list(space.prior_mean())
     for name, value in values.items():
-        vector[PARAMETER_NAMES.index(name)] = value
+        vector[_PARAMETER_NAMES.index(name)] = value
     return vector
 
 
@@ -156,10 +176,16 @@ def _read_params_file(path: Path, space: ParameterSpace) -> torch.Tensor:
     JSON: a list of objects ``{"m": 3, ...}`` or of lists of ten numbers. CSV: a header of
     parameter names, then one row per image (or rows of ten numbers without a header).
     """
+    import torch
+
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as error:
         raise _UsageError(f"--params-file: cannot read {str(path)!r}: {error.strerror or error}") from None
+    except UnicodeDecodeError as error:
+        raise _UsageError(
+            f"--params-file: {str(path)!r} is not UTF-8 text: {error.reason} at byte {error.start}"
+        ) from None
     rows: list[list[float]] = []
     if path.suffix.lower() == ".json":
         try:
@@ -180,7 +206,7 @@ def _read_params_file(path: Path, space: ParameterSpace) -> torch.Tensor:
         if not lines:
             raise _UsageError(f"--params-file: {str(path)!r} holds no rows")
         header = [cell.strip() for cell in lines[0]]
-        if all(cell in PARAMETER_NAMES for cell in header):
+        if all(cell in _PARAMETER_NAMES for cell in header):
             for number, line in enumerate(lines[1:], start=1):
                 if len(line) != len(header):
                     raise _UsageError(
@@ -208,17 +234,17 @@ def _number(value: Any, where: str) -> float:
 
 
 def _checked_mapping(row: dict[str, Any], where: str) -> dict[str, float]:
-    unknown = [name for name in row if name not in PARAMETER_NAMES]
+    unknown = [name for name in row if name not in _PARAMETER_NAMES]
     if unknown:
         raise _UsageError(
-            f"--params-file: {where} has unknown names {unknown}; valid names are {list(PARAMETER_NAMES)}"
+            f"--params-file: {where} has unknown names {unknown}; valid names are {list(_PARAMETER_NAMES)}"
         )
     return {name: _number(value, f"{where} `{name}`") for name, value in row.items()}
 
 
 def _checked_list(row: Sequence[Any], where: str) -> list[float]:
-    if len(row) != len(PARAMETER_NAMES):
-        raise _UsageError(f"--params-file: {where} must hold 10 values {list(PARAMETER_NAMES)}, got {len(row)}")
+    if len(row) != len(_PARAMETER_NAMES):
+        raise _UsageError(f"--params-file: {where} must hold 10 values {list(_PARAMETER_NAMES)}, got {len(row)}")
     return [_number(value, f"{where} value {k}") for k, value in enumerate(row)]
 
 
@@ -229,6 +255,12 @@ def _say(quiet: bool, message: str) -> None:
 
 # ---------------------------------------------------------------------------------------------- info
 def _info_data() -> dict[str, Any]:
+    import inspect
+
+    from spirograph.dataset import SPLITS, VERSION
+    from spirograph.render import render
+    from spirograph.space import ParameterSpace
+
     space = ParameterSpace()
     return {
         "version": __version__,
@@ -241,7 +273,7 @@ def _info_data() -> dict[str, Any]:
                 "high": space.bounds[name][1],
                 "role": "target" if name in space.targets else "nuisance",
             }
-            for name in PARAMETER_NAMES
+            for name in _PARAMETER_NAMES
         ],
         "targets": list(space.targets),
         "nuisance": list(space.nuisance_names),
@@ -287,6 +319,8 @@ def _render_chunks(
     params: torch.Tensor, render_one: Callable[[torch.Tensor], torch.Tensor], *, quiet: bool
 ) -> torch.Tensor:
     # params (n, 10) or (n, k, 10) -> images (n, [k,] 3, S, S), rendered in chunks under a progress bar.
+    import torch
+
     chunk = 256
     starts = list(range(0, params.shape[0], chunk))
     parts = [render_one(params[start : start + chunk]) for start in _progress(starts, quiet=quiet, desc="render")]
@@ -294,6 +328,11 @@ def _render_chunks(
 
 
 def _run_preview(args: argparse.Namespace) -> int:
+    import torch
+
+    from spirograph.dataset import SPLITS, Spirograph
+    from spirograph.render import render
+    from spirograph.space import ParameterSpace
     from spirograph.viz import image_grid, nuisance_variations, save_png
 
     space = ParameterSpace()
@@ -302,7 +341,7 @@ def _run_preview(args: argparse.Namespace) -> int:
         raise _UsageError("--params/--params-file replace the split; do not combine them with --split or --offset")
     if explicit:
         rows = [_vector(values, space) for values in args.params or []]
-        params = torch.tensor(rows, dtype=torch.float32).reshape(-1, len(PARAMETER_NAMES))
+        params = torch.tensor(rows, dtype=torch.float32).reshape(-1, len(_PARAMETER_NAMES))
         if args.params_file is not None:
             params = torch.cat([params, _read_params_file(args.params_file, space)])
     else:
@@ -336,10 +375,13 @@ def _run_preview(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------------------------------------- traverse
 def _run_traverse(args: argparse.Namespace) -> int:
+    import torch
+
+    from spirograph.space import ParameterSpace
     from spirograph.viz import image_grid, save_gif, save_png, traversal
 
     space = ParameterSpace()
-    names = list(PARAMETER_NAMES) if args.all else [args.parameter]
+    names = list(_PARAMETER_NAMES) if args.all else [args.parameter]
     if args.all and (args.low is not None or args.high is not None):
         raise _UsageError("--low/--high set the range of one parameter; do not combine them with --all")
     base = args.base or {}
@@ -386,7 +428,8 @@ def _run_export(args: argparse.Namespace) -> int:
         args.out,
         splits=args.split,
         subset=args.subset,
-        config=args.config,
+        config=args.config or _DEFAULT_CONFIG,
+        repo_id=args.repo_id,
         quiet=args.quiet,
         num_proc=args.num_proc,
     )
@@ -404,7 +447,7 @@ def _run_verify(args: argparse.Namespace) -> int:
         # The export does not match (exit 1, like `sha256sum --check`), not a bad argument.
         print(f"spirograph verify: {_one_line(error)}", file=sys.stderr)
         return 1
-    print(f"{args.folder}: all {len(manifest['files'])} files match manifest.json")
+    _say(args.quiet, f"{args.folder}: all {len(manifest['files'])} files match manifest.json")
     return 0
 
 
@@ -413,6 +456,13 @@ def _run_push(args: argparse.Namespace) -> int:
         raise _UsageError(f"DIR must be a folder written by `spirograph export`, got {str(args.folder)!r}")
     from spirograph.hub import push
 
+    if args.quiet:
+        try:
+            from huggingface_hub.utils import disable_progress_bars
+        except ImportError:
+            pass  # push() itself says how to install the hub extra
+        else:
+            disable_progress_bars()
     url = push(
         args.folder,
         args.repo_id,
@@ -425,6 +475,7 @@ def _run_push(args: argparse.Namespace) -> int:
 
 
 def _run_bench(args: argparse.Namespace) -> int:
+    from spirograph._files import atomic_write_text
     from spirograph.bench import benchmark_render, format_table
 
     batch_sizes = tuple(size for group in args.batch_sizes for size in group)
@@ -433,15 +484,53 @@ def _run_bench(args: argparse.Namespace) -> int:
     if args.json is not None:
         payload = {"benchmark": "render", "version": __version__, "threads": args.threads, "rows": rows}
         atomic_write_text(args.json, json.dumps(payload, indent=2, default=str) + "\n")
-        print(f"wrote {args.json}")
+        _say(args.quiet, f"wrote {args.json}")
     return 0
 
 
 # ---------------------------------------------------------------------------------------------- parser
+def _split_name(text: str) -> str:
+    """An argparse type: a split name, ``"validation"`` accepted for ``"val"``."""
+    name = _SPLIT_ALIASES.get(text, text)
+    if name not in _SPLIT_NAMES:
+        choices = ", ".join(repr(choice) for choice in (*_SPLIT_NAMES, *_SPLIT_ALIASES))
+        raise argparse.ArgumentTypeError(f"invalid choice: {text!r} (choose from {choices})")
+    return name
+
+
+class _Formatter(argparse.HelpFormatter):
+    """Wraps the description to the terminal; keeps the lines of the examples epilog as written."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        if text.startswith("examples:"):
+            return "".join(indent + line for line in text.splitlines(keepends=True))
+        return super()._fill_text(text, width, indent)
+
+
+def _quiet_option() -> argparse.ArgumentParser:
+    """The ``--quiet`` option every command takes, as a parent parser."""
+    parent = argparse.ArgumentParser(add_help=False)
+    parent.add_argument("--quiet", "-q", action="store_true", help="no progress bar and no summary line")
+    return parent
+
+
+def _example_parser(commands: Any, name: str, summary: str, description: str, examples: Sequence[str]) -> Any:
+    """A sub-command parser with a one-line summary, a description and an examples epilog."""
+    epilog = "examples:\n" + "\n".join(f"  {line}" for line in examples) if examples else None
+    return commands.add_parser(
+        name,
+        help=summary,
+        description=description,
+        epilog=epilog,
+        formatter_class=_Formatter,
+        parents=[_quiet_option()],
+    )
+
+
 def _add_render_options(parser: argparse.ArgumentParser, *, scale: int) -> None:
     parser.add_argument(
         "--normalize",
-        choices=NORMALIZE_MODES,
+        choices=_NORMALIZE_MODES,
         default="row",
         help="'row' (default): each image row divided by its maximum, the paper's released generator; "
         "'image': divided by the image maximum, the equation as printed",
@@ -453,7 +542,6 @@ def _add_render_options(parser: argparse.ArgumentParser, *, scale: int) -> None:
     parser.add_argument(
         "--padding", type=_non_negative_int, default=2, help="pixels between images in the grid (default 2)"
     )
-    parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar and no summary line")
 
 
 class _SplitAction(argparse.Action):
@@ -466,78 +554,76 @@ class _SplitAction(argparse.Action):
         namespace.split_given = True
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of the ``spirograph`` command (exposed for documentation and tests)."""
-    parser = _Parser(
-        prog="spirograph",
-        description="The Spirograph dataset (Foster, Pukdee & Rainforth, ICLR 2021): inspect, picture, export.",
+def _add_info(commands: Any) -> None:
+    info = _example_parser(
+        commands,
+        "info",
+        "version, parameters with priors and roles, splits with seeds and sizes",
+        "Print the package and dataset versions, the ten parameters (meaning, prior range, target or "
+        "nuisance), the canonical splits (size and seed) and the renderer's settings. Nothing is rendered.",
+        ["spirograph info", "spirograph info --json"],
     )
-    parser.add_argument("--version", action="version", version=f"spirograph {__version__}")
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    commands.required = True
-
-    info = commands.add_parser("info", help="version, parameters with priors and roles, splits with seeds and sizes")
     info.add_argument("--json", action="store_true", help="print JSON instead of tables")
     info.set_defaults(handler=_run_info)
 
-    preview = commands.add_parser(
+
+def _add_preview(commands: Any) -> None:
+    preview = _example_parser(
+        commands,
         "preview",
-        help="a PNG grid of samples from a split or of given parameters",
-        description="Write a PNG grid of images: the first rows*cols items of a split (from --offset), or the "
+        "a PNG grid of samples from a split or of given parameters",
+        "Write a PNG grid of images: the first rows*cols items of a split (from --offset), or the "
         "parameters given with --params / --params-file. With --nuisance-draws K each row shows one item's "
         "targets under K nuisance draws.",
-        epilog="examples:\n"
-        "  spirograph preview --split test --rows 4 --cols 8 --out preview.png\n"
-        "  spirograph preview --nuisance-draws 8 --rows 4 --out same-targets.png\n"
-        "  spirograph preview --params 'm=3,b=0.5,sigma=0.4' --params 'm=4.5,b=0.2' --out mine.png",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        [
+            "spirograph preview --split test --rows 4 --cols 8 --out preview.png",
+            "spirograph preview --nuisance-draws 8 --rows 4 --out same-targets.png",
+            "spirograph preview --params 'm=3,b=0.5,sigma=0.4' --params 'm=4.5,b=0.2' --out mine.png",
+        ],
     )
     preview.add_argument(
-        "--split", choices=list(SPLITS), default="train", action=_SplitAction, help="split to sample (default train)"
-    )
+        "--split", type=_split_name, default="train", action=_SplitAction, metavar="{train,val,test}",
+        help="split to sample (default train; 'validation' is accepted for 'val')",
+    )  # fmt: skip
     preview.add_argument("--offset", type=_non_negative_int, default=0, help="index of the first item (default 0)")
     preview.add_argument("--rows", type=_positive_int, default=4, help="grid rows (default 4)")
     preview.add_argument("--cols", type=_positive_int, default=8, help="grid columns (default 8)")
     preview.add_argument(
-        "--params",
-        type=_parameter_spec,
-        action="append",
-        metavar="SPEC",
+        "--params", type=_parameter_spec, action="append", metavar="SPEC",
         help="one image's parameters as NAME=VALUE pairs, e.g. 'm=3,b=0.5,sigma=0.4'; parameters not named "
         "take their prior mean; repeat for more images",
-    )
+    )  # fmt: skip
     preview.add_argument(
-        "--params-file",
-        type=Path,
-        metavar="FILE",
+        "--params-file", type=Path, metavar="FILE",
         help="parameters from a file: JSON list of objects (or of 10-number lists), or CSV with a header of names",
-    )
+    )  # fmt: skip
     preview.add_argument(
-        "--nuisance-draws",
-        type=_positive_int,
-        metavar="K",
+        "--nuisance-draws", type=_positive_int, metavar="K",
         help="show each item's targets under K fresh nuisance draws: one grid row of K images per item "
         "(replaces --cols)",
-    )
+    )  # fmt: skip
     preview.add_argument("--seed", type=_non_negative_int, default=0, help="seed of the nuisance draws (default 0)")
     preview.add_argument("--out", type=Path, default=Path("preview.png"), help="PNG to write (default preview.png)")
     _add_render_options(preview, scale=4)
     preview.set_defaults(handler=_run_preview, split_given=False)
 
-    traverse = commands.add_parser(
+
+def _add_traverse(commands: Any) -> None:
+    traverse = _example_parser(
+        commands,
         "traverse",
-        help="a PNG strip (and optional GIF) sweeping one parameter over its range",
-        description="Sweep one parameter over its prior range with the others fixed (at their prior means, or "
+        "a PNG strip (and optional GIF) sweeping one parameter over its range",
+        "Sweep one parameter over its prior range with the others fixed (at their prior means, or "
         "at --base). --all writes one labelled strip per parameter, one row each; its GIF frames show every "
         "parameter side by side.",
-        epilog="examples:\n"
-        "  spirograph traverse --parameter m --steps 9 --out m.png --gif m.gif\n"
-        "  spirograph traverse -p b --base 'm=4,h=1' --low 0.2 --high 0.9 --out b.png\n"
-        "  spirograph traverse --all --out all.png",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        [
+            "spirograph traverse --parameter m --steps 9 --out m.png --gif m.gif",
+            "spirograph traverse -p b --base 'm=4,h=1' --low 0.2 --high 0.9 --out b.png",
+            "spirograph traverse --all --out all.png",
+        ],
     )
     which = traverse.add_mutually_exclusive_group(required=True)
-    which.add_argument("--parameter", "-p", choices=PARAMETER_NAMES, help="the parameter to sweep")
+    which.add_argument("--parameter", "-p", choices=_PARAMETER_NAMES, help="the parameter to sweep")
     which.add_argument("--all", action="store_true", help="one strip per parameter")
     traverse.add_argument("--steps", type=_int_at_least_two, default=9, help="values in the sweep (default 9)")
     traverse.add_argument(
@@ -554,69 +640,103 @@ def build_parser() -> argparse.ArgumentParser:
     _add_render_options(traverse, scale=4)
     traverse.set_defaults(handler=_run_traverse)
 
-    export = commands.add_parser(
+
+def _add_export(commands: Any) -> None:
+    export = _example_parser(
+        commands,
         "export",
-        help="write the splits as a Hugging Face dataset folder (Parquet + card + manifest)",
-        description="Render the canonical splits and write them as Parquet shards with a dataset card and a "
-        "checksum manifest, ready for `spirograph push`.",
-        epilog="example:\n  spirograph export --format parquet --out hf/ --split test --subset 1000",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        "write the splits as a Hugging Face dataset folder (Parquet + card + manifest)",
+        "Render the canonical splits and write them as Parquet shards with a dataset card and a "
+        "checksum manifest, ready for `spirograph push`. Needs the hub extra "
+        '(python -m pip install "spirograph-dataset[hub]").',
+        [
+            "spirograph export --out hf/ --repo-id you/spirograph",
+            "spirograph export --out hf/ --repo-id you/spirograph --config v1 --config v1-image",
+            "spirograph export --out hf/ --split test --subset 1000",
+        ],
     )
     export.add_argument("--format", choices=EXPORT_FORMATS, default="parquet", help="file format (default parquet)")
     export.add_argument("--out", type=Path, required=True, metavar="DIR", help="folder to write")
     export.add_argument(
-        "--split", choices=list(SPLITS), action="append", help="a split to export (repeat; default: all)"
-    )
+        "--repo-id", metavar="R", help="the dataset repository the copy is for, e.g. you/spirograph; the card's "
+        "loading snippets name it (default: a placeholder to replace)",
+    )  # fmt: skip
+    export.add_argument(
+        "--split", type=_split_name, action="append", metavar="{train,val,test}",
+        help="a split to export (repeat; default: all)",
+    )  # fmt: skip
     export.add_argument("--subset", type=_positive_int, metavar="N", help="only the first N items of each split")
     export.add_argument(
-        "--config",
-        choices=list(CONFIGS),
-        default=DEFAULT_CONFIG,
-        help="; ".join(f"{name}: {config.description}" for name, config in CONFIGS.items()),
-    )
+        "--config", choices=list(_HUB_CONFIGS), action="append",
+        help=f"a config to export (repeat for several; default {_DEFAULT_CONFIG}): "
+        + "; ".join(f"{name}: {description}" for name, description in _HUB_CONFIGS.items()),
+    )  # fmt: skip
     export.add_argument("--num-proc", type=_positive_int, default=1, metavar="N", help="worker processes (default 1)")
-    export.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     export.set_defaults(handler=_run_export)
 
-    verify = commands.add_parser(
+
+def _add_verify(commands: Any) -> None:
+    verify = _example_parser(
+        commands,
         "verify",
-        help="check every file of an exported folder against its manifest",
-        description="Check that every file listed in DIR/manifest.json is present with its SHA-256, size and "
-        "rows, and that no unlisted data file is there. Exit status 0 if all match, 1 naming the first "
-        "file that does not.",
+        "check every file of an exported folder against its manifest",
+        "Check that every file listed in DIR/manifest.json is present with its SHA-256, size and rows, and "
+        "that no unlisted data file is there. Exit status 0 if all match, 1 naming the first file that does not.",
+        ["spirograph verify hf/"],
     )
     verify.add_argument("folder", type=Path, metavar="DIR", help="the exported folder")
     verify.set_defaults(handler=_run_verify)
 
-    push = commands.add_parser(
+
+def _add_push(commands: Any) -> None:
+    push = _example_parser(
+        commands,
         "push",
-        help="upload an exported folder to the Hugging Face Hub",
-        description="Upload a folder written by `spirograph export` to a dataset repository. The token comes "
-        "from `hf auth login` or the HF_TOKEN environment variable.",
+        "upload an exported folder to the Hugging Face Hub",
+        "Upload a folder written by `spirograph export` to a dataset repository. The token comes "
+        "from `hf auth login` or the HF_TOKEN environment variable. Needs the hub extra.",
+        ["spirograph push hf/ --repo-id you/spirograph"],
     )
     push.add_argument("folder", type=Path, metavar="DIR", help="the exported folder")
-    push.add_argument("--repo-id", required=True, metavar="R", help="dataset repository, e.g. user/spirograph")
+    push.add_argument("--repo-id", required=True, metavar="R", help="dataset repository, e.g. you/spirograph")
     push.add_argument("--revision", help="branch to push to (default: the main branch)")
     push.add_argument("--private", action="store_true", help="create the repository as private")
     push.add_argument("--message", metavar="TEXT", help="commit message")
     push.set_defaults(handler=_run_push)
 
-    bench = commands.add_parser(
+
+def _add_bench(commands: Any) -> None:
+    bench = _example_parser(
+        commands,
         "bench",
-        help="time the renderer at several batch sizes",
-        description="Time render() at several batch sizes against a naive baseline and print a table.",
+        "time the renderer at several batch sizes",
+        "Time render() at several batch sizes against a naive baseline and print a table.",
+        ["spirograph bench --batch-sizes 64,512,4096 --json render.json"],
     )
     bench.add_argument(
-        "--batch-sizes",
-        type=_int_list,
-        nargs="+",
-        default=[[64, 512, 4096]],
-        metavar="N",
-        help="batch sizes, separated by commas or spaces (default 64,512,4096)",
-    )
+        "--batch-sizes", type=_int_list, nargs="+", default=[[64, 512, 4096]], metavar="N",
+        help=f"batch sizes, separated by commas or spaces, each at most {_MAX_BENCH_BATCH:,} (default 64,512,4096)",
+    )  # fmt: skip
     bench.add_argument("--threads", type=_positive_int, default=2, help="torch CPU threads (default 2)")
     bench.add_argument("--json", type=Path, metavar="OUT", help="also write the rows as JSON")
     bench.set_defaults(handler=_run_bench)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``spirograph`` command (exposed for documentation and tests).
+
+    Returns:
+        The parser; each sub-command sets ``handler``, the function that runs it.
+    """
+    parser = _Parser(
+        prog="spirograph",
+        description="The Spirograph dataset (Foster, Pukdee & Rainforth, ICLR 2021): inspect, picture, export.",
+    )
+    parser.add_argument("--version", action="version", version=f"spirograph {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    commands.required = True
+    for add in (_add_info, _add_preview, _add_traverse, _add_export, _add_verify, _add_push, _add_bench):
+        add(commands)
     return parser
 
 
@@ -627,8 +747,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         argv: the arguments after the program name (default: ``sys.argv[1:]``).
 
     Returns:
-        The exit status: 0 on success, 2 for bad arguments or values (one line on
-        stderr), 1 when a file cannot be written or an optional part is missing.
+        The exit status: 0 on success; 2 for bad arguments or values; 1 for a failure at run
+        time (a file that cannot be written, the Hub, a missing optional part); 130 when
+        interrupted. Every failure is one line on stderr, never a traceback.
     """
     parser = build_parser()
     try:
@@ -638,23 +759,37 @@ def main(argv: Sequence[str] | None = None) -> int:
     prog = f"spirograph {args.command}"
     try:
         return int(args.handler(args))
-    except (_UsageError, SpirographError) as error:
-        print(f"{prog}: error: {_one_line(error)}", file=sys.stderr)
-        return 2
     except BrokenPipeError:
         # The reader went away (e.g. `spirograph info | head`); stop quietly, as the Python docs advise.
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 1
-    except ImportError as error:
-        print(f"{prog}: error: this command needs a part of spirograph that is not installed: {error}", file=sys.stderr)
-        return 1
-    except OSError as error:
-        print(f"{prog}: error: {_one_line(error)}", file=sys.stderr)
-        return 1
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)
         return 130
+    except Exception as error:  # one line, never a traceback: the contract of a command-line tool
+        print(f"{prog}: error: {_describe(error)}", file=sys.stderr)
+        return _exit_status(error)
+
+
+def _exit_status(error: Exception) -> int:
+    """2 when the arguments were wrong, 1 when running failed."""
+    if isinstance(error, _UsageError):
+        return 2
+    # A library error about a value or type the user passed; I/O, Hub and import errors are run time.
+    if isinstance(error, SpirographError) and isinstance(error, (ValueError, TypeError)):
+        return 2
+    return 1
+
+
+def _describe(error: Exception) -> str:
+    if isinstance(error, (_UsageError, SpirographError, OSError)):
+        return _one_line(error)
+    if isinstance(error, ImportError):
+        return f"this command needs a part of spirograph that is not installed: {_one_line(error)}"
+    if isinstance(error, MemoryError) or "can't allocate memory" in str(error):
+        return f"out of memory: {_one_line(error)}"
+    return f"{type(error).__name__}: {_one_line(error)}"
 
 
 def _one_line(error: BaseException) -> str:

@@ -1,15 +1,16 @@
 """``Spirograph(split=...)``: the canonical splits as a torch dataset, rendered on demand.
 
 Each split is a table of ten parameters per item drawn from the split's fixed seed
-with the counter-based sampler of :mod:`spirograph.space`: row ``i`` is a pure function
+with the counter-based sampler of [`spirograph.space`][spirograph.space]: row ``i`` is a pure function
 of ``(seed, i)``, the same bytes in every process, worker, rank and machine. Images
 are rendered from the table when asked for, whole batches at a time through
-``__getitems__`` (which :class:`torch.utils.data.DataLoader` calls with a batch size).
+``__getitems__`` (which `torch.utils.data.DataLoader` calls with a batch size).
 """
 
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, get_args
@@ -24,6 +25,7 @@ from spirograph.space import PARAMETER_NAMES, ParameterSpace
 
 __all__ = [
     "SPLITS",
+    "SPLIT_ALIASES",
     "VERSION",
     "Spirograph",
     "SpirographViews",
@@ -50,8 +52,11 @@ SPLITS: dict[str, SplitInfo] = {
 }
 """The canonical v1 splits: train and test have the paper's sizes."""
 
+SPLIT_ALIASES: dict[str, str] = {"validation": "val"}
+"""Other names accepted for a split: ``"validation"`` is the Hub's (and HF ``datasets``') name of ``"val"``."""
+
 Mode = Literal["images", "targets"]
-Source = Literal["render", "hub"]
+Source = Literal["render", "hub", "local"]
 _MODES: tuple[str, ...] = get_args(Mode)
 _SOURCES: tuple[str, ...] = get_args(Source)
 
@@ -130,12 +135,22 @@ class Spirograph(Dataset):
     Nothing is downloaded: the parameters come from the split's seed.
 
     Args:
-        split: ``"train"`` (100,000), ``"val"`` (10,000) or ``"test"`` (20,000).
+        split: ``"train"`` (100,000), ``"val"`` (10,000; ``"validation"`` is accepted too) or
+            ``"test"`` (20,000).
         transform: called on each image tensor (torchvision style).
         target_transform: called on each target tensor.
         space: the parameter space (priors and the target/nuisance split); the paper's by
             default. Changing a bound changes the values drawn, never the random stream.
-        size, n_points, extent, normalize: renderer settings, see :func:`spirograph.render`.
+        size: renderer settings, see [`render()`][spirograph.render.render].
+            ``normalize="row"`` (default) is the paper's released generator, ``"image"`` the
+            equation as printed.
+        n_points: renderer settings, see [`render()`][spirograph.render.render].
+            ``normalize="row"`` (default) is the paper's released generator, ``"image"`` the
+            equation as printed.
+        extent: renderer settings, see [`render()`][spirograph.render.render].
+            ``normalize="row"`` (default) is the paper's released generator, ``"image"`` the
+            equation as printed.
+        normalize: renderer settings, see [`render()`][spirograph.render.render].
             ``normalize="row"`` (default) is the paper's released generator, ``"image"`` the
             equation as printed.
         subset: keep the first items only: an int count or a float fraction (``0.5`` gives
@@ -143,13 +158,19 @@ class Spirograph(Dataset):
             ``n`` are a uniform random subset, identical everywhere.
         mode: ``"images"`` yields ``(image, target)``; ``"targets"`` yields only the target
             vector, for training loops that render on the device with
-            :class:`spirograph.SpirographTransform`.
+            [`spirograph.SpirographTransform`][spirograph.transform.SpirographTransform].
         seed: override the split's canonical seed (a new, non-canonical dataset).
-        source: ``"render"`` (default, no network) or ``"hub"`` (download the Parquet copy
-            from the Hugging Face Hub, verified against its manifest).
-        repo_id, revision: where the hub copy lives (``source="hub"`` only).
+        source: ``"render"`` (default, no network), ``"hub"`` (download a Parquet copy from
+            the Hugging Face Hub, verified against its manifest; needs ``repo_id``) or
+            ``"local"`` (read a folder written by ``spirograph export``, verified against its
+            manifest; needs ``path``; without ``subset``, every row the folder holds). Both
+            need the ``hub`` extra.
+        repo_id: the Hub dataset repository, ``"owner/name"`` (``source="hub"`` only; there is
+            no default copy).
+        revision: a branch, tag or commit of ``repo_id`` to pin (``source="hub"`` only).
+        path: the exported folder (``source="local"`` only).
 
-    Example:
+    Examples:
         >>> from torch.utils.data import DataLoader
         >>> dataset = Spirograph("test", subset=64)
         >>> images, targets = next(iter(DataLoader(dataset, batch_size=32)))
@@ -174,10 +195,13 @@ class Spirograph(Dataset):
         source: Source = "render",
         repo_id: str | None = None,
         revision: str | None = None,
+        path: str | os.PathLike[str] | None = None,
     ) -> None:
         super().__init__()
+        split = SPLIT_ALIASES.get(split, split) if isinstance(split, str) else split
         if split not in SPLITS:
-            raise ParameterError(f"Spirograph: `split` must be one of {list(SPLITS)}, got {split!r}")
+            known = [*SPLITS, *SPLIT_ALIASES]
+            raise ParameterError(f"Spirograph: `split` must be one of {known}, got {split!r}")
         if mode not in _MODES:
             raise ParameterError(f"Spirograph: `mode` must be one of {list(_MODES)}, got {mode!r}")
         if source not in _SOURCES:
@@ -211,27 +235,37 @@ class Spirograph(Dataset):
         self._images: torch.Tensor | None = None
 
         length = _resolve_subset(subset, info.size)
-        if source == "hub":
+        if (repo_id is not None or revision is not None) and source != "hub":
+            raise ParameterError("Spirograph: `repo_id` and `revision` need `source='hub'`")
+        if path is not None and source != "local":
+            raise ParameterError("Spirograph: `path` needs `source='local'`")
+        if source == "render":
+            self.params = space.sample(length, seed=self.seed, stream=_TABLE_STREAM, dtype=torch.float32)
+        else:
             if n_points != 40 or extent != 6.0:
                 raise ParameterError(
-                    f"Spirograph: `source='hub'` copies use n_points=40 and extent=6.0, got n_points={n_points}, "
+                    f"Spirograph: `source={source!r}` copies use n_points=40 and extent=6.0, got n_points={n_points}, "
                     f"extent={extent}; render them instead with source='render'"
                 )
             if seed is not None or space.bounds != ParameterSpace().bounds:
                 raise ParameterError(
-                    "Spirograph: `source='hub'` serves the canonical data; do not pass `seed` or bounds"
+                    f"Spirograph: `source={source!r}` serves the canonical data; do not pass `seed` or bounds"
                 )
-            from spirograph.hub import load_split  # heavy imports only when the hub is used
+            # The hub package builds on this module: imported here, at first use, never at module level.
+            if source == "hub":
+                from spirograph.hub.download import load_split
 
-            params, images = load_split(
-                split, repo_id=repo_id, revision=revision, size=size, normalize=normalize, limit=length
-            )
-            self.params = params
-            self._images = images
-        else:
-            if repo_id is not None or revision is not None:
-                raise ParameterError("Spirograph: `repo_id` and `revision` need `source='hub'`")
-            self.params = space.sample(length, seed=self.seed, stream=_TABLE_STREAM, dtype=torch.float32)
+                self.params, self._images = load_split(
+                    split, repo_id=repo_id, revision=revision, size=size, normalize=normalize, limit=length
+                )
+            elif path is None:
+                raise ParameterError("Spirograph: `source='local'` needs `path`, the folder `spirograph export` wrote")
+            else:
+                from spirograph.hub.local import load_local
+
+                # Without `subset`, every row the export holds (an export may hold only the first rows).
+                limit = None if subset is None else length
+                self.params, self._images = load_local(path, split, size=size, normalize=normalize, limit=limit)
         self.targets = self.params[:, list(space.target_index)].contiguous()
 
     # ------------------------------------------------------------------ names
@@ -247,7 +281,7 @@ class Spirograph(Dataset):
 
     @property
     def parameter_names(self) -> tuple[str, ...]:
-        """Names of the columns of :attr:`params` (the canonical order)."""
+        """Names of the columns of `params` (the canonical order)."""
         return PARAMETER_NAMES
 
     # ------------------------------------------------------------------ rendering
@@ -357,12 +391,13 @@ class Spirograph(Dataset):
 
 
 class SpirographViews(Dataset):
-    """``k`` views of each item of a :class:`Spirograph`, each with fresh nuisance.
+    """``k`` views of each item of a [`Spirograph`][spirograph.dataset.Spirograph], each with fresh nuisance.
 
     Item ``i`` is ``(views, target)`` with ``views`` of shape ``(k, 3, size, size)``;
     views share the target parameters and differ in the nuisance ones. The draws are a
-    pure function of ``(seed, epoch, i, view)``; call :meth:`set_epoch` each epoch (as
-    with :class:`torch.utils.data.DistributedSampler`) to get new ones.
+    pure function of ``(seed, epoch, i, view)``; call [`set_epoch()`][spirograph.dataset.SpirographViews.set_epoch]
+    each epoch (as
+    with `torch.utils.data.DistributedSampler`) to get new ones.
 
     The epoch lives in a one-element tensor in shared memory, created with the object, so
     :meth:`set_epoch` reaches ``DataLoader`` workers that are already running

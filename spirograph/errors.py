@@ -1,6 +1,6 @@
-"""Exception types raised by :mod:`spirograph`.
+"""Exception types raised by `spirograph`.
 
-Every error subclasses :class:`SpirographError` and the closest builtin, so that
+Every error subclasses [`SpirographError`][spirograph.errors.SpirographError] and the closest builtin, so that
 ``except ValueError`` or ``except OSError`` keeps working in user code.
 """
 
@@ -12,6 +12,7 @@ __all__ = [
     "ConfigError",
     "ExportError",
     "HubError",
+    "MissingDependencyError",
     "ParameterError",
     "SpirographError",
     "TrainingError",
@@ -44,6 +45,10 @@ class ChecksumError(HubError):
 
 class ExportError(HubError):
     """A local export is locked by another export, or its files do not match its manifest."""
+
+
+class MissingDependencyError(SpirographError, ImportError):
+    """An optional part of the package is not installed (the message says how to install it)."""
 
 
 class TrainingError(SpirographError, FloatingPointError):

@@ -16,7 +16,7 @@ every method is scored the same way:
    the feature of an item is the mean over ``M`` nuisance draws, for both the probe's
    training set and the test set; the paper's default is ``M = 1``.
 4. **Probe.** One linear layer on all target tasks, fitted by full-batch L-BFGS (500
-   steps, L2 weight ``1e-8`` on the weights, see :mod:`spirograph.probes`).
+   steps, L2 weight ``1e-8`` on the weights, see [`spirograph.probes`][spirograph.probes]).
 5. **Scores.** Test MSE per task and its mean over tasks; also ``R^2`` and the MSE over
    the task's prior variance.
 
@@ -134,24 +134,31 @@ class EvaluationResult(_Record):
 
     Attributes:
         mse: test MSE per task (at ``averaging`` draws per feature).
-        mse_mean: mean of :attr:`mse` over tasks (the paper's headline number).
+        mse_mean: mean of `mse` over tasks (the paper's headline number).
         r2: ``1 - SSE / SST`` per task on the test labels.
         normalised_mse: MSE over the task's prior variance (1 = no better than the prior mean).
-        normalised_mse_mean: mean of :attr:`normalised_mse`.
+        normalised_mse_mean: mean of `normalised_mse`.
         averaging: ``M``, the number of nuisance draws averaged per feature.
         feature_averaging: ``M -> mse_mean`` for every requested ``M`` (``None`` for one ``M``).
         feature_averaging_per_task: ``M -> {task: MSE}`` (``None`` for one ``M``).
         tasks: the task names.
-        probe, l2, steps: the probe settings.
-        n_train, n_test: items in the probe's training and test sets.
+        probe: the probe's solver (``"lbfgs"`` or ``"ridge"``).
+        l2: the probe's L2 weight.
+        steps: the probe's L-BFGS steps.
+        n_train: items in the probe's training set.
+        n_test: items in the test set.
         splits: ``{"train": split name, "test": split name}``.
         seeds: ``{"evaluation": seed of the nuisance draws, "train": split seed, "test": split seed}``.
-        normalize, size, n_points, extent: renderer settings of the data.
+        normalize: the renderer's normalisation of the data.
+        size: the image side of the data.
+        n_points: the curve points of the data.
+        extent: the canvas half-width of the data.
         bounds: the nuisance/target priors used, ``name -> [low, high]``.
-        targets, nuisance: the target/nuisance split of the space.
+        targets: the target names of the space.
+        nuisance: the nuisance names of the space.
         feature_dim: dimension ``d`` of the encoder's features.
         device: where the encoder ran.
-        package_version: :data:`spirograph.__version__` that produced the record.
+        package_version: `spirograph.__version__` that produced the record.
         timings: seconds spent ``encode`` (render + encoder), ``fit`` (probe fit + scores), ``total``.
     """
 
@@ -185,12 +192,12 @@ class EvaluationResult(_Record):
 
     @property
     def M(self) -> int:
-        """The number of nuisance draws averaged per feature (same as :attr:`averaging`)."""
+        """The number of nuisance draws averaged per feature (same as `averaging`)."""
         return self.averaging
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> EvaluationResult:
-        """Rebuild a record from :meth:`to_dict` output (or its JSON)."""
+        """Rebuild a record from `to_dict()` output (or its JSON)."""
         if not isinstance(data, dict):
             raise ParameterError(f"EvaluationResult.from_dict: `data` must be a dict, got {type(data).__name__}")
         cls._check_keys(data, "EvaluationResult.from_dict")
@@ -202,13 +209,13 @@ class EvaluationResult(_Record):
 
     @classmethod
     def from_json(cls, source: str | os.PathLike[str]) -> EvaluationResult:
-        """Rebuild a record from JSON text or a JSON file written by :meth:`to_json`."""
+        """Rebuild a record from JSON text or a JSON file written by `to_json()`."""
         return cls.from_dict(_read_json(source, "EvaluationResult.from_json"))
 
 
 @dataclass
 class InvarianceResult(_Record):
-    """Invariance diagnostics of a representation (see :func:`invariance`).
+    """Invariance diagnostics of a representation (see [`invariance()`][spirograph.evaluation.invariance]).
 
     Attributes:
         conditional_variance: variance, across nuisance draws of one example, of a random
@@ -225,7 +232,10 @@ class InvarianceResult(_Record):
         nuisance_mse_prior_mean: MSE of predicting each nuisance parameter by its prior
             mean on the same test set, mean over tasks (the no-information level).
         nuisance_mse_prior_mean_per_task: per nuisance parameter.
-        n_examples, n_draws, n_projections, seed: the settings.
+        n_examples: the settings.
+        n_draws: the settings.
+        n_projections: the settings.
+        seed: the settings.
         feature_dim: dimension of the representation.
         package_version: the package version that produced the record.
         timings: seconds spent on the variance pass and the nuisance probe.
@@ -248,7 +258,7 @@ class InvarianceResult(_Record):
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> InvarianceResult:
-        """Rebuild a record from :meth:`to_dict` output (or its JSON)."""
+        """Rebuild a record from `to_dict()` output (or its JSON)."""
         if not isinstance(data, dict):
             raise ParameterError(f"InvarianceResult.from_dict: `data` must be a dict, got {type(data).__name__}")
         cls._check_keys(data, "InvarianceResult.from_dict")
@@ -256,7 +266,7 @@ class InvarianceResult(_Record):
 
     @classmethod
     def from_json(cls, source: str | os.PathLike[str]) -> InvarianceResult:
-        """Rebuild a record from JSON text or a JSON file written by :meth:`to_json`."""
+        """Rebuild a record from JSON text or a JSON file written by `to_json()`."""
         return cls.from_dict(_read_json(source, "InvarianceResult.from_json"))
 
 
@@ -313,7 +323,13 @@ def _check_renderers(train: Spirograph, test: Spirograph, where: str) -> None:
         )
 
 
-def _check_device(device: Any, where: str) -> torch.device:
+def _check_device(device: Any, encoder: Any, where: str) -> torch.device:
+    if device is None:
+        # The encoder's own device, as a user who moved it with `.to(device)` expects; else the CPU.
+        if isinstance(encoder, nn.Module):
+            for tensor in (*encoder.parameters(), *encoder.buffers()):
+                return tensor.device
+        return torch.device("cpu")
     try:
         return torch.device(device)
     except (RuntimeError, TypeError):
@@ -414,7 +430,7 @@ def evaluate(
     probe: ProbeMethod = "lbfgs",
     l2: float = 1e-8,
     steps: int = 500,
-    device: torch.device | str = "cpu",
+    device: torch.device | str | None = None,
     batch_size: int = 512,
     averaging: int | Sequence[int] = 1,
     space: ParameterSpace | None = None,
@@ -428,7 +444,7 @@ def evaluate(
         encoder: an ``nn.Module`` or callable mapping images ``(B, 3, 32, 32)`` float32 on
             ``device`` to features ``(B, d)``. It is put in eval mode (and restored after)
             and called under ``torch.no_grad``. An encoder with ``encodes_parameters =
-            True`` (e.g. :class:`spirograph.references.OracleEncoder`) receives the
+            True`` (e.g. [`spirograph.references.OracleEncoder`][spirograph.references.OracleEncoder]) receives the
             ``(B, 10)`` parameters of each input instead of its image.
         train: the probe's training set (default ``Spirograph("train", subset=proportion)``).
         test: the test set (default ``Spirograph("test", subset=proportion)``).
@@ -436,7 +452,8 @@ def evaluate(
         probe: ``"lbfgs"`` (the paper's) or ``"ridge"`` (exact closed form).
         l2: L2 weight on the probe's weights (the paper's ``1e-8``).
         steps: L-BFGS steps (the paper's 500).
-        device: where images are rendered and encoded.
+        device: where images are rendered and encoded; by default the device of the encoder's
+            first parameter or buffer (the CPU for an encoder without any).
         batch_size: images per encoder call.
         averaging: ``M``, nuisance draws averaged per feature (the paper's default 1), or
             a list of them for a feature-averaging curve computed in one pass.
@@ -448,8 +465,9 @@ def evaluate(
             not given (the paper's 0.5).
 
     Returns:
-        The :class:`EvaluationResult`; with a list for ``averaging`` its headline scores
-        are those of the largest ``M`` and :attr:`~EvaluationResult.feature_averaging`
+        The [`EvaluationResult`][spirograph.evaluation.EvaluationResult]; with a list for ``averaging`` its headline
+        scores
+        are those of the largest ``M`` and `feature_averaging`
         holds the curve.
 
     Raises:
@@ -457,7 +475,7 @@ def evaluate(
             nuisance task with ``M > 1``, ...).
         ParameterError: an encoder output that is not a finite ``(B, d)`` tensor.
 
-    Example:
+    Examples:
         >>> from spirograph.references import PixelEncoder
         >>> result = evaluate(PixelEncoder(), train=Spirograph("train", subset=64),
         ...                   test=Spirograph("test", subset=32), probe="ridge", progress=False)
@@ -474,7 +492,7 @@ def evaluate(
     if not isinstance(progress, bool):
         raise ConfigError(f"{where}: `progress` must be a bool, got {progress!r}")
     LinearProbe(probe, l2=l2, steps=steps)  # checks l2 and steps now, before any encoding
-    torch_device = _check_device(device, where)
+    torch_device = _check_device(device, encoder, where)
     if space is not None and not isinstance(space, ParameterSpace):
         raise ConfigError(f"{where}: `space` must be a ParameterSpace or None, got {type(space).__name__}")
     train_set = _check_dataset(train, "train", proportion, space, where)
@@ -570,9 +588,9 @@ def feature_averaging(
     features, and fits a probe on the averages at each ``M`` in ``ms``.
 
     Args:
-        encoder: as in :func:`evaluate`.
+        encoder: as in [`evaluate()`][spirograph.evaluation.evaluate].
         ms: the values of ``M`` (the paper's ``1, 2, 3, 4, 5, 10, 20, 30`` by default).
-        **kwargs: any other argument of :func:`evaluate`.
+        **kwargs: any other argument of [`evaluate()`][spirograph.evaluation.evaluate].
 
     Returns:
         ``{M: mse_mean}`` in increasing ``M``. For per-task values and settings use
@@ -647,7 +665,7 @@ def invariance(
     probe: ProbeMethod = "lbfgs",
     l2: float = 1e-8,
     steps: int = 500,
-    device: torch.device | str = "cpu",
+    device: torch.device | str | None = None,
     batch_size: int = 512,
     progress: bool = True,
     proportion: float = 0.5,
@@ -666,25 +684,37 @@ def invariance(
     - ``conditional_variance_normalised``: per projection, the above over the total
       variance of the projection over all examples and draws, averaged over projections.
     - ``nuisance_share``: on the raw features, ``sum_d E_x Var(z_d | x) / sum_d Var(z_d)``.
-    - ``nuisance_mse`` (with ``nuisance_probe``): :func:`evaluate` with the nuisance
+    - ``nuisance_mse`` (with ``nuisance_probe``): [`evaluate()`][spirograph.evaluation.evaluate] with the nuisance
       tasks (M = 1) on ``train``/``test``, the paper's other diagnostic, beside
       ``nuisance_mse_prior_mean``, the MSE of predicting each prior mean on that test set.
 
     Args:
-        encoder: as in :func:`evaluate`.
+        encoder: as in [`evaluate()`][spirograph.evaluation.evaluate].
         data: items whose draws are compared (default ``Spirograph("test", subset=n_examples)``).
         n_examples: how many items of ``data`` (the first ones), ``>= 2``.
         n_draws: nuisance draws per item, ``>= 2``.
         n_projections: random Rademacher projections averaged, ``>= 1``.
         seed: seed of the nuisance draws and the projections.
         space: nuisance prior and split (default: ``data.space``).
-        nuisance_probe: also fit the nuisance probe (costs one :func:`evaluate`).
-        train, test, probe, l2, steps, proportion: the nuisance probe's data and settings,
-            as in :func:`evaluate`.
-        device, batch_size, progress: as in :func:`evaluate`.
+        nuisance_probe: also fit the nuisance probe (costs one [`evaluate()`][spirograph.evaluation.evaluate]).
+        train: the nuisance probe's data and settings,
+            as in [`evaluate()`][spirograph.evaluation.evaluate].
+        test: the nuisance probe's data and settings,
+            as in [`evaluate()`][spirograph.evaluation.evaluate].
+        probe: the nuisance probe's data and settings,
+            as in [`evaluate()`][spirograph.evaluation.evaluate].
+        l2: the nuisance probe's data and settings,
+            as in [`evaluate()`][spirograph.evaluation.evaluate].
+        steps: the nuisance probe's data and settings,
+            as in [`evaluate()`][spirograph.evaluation.evaluate].
+        proportion: the nuisance probe's data and settings,
+            as in [`evaluate()`][spirograph.evaluation.evaluate].
+        device: as in [`evaluate()`][spirograph.evaluation.evaluate].
+        batch_size: as in [`evaluate()`][spirograph.evaluation.evaluate].
+        progress: as in [`evaluate()`][spirograph.evaluation.evaluate].
 
     Returns:
-        The :class:`InvarianceResult`.
+        The [`InvarianceResult`][spirograph.evaluation.InvarianceResult].
     """
     where = "invariance"
     _check_int(n_examples, where, "n_examples", 2)
@@ -695,7 +725,7 @@ def invariance(
         raise ConfigError(f"{where}: `seed` must be an int >= 0, got {seed!r}")
     if not isinstance(nuisance_probe, bool):
         raise ConfigError(f"{where}: `nuisance_probe` must be a bool, got {nuisance_probe!r}")
-    torch_device = _check_device(device, where)
+    torch_device = _check_device(device, encoder, where)
     if space is not None and not isinstance(space, ParameterSpace):
         raise ConfigError(f"{where}: `space` must be a ParameterSpace or None, got {type(space).__name__}")
     if data is None:

@@ -1,18 +1,18 @@
-"""Label heads: linear probes fitted on frozen features.
+r"""Label heads: linear probes fitted on frozen features.
 
 The paper (Foster, Pukdee & Rainforth, ICLR 2021) scores a frozen encoder with one
 multi-output linear layer ``y_hat = x W + b`` fitted to all downstream tasks at once by
-minimising
+minimising, over $N$ examples $x_n$ with labels $y_n$ for $T$ tasks,
 
-.. code-block:: text
+$$
+L(W, b) = \frac{1}{N T} \sum_{n=1}^{N} \lVert x_n W + b - y_n \rVert^2 + \lambda \lVert W \rVert_F^2
+$$
 
-    L(W, b) = mean over examples and tasks of (x W + b - y)^2  +  l2 * ||W||_F^2
-
-(the mean squared error over all ``N * T`` entries, as ``torch.nn.MSELoss`` computes
+with $\lambda$ = ``l2`` (the mean squared error over all ``N * T`` entries, as ``torch.nn.MSELoss`` computes
 it, plus an L2 penalty on the weights only, never the bias). Two solvers minimise
 the same ``L``:
 
-- ``"lbfgs"`` (the paper's): full-batch :class:`torch.optim.LBFGS` for ``steps`` calls
+- ``"lbfgs"`` (the paper's): full-batch `torch.optim.LBFGS` for ``steps`` calls
   of ``step()`` from ``W = 0, b = 0``, in float64. Settings: ``lr=1``, ``max_iter=20``
   iterations per step, ``history_size=100``, ``line_search_fn="strong_wolfe"`` (the
   paper's code used no line search; the strong-Wolfe search keeps badly conditioned
@@ -83,7 +83,7 @@ class LinearProbe:
 
     Args:
         method: ``"lbfgs"`` (the paper's solver) or ``"ridge"`` (exact closed form); both
-            minimise the same objective, see :mod:`spirograph.probes`.
+            minimise the same objective, see [`spirograph.probes`][spirograph.probes].
         l2: weight of the L2 penalty on ``W`` (not on ``b``), ``>= 0``; the paper's ``1e-8``.
         steps: number of ``LBFGS.step`` calls (``"lbfgs"`` only), ``>= 1``; the paper's 500.
         dtype: floating dtype of the fit; float64 (default) makes it deterministic and
@@ -98,7 +98,7 @@ class LinearProbe:
         loss: final value of the objective on the training data.
         iterations: L-BFGS iterations run (0 for ``"ridge"``).
 
-    Example:
+    Examples:
         >>> features = torch.randn(200, 5, dtype=torch.float64)
         >>> labels = features @ torch.ones(5, 2, dtype=torch.float64) + 3
         >>> probe = LinearProbe("ridge").fit(features, labels)
@@ -252,7 +252,7 @@ def regression_scores(prediction: torch.Tensor, labels: torch.Tensor, tasks: Tas
         tasks: the tasks of the columns (names and prior variances).
 
     Returns:
-        The dictionary described in :meth:`LinearProbe.score`.
+        The dictionary described in [`LinearProbe.score()`][spirograph.probes.LinearProbe.score].
 
     Shape:
         ``prediction (N, T)``, ``labels (N, T)``.

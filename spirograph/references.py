@@ -1,10 +1,11 @@
 """Reference encoders that need no training: raw pixels, a random network, an oracle.
 
 They bracket a leaderboard: any learned representation should beat
-:class:`PixelEncoder` and :class:`RandomEncoder`, and none can beat the oracle.
+[`PixelEncoder`][spirograph.references.PixelEncoder] and [`RandomEncoder`][spirograph.references.RandomEncoder], and
+none can beat the oracle.
 
-:class:`OracleEncoder` is handed the true parameters instead of the image. It sets
-``encodes_parameters = True``, which tells :func:`spirograph.evaluation.evaluate` to
+[`OracleEncoder`][spirograph.references.OracleEncoder] is handed the true parameters instead of the image. It sets
+``encodes_parameters = True``, which tells [`spirograph.evaluation.evaluate()`][spirograph.evaluation.evaluate] to
 call it with the ``(B, 10)`` parameters of each rendered input (the same rows and the
 same nuisance draws an image encoder would see) rather than the images; everything
 else (probe, splits, scores) is identical, so its score is an honest ceiling.
@@ -34,7 +35,7 @@ def _check_images(images: object, where: str) -> torch.Tensor:
 class PixelEncoder(nn.Module):
     """The raw pixels as features: ``(B, 3, S, S) -> (B, 3 * S * S)``.
 
-    Example:
+    Examples:
         >>> PixelEncoder()(torch.zeros(2, 3, 32, 32)).shape
         torch.Size([2, 3072])
     """
@@ -54,14 +55,14 @@ class RandomEncoder(nn.Module):
     Three 3x3 convolutions with ReLU (``3 -> width``, ``width -> 2 width`` stride 2,
     ``2 width -> 4 width`` stride 2), then average pooling to a ``2 x 2`` grid:
     ``16 * width`` features. Weights are Kaiming-normal (fan-in, ReLU gain) drawn from
-    a private :class:`torch.Generator` seeded with ``seed``, biases zero, so the
+    a private `torch.Generator` seeded with ``seed``, biases zero, so the
     network is a pure function of ``(seed, width)`` and the global RNG is untouched.
 
     Args:
         seed: the initialisation seed.
         width: channels of the first convolution, ``>= 1``.
 
-    Example:
+    Examples:
         >>> RandomEncoder(seed=0, width=8)(torch.zeros(2, 3, 32, 32)).shape
         torch.Size([2, 128])
     """
@@ -115,7 +116,7 @@ class OracleEncoder(nn.Module):
     """The true parameters as features: an upper bound that no image encoder can beat.
 
     It is called with parameters, not images (``encodes_parameters = True``; see
-    :mod:`spirograph.references`). With the default ``names`` (the targets) a linear
+    [`spirograph.references`][spirograph.references]). With the default ``names`` (the targets) a linear
     probe recovers every target exactly. With ``names`` set to nuisance parameters it
     gives features independent of the targets, which score about the prior variance.
 
@@ -123,7 +124,7 @@ class OracleEncoder(nn.Module):
         names: parameters to expose, in order (default: the targets of ``space``).
         space: the parameter space whose targets are the default ``names``.
 
-    Example:
+    Examples:
         >>> oracle = OracleEncoder()
         >>> oracle(ParameterSpace().sample(3, seed=0)).shape
         torch.Size([3, 4])

@@ -1,19 +1,27 @@
-"""The differentiable Spirograph renderer.
+r"""The differentiable Spirograph renderer.
 
 ``render(params)`` maps ``(..., 10)`` parameters (canonical order, see
-:data:`spirograph.PARAMETER_NAMES`) to ``(..., 3, size, size)`` images, exactly the
+[`spirograph.PARAMETER_NAMES`][spirograph.space.PARAMETER_NAMES]) to ``(..., 3, size, size)`` images, exactly the
 generative process of Foster, Pukdee & Rainforth, "Improving Transformation
 Invariance in Contrastive Representation Learning" (ICLR 2021):
 
-.. code-block:: text
+with $T$ curve points $t_k$ evenly spaced over $[0, 2\pi]$ (both ends included) and a grid
+$g$ of ``size`` points evenly spaced over $[-\mathrm{extent}, \mathrm{extent}]$ on both axes,
 
-    t_k     = linspace(0, 2 pi, T)
-    x_k     = (m - h) cos(t_k) + h cos(t_k (m - h) / b)
-    y_k     = (m - h) sin(t_k) - h sin(t_k (m - h) / b)
-    v[i, j] = 1/T sum_k exp(-((g_i - x_k)^2 + (g_j - y_k)^2) / sigma),  g = linspace(-extent, extent, size)
-    v       = v / (max_j v[i, j] + 1e-8)      normalize="row"   (the released generator; default)
-    v       = v / (max_ij v[i, j] + 1e-8)     normalize="image" (the equation as printed)
-    image   = v * fore + (1 - v) * back
+$$
+x_k = (m - h) \cos t_k + h \cos\left(\frac{m - h}{b}\, t_k\right), \qquad
+y_k = (m - h) \sin t_k - h \sin\left(\frac{m - h}{b}\, t_k\right),
+$$
+
+$$
+v_{ij} = \frac{1}{T} \sum_{k=1}^{T} \exp\left(-\frac{(g_i - x_k)^2 + (g_j - y_k)^2}{\sigma}\right),
+\qquad
+\mathrm{image}_{c,i,j} = \hat v_{ij}\, \mathrm{fore}_c + (1 - \hat v_{ij})\, \mathrm{back}_c,
+$$
+
+where $\hat v_{ij} = v_{ij} / (\max_{j'} v_{ij'} + 10^{-8})$ for ``normalize="row"`` (the
+released generator; the default) and $\hat v_{ij} = v_{ij} / (\max_{i',j'} v_{i'j'} + 10^{-8})$
+for ``normalize="image"`` (the equation as printed).
 
 The Gaussian is separable, so ``v`` is a ``(size, T) @ (T, size)`` product per image:
 two small exponentials per curve point and one batched matrix product, never a
@@ -176,7 +184,7 @@ class _Shade(torch.autograd.Function):
     """Normalise the intensity and paint it: ``back + (fore - back) * v``, ``v = I / (max I + eps)``.
 
     Written by hand because autograd of the batched outer product takes a slow
-    matrix-vector path for the colour gradient. As with :func:`torch.amax`, the gradient
+    matrix-vector path for the colour gradient. As with `torch.amax()`, the gradient
     of a maximum is split evenly between tied maximal pixels.
 
     Shape:
@@ -352,9 +360,9 @@ def render(
     A pure, differentiable function of ``params``: it works on any device, in float32
     and float64 (float16/bfloat16 are computed in float32), for any leading batch shape
     including none, under autograd (double backward included, as gradient penalties
-    need), :func:`torch.func.vmap`, :func:`torch.func.jacrev`, :func:`torch.func.jacfwd`
-    and :func:`torch.func.hessian`. Where several pixels tie for a maximum, its gradient
-    is split evenly between them, as for :func:`torch.amax`.
+    need), `torch.func.vmap()`, `torch.func.jacrev()`, `torch.func.jacfwd()`
+    and `torch.func.hessian()`. Where several pixels tie for a maximum, its gradient
+    is split evenly between them, as for `torch.amax()`.
 
     Args:
         params: parameters in canonical order ``(m, b, h, sigma, fore_r, fore_g, fore_b,
@@ -380,7 +388,7 @@ def render(
             ``sigma <= 0``, ``size < 2``, ``n_points < 2``, ``extent <= 0`` or an unknown
             ``normalize``.
 
-    Example:
+    Examples:
         >>> from spirograph import ParameterSpace, render
         >>> images = render(ParameterSpace().sample(4, seed=0))
         >>> images.shape
@@ -417,15 +425,19 @@ def render(
 
 
 class Renderer(nn.Module):
-    """A thin module holding the settings of :func:`render`.
+    """A thin module holding the settings of [`render()`][spirograph.render.render].
 
     Args:
-        size, n_points, extent, normalize, validate: as in :func:`render`.
+        size: as in [`render()`][spirograph.render.render].
+        n_points: as in [`render()`][spirograph.render.render].
+        extent: as in [`render()`][spirograph.render.render].
+        normalize: as in [`render()`][spirograph.render.render].
+        validate: as in [`render()`][spirograph.render.render].
 
     Shape:
         ``(..., 10) -> (..., 3, size, size)``.
 
-    Example:
+    Examples:
         >>> renderer = Renderer(normalize="image")
         >>> renderer(torch.tensor([3.0, 0.5, 1.0, 0.5, 1, 1, 1, 0, 0, 0])).shape
         torch.Size([3, 32, 32])

@@ -55,7 +55,7 @@ class ShiftFamily:
         clip: clip the new bounds to ``[0, 1]`` (for colours).
         description: one line for reports.
 
-    Example:
+    Examples:
         >>> SHIFT_FAMILIES["h_shift"].space(0.3).bounds["h"]
         (0.8, 2.8)
     """
@@ -85,7 +85,7 @@ class ShiftFamily:
         object.__setattr__(self, "grid", tuple(float(v) for v in grid))
 
     def bounds(self, value: float, base: ParameterSpace | None = None) -> dict[str, tuple[float, float]]:
-        """The new bounds of :attr:`parameters` at ``value``.
+        """The new bounds of `parameters` at ``value``.
 
         Args:
             value: the shift ``s`` or spread ``v``.
@@ -222,22 +222,24 @@ def robustness(
 ) -> RobustnessResult:
     """Score an encoder with the probe trained and tested under shifted nuisance priors.
 
-    For each family and each value of its grid, runs :func:`evaluate` with
+    For each family and each value of its grid, runs [`evaluate()`][spirograph.evaluation.evaluate] with
     ``space=family.space(value, base=space)``: the items (and their targets) are the
     usual ones, their nuisance parameters are drawn from the shifted prior for both the
     probe's training set and the test set.
 
     Args:
-        encoder: as in :func:`spirograph.evaluation.evaluate`.
-        families: names from :data:`SHIFT_FAMILIES` or :class:`ShiftFamily` objects
+        encoder: as in [`spirograph.evaluation.evaluate()`][spirograph.evaluation.evaluate].
+        families: names from [`SHIFT_FAMILIES`][spirograph.robustness.SHIFT_FAMILIES] or
+            [`ShiftFamily`][spirograph.robustness.ShiftFamily] objects
             (default: all four).
         space: the base space (the paper's by default).
         progress: show progress bars.
-        **kwargs: any other argument of :func:`~spirograph.evaluation.evaluate` (``train``,
+        **kwargs: any other argument of [`evaluate()`][spirograph.evaluation.evaluate] (``train``,
             ``test``, ``probe``, ``averaging``, ``device``, ...).
 
     Returns:
-        ``family -> {value: mse_mean}`` (a :class:`RobustnessResult`, which also holds
+        ``family -> {value: mse_mean}`` (a [`RobustnessResult`][spirograph.robustness.RobustnessResult], which also
+        holds
         per-task errors and the full records).
     """
     if "space" in kwargs:

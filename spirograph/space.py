@@ -1,14 +1,14 @@
 """The parameter space: names, uniform priors, the target/nuisance split, seeded sampling.
 
-Every image is a function of ten scalars in the canonical order :data:`PARAMETER_NAMES`.
-A :class:`ParameterSpace` says which of them are downstream *targets* and which are
+Every image is a function of ten scalars in the canonical order [`PARAMETER_NAMES`][spirograph.space.PARAMETER_NAMES].
+A [`ParameterSpace`][spirograph.space.ParameterSpace] says which of them are downstream *targets* and which are
 nuisance *transformations*, and gives each a uniform prior ``U(low, high)``.
 
 Sampling is explicit. With ``seed=`` it is counter-based: the value of row ``r`` and
 parameter ``p`` is a hash of ``(seed, *stream, r, p)`` (SplitMix64, computed with
 NumPy's wrapping ``uint64`` arithmetic), so it is the same on every machine, OS,
 library version and process, and any row can be drawn without drawing the rows
-before it. With ``generator=`` (a :class:`torch.Generator`) it draws on the
+before it. With ``generator=`` (a `torch.Generator`) it draws on the
 generator's device, which is what on-device training wants.
 """
 
@@ -105,7 +105,7 @@ def hash_uniform(*words: int | np.ndarray) -> np.ndarray:
     Returns:
         A float64 array of the broadcast shape.
 
-    Example:
+    Examples:
         >>> u = hash_uniform(0, np.arange(3)[:, None], np.arange(2)[None, :])
         >>> u.shape
         (3, 2)
@@ -140,10 +140,10 @@ class ParameterSpace:
     """Uniform priors over the ten parameters and their target/nuisance split.
 
     A frozen, validated value object. Change a bound or the split with
-    :meth:`replace` (or build a new one); the defaults are the paper's.
+    [`replace()`][spirograph.space.ParameterSpace.replace] (or build a new one); the defaults are the paper's.
 
     Args:
-        bounds: ``name -> (low, high)`` for any subset of :data:`PARAMETER_NAMES`;
+        bounds: ``name -> (low, high)`` for any subset of [`PARAMETER_NAMES`][spirograph.space.PARAMETER_NAMES];
             parameters not named keep the paper's prior.
         targets: the downstream targets, in the order targets are returned.
         nuisance: the nuisance parameters; by default every parameter that is not a
@@ -155,7 +155,7 @@ class ParameterSpace:
             ``low >= high``, a non-finite bound, a ``b`` or ``sigma`` bound ``<= 0``,
             or a colour bound outside ``[0, 1]``.
 
-    Example:
+    Examples:
         >>> space = ParameterSpace()
         >>> space.nuisance
         ('h', 'fore_g', 'fore_b', 'back_r', 'back_g', 'back_b')
@@ -234,7 +234,7 @@ class ParameterSpace:
     # ------------------------------------------------------------------ derived views
     @property
     def nuisance_names(self) -> tuple[str, ...]:
-        """The nuisance names (same as :attr:`nuisance`, typed as never ``None``)."""
+        """The nuisance names (same as ``nuisance``, typed as never ``None``)."""
         assert self.nuisance is not None  # set in __post_init__
         return self.nuisance
 
@@ -279,7 +279,7 @@ class ParameterSpace:
             nuisance: a new nuisance set; the targets become the rest unless given.
 
         Returns:
-            A new validated :class:`ParameterSpace`.
+            A new validated [`ParameterSpace`][spirograph.space.ParameterSpace].
         """
         new_bounds = dict(self.bounds)
         if bounds is not None:
@@ -318,7 +318,7 @@ class ParameterSpace:
             n: how many rows.
             seed: counter-based, portable sampling: row ``r`` is a pure function of
                 ``(seed, stream, offset + r)``.
-            generator: sample with :func:`torch.rand` on this generator's device instead.
+            generator: sample with `torch.rand()` on this generator's device instead.
             offset: index of the first row (``seed`` only), so rows ``[a, b)`` can be
                 drawn on their own.
             index: explicit row indices (``seed`` only), ``n`` of them, instead of ``offset``.
@@ -345,7 +345,11 @@ class ParameterSpace:
 
         Args:
             targets: ``(n, len(targets))`` target values in target order.
-            seed, generator, offset, index, stream: as in :meth:`sample`.
+            seed: as in [`sample()`][spirograph.space.ParameterSpace.sample].
+            generator: as in [`sample()`][spirograph.space.ParameterSpace.sample].
+            offset: as in [`sample()`][spirograph.space.ParameterSpace.sample].
+            index: as in [`sample()`][spirograph.space.ParameterSpace.sample].
+            stream: as in [`sample()`][spirograph.space.ParameterSpace.sample].
 
         Returns:
             ``(n, 10)`` parameters in canonical order, on ``targets``' device and dtype;
@@ -384,7 +388,7 @@ class ParameterSpace:
     ) -> torch.Tensor:
         """Draw only the nuisance block, shape ``(n, len(nuisance))`` in nuisance order.
 
-        Arguments as in :meth:`sample`.
+        Arguments as in [`sample()`][spirograph.space.ParameterSpace.sample].
         """
         return self._draw(
             n, self.nuisance_names, seed, generator, offset, index, stream, dtype, device, "sample_nuisance_block"
@@ -451,7 +455,7 @@ class ParameterSpace:
         return targets, nuisance
 
     def join(self, targets: torch.Tensor, nuisance: torch.Tensor) -> torch.Tensor:
-        """Inverse of :meth:`split`; differentiable in both blocks.
+        """Inverse of [`split()`][spirograph.space.ParameterSpace.split]; differentiable in both blocks.
 
         Shape:
             ``(..., len(targets)), (..., len(nuisance)) -> (..., 10)``.

@@ -1,14 +1,14 @@
 """Downstream tasks: which parameter each regression task predicts, and its prior.
 
 The paper scores a representation by linear regression of four *target* parameters
-(``m``, ``b``, ``sigma``, ``fore_r``) from frozen features. A :class:`Task` names one
+(``m``, ``b``, ``sigma``, ``fore_r``) from frozen features. A [`Task`][spirograph.tasks.Task] names one
 such regression: the column of the ``(N, 10)`` parameter table holding its label and
 the mean and variance of that parameter's prior. The prior variance is the mean
 squared error of the best constant guess (the prior mean), so ``mse / prior_variance``
 is an error normalised across tasks of very different scales.
 
-Tasks can be built for any parameter: :func:`nuisance_tasks` measures how much
-nuisance information a representation keeps, and :func:`tasks_from_names` builds a
+Tasks can be built for any parameter: [`nuisance_tasks()`][spirograph.tasks.nuisance_tasks] measures how much
+nuisance information a representation keeps, and [`tasks_from_names()`][spirograph.tasks.tasks_from_names] builds a
 task set from any names.
 """
 
@@ -47,7 +47,7 @@ class Task:
         ParameterError: an empty name, an index outside ``[0, 10)``, or a prior variance
             that is not a finite number ``> 0``.
 
-    Example:
+    Examples:
         >>> task = target_tasks()[0]
         >>> task.name, task.index, round(task.prior_variance, 4)
         ('m', 0, 0.75)
@@ -101,9 +101,9 @@ class TaskSet(Sequence[Task]):
         tasks: the tasks, at least one, names unique.
 
     Raises:
-        ParameterError: no tasks, an element that is not a :class:`Task`, or a repeated name.
+        ParameterError: no tasks, an element that is not a [`Task`][spirograph.tasks.Task], or a repeated name.
 
-    Example:
+    Examples:
         >>> tasks = target_tasks()
         >>> tasks.names
         ('m', 'b', 'sigma', 'fore_r')
@@ -207,17 +207,18 @@ def tasks_from_names(names: Sequence[str], space: ParameterSpace | None = None) 
     """A task set predicting the named parameters, priors taken from ``space``.
 
     Args:
-        names: parameter names from :data:`spirograph.PARAMETER_NAMES`, in the order wanted.
+        names: parameter names from [`spirograph.PARAMETER_NAMES`][spirograph.space.PARAMETER_NAMES], in the order
+            wanted.
         space: the parameter space giving each prior (the paper's by default).
 
     Returns:
-        One :class:`Task` per name.
+        One [`Task`][spirograph.tasks.Task] per name.
 
     Raises:
         ParameterError: ``names`` is a single string, empty, repeats a name, or names an
             unknown parameter.
 
-    Example:
+    Examples:
         >>> tasks_from_names(["h", "m"]).names
         ('h', 'm')
     """

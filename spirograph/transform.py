@@ -3,9 +3,10 @@
 Contrastive training on Spirograph renders every view afresh: the target parameters
 come from the dataset (``Spirograph(..., mode="targets")``), the nuisance block is
 drawn on the training device, and the image is rendered there.
-:class:`SpirographTransform` does the three steps and hands back the nuisance tensor
+[`SpirographTransform`][spirograph.transform.SpirographTransform] does the three steps and hands back the nuisance
+tensor
 with ``requires_grad`` so that a loss (the gradient regularizer of
-:mod:`spirograph.baselines`) can be differentiated with respect to it.
+[`spirograph.baselines`][spirograph.baselines]) can be differentiated with respect to it.
 """
 
 from __future__ import annotations
@@ -27,17 +28,21 @@ class SpirographTransform(nn.Module):
 
     Args:
         space: the parameter space whose nuisance prior is sampled (the paper's by
-            default). Pass another to :meth:`forward` for robustness shifts.
-        size, n_points, extent, normalize: renderer settings, see :func:`spirograph.render`.
-        seed: seeds one :class:`torch.Generator` per device, created on first use, so a
+            default). Pass another to [`forward()`][spirograph.transform.SpirographTransform.forward] for robustness
+            shifts.
+        size: renderer settings, see [`render()`][spirograph.render.render].
+        n_points: renderer settings, see [`render()`][spirograph.render.render].
+        extent: renderer settings, see [`render()`][spirograph.render.render].
+        normalize: renderer settings, see [`render()`][spirograph.render.render].
+        seed: seeds one `torch.Generator` per device, created on first use, so a
             run is reproducible on a given device. ``None`` picks a random seed once
-            (from the OS, not torch's global generator); it is kept in :attr:`seed`.
+            (from the OS, not torch's global generator); it is kept in `seed`.
 
     Shape:
         ``targets (n, len(space.targets))`` -> ``images (n, 3, size, size)``,
         ``nuisance (n, len(space.nuisance))``.
 
-    Example:
+    Examples:
         >>> transform = SpirographTransform(seed=0)
         >>> targets = ParameterSpace().sample(8, seed=1)[:, [0, 1, 3, 4]]
         >>> images, nuisance = transform(targets)
@@ -73,7 +78,7 @@ class SpirographTransform(nn.Module):
         self._generators: dict[torch.device, torch.Generator] = {}
 
     def generator(self, device: torch.device | str) -> torch.Generator:
-        """The generator used on ``device`` (created from :attr:`seed` on first use)."""
+        """The generator used on ``device`` (created from `seed` on first use)."""
         device = torch.device(device)
         if device.type == "cuda" and device.index is None:
             device = torch.device("cuda", torch.cuda.current_device())

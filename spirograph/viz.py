@@ -1,12 +1,13 @@
 """Pictures of the dataset: image grids, parameter traversals, the two normalisations.
 
 Plain functions. Rendering functions return image tensors ``(..., 3, size, size)`` in
-``[0, 1]``; :func:`image_grid` turns a batch into one :class:`PIL.Image.Image`, upscaled
+``[0, 1]``; [`image_grid()`][spirograph.viz.image_grid] turns a batch into one `PIL.Image.Image`, upscaled
 with nearest-neighbour so every pixel of the 32 x 32 canvas stays a crisp square;
-:func:`save_png` and :func:`save_gif` write atomically (a temporary file renamed into
+[`save_png()`][spirograph.viz.save_png] and [`save_gif()`][spirograph.viz.save_gif] write atomically (a temporary
+file renamed into
 place), so a reader never sees half a file.
 
-Example:
+Examples:
     >>> from spirograph import Spirograph
     >>> from spirograph.viz import image_grid
     >>> picture = image_grid(Spirograph("test", subset=16).images(), nrow=8, scale=2)
@@ -38,6 +39,7 @@ __all__ = [
     "save_png",
     "to_pil",
     "traversal",
+    "traversal_grid",
     "traversal_params",
 ]
 
@@ -98,12 +100,14 @@ def image_grid(
     *,
     pad_value: float = 1.0,
     row_labels: Sequence[str] | None = None,
+    captions: Sequence[str] | None = None,
+    font_size: int = 14,
 ) -> Image.Image:
     """Lay a batch of images out on a grid, as one RGB PIL image.
 
     Each image is upscaled ``scale`` times with nearest-neighbour (crisp pixels), then
     the images are placed ``nrow`` to a row, with ``padding`` pixels of ``pad_value``
-    between and around them (as :func:`torchvision.utils.make_grid`).
+    between and around them (as `torchvision.utils.make_grid()`).
 
     Args:
         images: values in ``[0, 1]`` (clamped). A single ``(3, H, W)`` image is allowed.
@@ -113,6 +117,9 @@ def image_grid(
         pad_value: grey level of the padding, in ``[0, 1]``.
         row_labels: one text per grid row, written in a white margin added on the left
             (as wide as the longest label).
+        captions: one short text per image (a value, say), written in a white band under
+            each grid row.
+        font_size: pixel height of the text of ``row_labels`` and ``captions``.
 
     Returns:
         An RGB image of width ``c * W * scale + (c + 1) * padding`` (plus the label
@@ -122,7 +129,7 @@ def image_grid(
     Shape:
         ``images``: ``(n, 3, H, W)``, ``(n, 1, H, W)`` or ``(3, H, W)``.
 
-    Example:
+    Examples:
         >>> image_grid(torch.rand(10, 3, 32, 32), nrow=5, scale=2, padding=1).size
         (326, 131)
     """
@@ -141,6 +148,16 @@ def image_grid(
         or not all(isinstance(text, str) for text in row_labels)
     ):
         raise ParameterError(f"image_grid: `row_labels` must be {rows} strings (one per grid row), got {row_labels!r}")
+    if captions is not None and (
+        isinstance(captions, str)
+        or not isinstance(captions, Sequence)
+        or len(captions) != images.shape[0]
+        or not all(isinstance(text, str) for text in captions)
+    ):
+        raise ParameterError(
+            f"image_grid: `captions` must be {images.shape[0]} strings (one per image), got {captions!r}"
+        )
+    font_size = _check_int(font_size, "font_size", "image_grid", 6)
 
     pixels = _to_bytes(images)  # (n, H, W, 3)
     if scale > 1:
@@ -157,19 +174,60 @@ def image_grid(
         left = padding + (k % nrow) * (width + padding)
         canvas[top : top + height, left : left + width] = pixels[k]
     grid = Image.fromarray(canvas.numpy(), mode="RGB")
-    return grid if row_labels is None else _label_rows(grid, row_labels, height, padding)
+    font = _font(font_size)
+    pitch = height + padding  # rows of the grid start every `pitch` pixels
+    if captions is not None:
+        grid, pitch = _caption_rows(grid, captions, nrow, (width, height), padding, font)
+    return grid if row_labels is None else _label_rows(grid, row_labels, pitch, height, padding, font)
 
 
-def _label_rows(grid: Image.Image, labels: Sequence[str], row_height: int, padding: int) -> Image.Image:
+_Font = ImageFont.ImageFont | ImageFont.FreeTypeFont
+
+
+def _font(size: int) -> _Font:
+    try:
+        return ImageFont.load_default(size=size)  # Pillow >= 10.1: a scalable font
+    except TypeError:
+        return ImageFont.load_default()
+
+
+def _caption_rows(
+    grid: Image.Image,
+    captions: Sequence[str],
+    nrow: int,
+    cell: tuple[int, int],
+    padding: int,
+    font: _Font,
+) -> tuple[Image.Image, int]:
+    # Inserts a white band under each grid row and writes each image's caption centred in it.
+    width, height = cell
+    band = math.ceil(font.getbbox("0.9")[3]) + 4
+    rows = math.ceil(len(captions) / nrow)
+    out = Image.new("RGB", (grid.width, grid.height + rows * band), (255, 255, 255))
+    draw = ImageDraw.Draw(out)
+    for row in range(rows):
+        source_top = row * (height + padding)
+        strip = grid.crop((0, source_top, grid.width, source_top + height + 2 * padding))
+        out.paste(strip, (0, source_top + row * band))
+    for k, text in enumerate(captions):
+        row, column = divmod(k, nrow)
+        centre = padding + column * (width + padding) + width // 2
+        top = padding + row * (height + padding + band) + height + 2
+        draw.text((centre, top), text, fill=(0, 0, 0), font=font, anchor="mt")
+    return out, height + padding + band
+
+
+def _label_rows(
+    grid: Image.Image, labels: Sequence[str], pitch: int, row_height: int, padding: int, font: _Font
+) -> Image.Image:
     # Adds a white margin on the left, as wide as the longest label, with one label centred on each grid row.
-    font = ImageFont.load_default()
-    margin = 8 + math.ceil(max(font.getlength(text) for text in labels))
+    margin = 12 + math.ceil(max(font.getlength(text) for text in labels))
     out = Image.new("RGB", (grid.width + margin, grid.height), (255, 255, 255))
     out.paste(grid, (margin, 0))
     draw = ImageDraw.Draw(out)
     for row, text in enumerate(labels):
-        middle = padding + row * (row_height + padding) + row_height // 2
-        draw.text((4, middle), text, fill=(0, 0, 0), font=font, anchor="lm")
+        middle = padding + row * pitch + row_height // 2
+        draw.text((6, middle), text, fill=(0, 0, 0), font=font, anchor="lm")
     return out
 
 
@@ -190,7 +248,7 @@ def save_png(image: Image.Image | torch.Tensor, path: str | os.PathLike[str], *,
         scale: nearest-neighbour upscaling of a tensor (ignored for PIL images).
 
     Returns:
-        ``path`` as a :class:`pathlib.Path`.
+        ``path`` as a `pathlib.Path`.
     """
     if isinstance(image, torch.Tensor):
         image = to_pil(image, scale=scale)
@@ -220,7 +278,7 @@ def save_gif(
         scale: nearest-neighbour upscaling of a tensor (ignored for PIL images).
 
     Returns:
-        ``path`` as a :class:`pathlib.Path`.
+        ``path`` as a `pathlib.Path`.
     """
     duration = _check_int(duration, "duration", "save_gif", 1)
     loop = _check_int(loop, "loop", "save_gif", 0)
@@ -257,13 +315,13 @@ def parameters_from_mapping(values: Mapping[str, float], *, space: ParameterSpac
     """One ``(10,)`` parameter vector from ``name -> value``; unnamed parameters take the prior mean.
 
     Args:
-        values: any subset of :data:`spirograph.PARAMETER_NAMES`.
+        values: any subset of [`spirograph.PARAMETER_NAMES`][spirograph.space.PARAMETER_NAMES].
         space: whose prior means fill the gaps (the paper's by default).
 
     Returns:
         A float32 tensor of shape ``(10,)`` in canonical order.
 
-    Example:
+    Examples:
         >>> parameters_from_mapping({"m": 3.0, "b": 0.5})[:4]
         tensor([3.0000, 0.5000, 1.5000, 0.6250])
     """
@@ -318,12 +376,13 @@ def traversal_params(
     """Parameters that sweep one parameter evenly over its range, the others fixed.
 
     Args:
-        parameter: the name to sweep, one of :data:`spirograph.PARAMETER_NAMES`.
+        parameter: the name to sweep, one of [`spirograph.PARAMETER_NAMES`][spirograph.space.PARAMETER_NAMES].
         steps: number of values, ``>= 2`` (both ends included).
         base_params: values of the other parameters: a ``(10,)`` tensor, a mapping
             ``name -> value`` (gaps filled with prior means) or ``None`` (all prior means).
         space: whose prior gives the range and the means (the paper's by default).
-        low, high: override the ends of the sweep (default: the prior's bounds).
+        low: override the ends of the sweep (default: the prior's bounds).
+        high: override the ends of the sweep (default: the prior's bounds).
 
     Returns:
         Parameters in canonical order, row ``s`` holding the ``s``-th value.
@@ -365,8 +424,16 @@ def traversal(
     """Render a sweep of one parameter over its range with the others fixed.
 
     Args:
-        parameter, steps, base_params, space, low, high: as in :func:`traversal_params`.
-        size, n_points, extent, normalize: renderer settings, see :func:`spirograph.render`.
+        parameter: as in [`traversal_params()`][spirograph.viz.traversal_params].
+        steps: as in [`traversal_params()`][spirograph.viz.traversal_params].
+        base_params: as in [`traversal_params()`][spirograph.viz.traversal_params].
+        space: as in [`traversal_params()`][spirograph.viz.traversal_params].
+        low: as in [`traversal_params()`][spirograph.viz.traversal_params].
+        high: as in [`traversal_params()`][spirograph.viz.traversal_params].
+        size: renderer settings, see [`render()`][spirograph.render.render].
+        n_points: renderer settings, see [`render()`][spirograph.render.render].
+        extent: renderer settings, see [`render()`][spirograph.render.render].
+        normalize: renderer settings, see [`render()`][spirograph.render.render].
 
     Returns:
         Images in ``[0, 1]``, one per step; ``image_grid(traversal(...), nrow=steps)`` is a strip.
@@ -374,12 +441,59 @@ def traversal(
     Shape:
         ``(steps, 3, size, size)``.
 
-    Example:
+    Examples:
         >>> traversal("m", steps=5, size=16).shape
         torch.Size([5, 3, 16, 16])
     """
     params = traversal_params(parameter, steps, base_params, space=space, low=low, high=high)
     return render(params, size=size, n_points=n_points, extent=extent, normalize=normalize)
+
+
+def traversal_grid(
+    names: Sequence[str] = PARAMETER_NAMES,
+    steps: int = 9,
+    base_params: torch.Tensor | Mapping[str, float] | None = None,
+    *,
+    space: ParameterSpace | None = None,
+    size: int = 32,
+    normalize: Normalize = "row",
+    scale: int = 3,
+    padding: int = 2,
+    font_size: int = 14,
+) -> Image.Image:
+    """One labelled row per parameter, swept over its prior range, with each value written under its image.
+
+    Args:
+        names: the parameters to sweep, one grid row each.
+        steps: values per sweep, ``>= 2``.
+        base_params: as in [`traversal_params()`][spirograph.viz.traversal_params].
+        space: as in [`traversal_params()`][spirograph.viz.traversal_params].
+        size: renderer settings, see [`render`][spirograph.render.render].
+        normalize: renderer settings, see [`render`][spirograph.render.render].
+        scale: as in [`image_grid()`][spirograph.viz.image_grid].
+        padding: as in [`image_grid()`][spirograph.viz.image_grid].
+        font_size: as in [`image_grid()`][spirograph.viz.image_grid].
+
+    Returns:
+        An RGB picture: a row label (the parameter's name) left of each sweep and the value
+        of the swept parameter under each image.
+
+    Examples:
+        >>> traversal_grid(["m", "b"], steps=3, size=8, scale=2).mode
+        'RGB'
+    """
+    if isinstance(names, str) or not names:
+        raise ParameterError(f"traversal_grid: `names` must be a non-empty sequence of parameter names, got {names!r}")
+    sweeps = [traversal_params(name, steps, base_params, space=space) for name in names]  # each (steps, 10)
+    images = torch.cat([render(params, size=size, normalize=normalize) for params in sweeps])
+    captions = [
+        f"{value:.2f}"
+        for name, params in zip(names, sweeps, strict=True)
+        for value in params[:, PARAMETER_NAMES.index(name)].tolist()
+    ]
+    return image_grid(
+        images, nrow=steps, scale=scale, padding=padding, row_labels=list(names), captions=captions, font_size=font_size
+    )
 
 
 def nuisance_variations(
@@ -425,6 +539,7 @@ def normalisation_comparison(
     scale: int = 4,
     padding: int = 2,
     labels: bool = True,
+    font_size: int = 14,
 ) -> Image.Image:
     """The same parameters under both normalisations, one above the other.
 
@@ -434,9 +549,13 @@ def normalisation_comparison(
 
     Args:
         params: parameters in canonical order, one column of the figure each.
-        size, n_points, extent: renderer settings, see :func:`spirograph.render`.
-        scale, padding: as in :func:`image_grid`.
-        labels: write ``row`` and ``image`` in a margin left of the two rows.
+        size: renderer settings, see [`render()`][spirograph.render.render].
+        n_points: renderer settings, see [`render()`][spirograph.render.render].
+        extent: renderer settings, see [`render()`][spirograph.render.render].
+        scale: as in [`image_grid()`][spirograph.viz.image_grid].
+        padding: as in [`image_grid()`][spirograph.viz.image_grid].
+        labels: name the normalisation of each row in a margin on its left.
+        font_size: pixel height of the labels.
 
     Returns:
         An RGB image: two rows of ``n`` images (plus the label margin).
@@ -451,6 +570,12 @@ def normalisation_comparison(
         raise ParameterError("normalisation_comparison: `params` must hold at least one row, got 0")
     modes: tuple[Normalize, ...] = ("row", "image")
     rendered = [render(params, size=size, n_points=n_points, extent=extent, normalize=mode) for mode in modes]
+    names = ['"row": each row / its max', '"image": image / its max']
     return image_grid(
-        torch.cat(rendered), nrow=params.shape[0], scale=scale, padding=padding, row_labels=modes if labels else None
+        torch.cat(rendered),
+        nrow=params.shape[0],
+        scale=scale,
+        padding=padding,
+        row_labels=names if labels else None,
+        font_size=font_size,
     )

@@ -26,6 +26,7 @@ PUBLIC = [
     "HubError",
     "InvarianceResult",
     "LinearProbe",
+    "MissingDependencyError",
     "OracleEncoder",
     "ParameterError",
     "ParameterSpace",

@@ -20,6 +20,7 @@ from PIL import Image
 from spirograph._version import __version__
 from spirograph.cli import _parameter_spec, build_parser, main
 from spirograph.dataset import SPLITS, Spirograph
+from spirograph.errors import HubError, MissingDependencyError, ParameterError
 from spirograph.render import render
 from spirograph.space import DEFAULT_BOUNDS, PARAMETER_NAMES, ParameterSpace
 from spirograph.viz import image_grid, nuisance_variations, traversal
@@ -258,12 +259,16 @@ def test_export_push_and_bench_call_the_library(
         types.SimpleNamespace(benchmark_render=benchmark_render, format_table=lambda rows: f"TABLE {len(rows)}"),
     )
     out = tmp_path / "hf"
-    assert main(["export", "--out", str(out), "--split", "train", "--split", "test", "--subset", "40",
-                 "--config", "v1-image", "--num-proc", "2", "--quiet"]) == 0  # fmt: skip
+    assert main(["export", "--out", str(out), "--split", "train", "--split", "validation", "--subset", "40",
+                 "--config", "v1-image", "--config", "v1", "--repo-id", "you/spiro", "--num-proc", "2",
+                 "--quiet"]) == 0  # fmt: skip
     assert calls["export"] == (
         out,
-        {"splits": ["train", "test"], "subset": 40, "config": "v1-image", "quiet": True, "num_proc": 2},
-    )
+        {"splits": ["train", "val"], "subset": 40, "config": ["v1-image", "v1"], "repo_id": "you/spiro",
+         "quiet": True, "num_proc": 2},
+    )  # fmt: skip
+    assert main(["export", "--out", str(out), "--quiet"]) == 0
+    assert calls["export"][1]["config"] == "v1" and calls["export"][1]["repo_id"] is None
     out.mkdir()
     assert main(["push", str(out), "--repo-id", "user/spirograph", "--private", "--message", "v1"]) == 0
     assert calls["push"] == (out, "user/spirograph", {"revision": None, "private": True, "commit_message": "v1"})
@@ -309,6 +314,9 @@ def test_export_push_and_bench_call_the_library(
         (["push", "nowhere", "--repo-id", "u/s"], ["DIR must be a folder written by `spirograph export`"]),
         (["bench", "--batch-sizes", "8,x"], ["--batch-sizes", "expected a positive integer, got 'x'"]),
         (["bench", "--threads", "0"], ["--threads", "expected a positive integer, got 0"]),
+        (["bench", "--batch-sizes", "100000000"], ["--batch-sizes", "at most 16,384, got 100,000,000"]),
+        (["export", "--out", "x", "--split", "dev"], ["--split", "invalid choice: 'dev'"]),
+        (["export", "--out", "x", "--repo-id", "nobody"], ["`repo_id` must look like 'owner/name'"]),
         (["preview", "--scale", "400"], ["the picture would be 102418x51210 pixels", "lower --scale"]),
         (["traverse", "--all", "--steps", "2000"], ["the picture would be", "more than 100,000,000"]),
     ],
@@ -370,6 +378,129 @@ def test_unwritable_output_is_one_line_status_1(tmp_path: Path, capsys: pytest.C
     blocker.write_text("not a folder")
     assert main(["traverse", "-p", "m", "--size", "4", "--steps", "2", "--out", str(blocker / "x.png")]) == 1
     assert_one_line_error(capsys.readouterr().err, "spirograph traverse")
+
+
+def test_non_utf8_params_file_is_a_usage_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "p.csv").write_bytes(b"m,b\n\xff\xfe,1\n")
+    assert main(["preview", "--params-file", "p.csv"]) == 2
+    assert_one_line_error(capsys.readouterr().err, "spirograph preview", "is not UTF-8 text")
+
+
+def test_export_into_the_current_export_is_a_usage_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "manifest.json").write_text("{}")
+    monkeypatch.chdir(tmp_path)
+    assert main(["export", "--out", ".", "--subset", "2", "--quiet"]) == 2
+    assert_one_line_error(capsys.readouterr().err, "spirograph export", "must not be the current folder")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["manifest.json"]
+
+
+@pytest.mark.parametrize(
+    ("error", "status"),
+    [
+        (OSError("disk full"), 1),
+        (MemoryError(), 1),
+        (RuntimeError("DefaultCPUAllocator: can't allocate memory"), 1),
+        (KeyError("surprise"), 1),
+        (ParameterError("bad value"), 2),
+        (HubError("no network"), 1),
+        (MissingDependencyError("needs datasets"), 1),
+    ],
+)
+def test_every_failure_is_one_line_with_the_right_status(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], error: Exception, status: int
+) -> None:
+    def fail(args: object) -> int:
+        raise error
+
+    monkeypatch.setattr("spirograph.cli._run_info", fail)
+    assert main(["info"]) == status
+    assert_one_line_error(capsys.readouterr().err, "spirograph info")
+
+
+def test_push_to_an_unreachable_hub_is_one_line_status_1(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import huggingface_hub
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise ConnectionRefusedError(111, "Connection refused")
+
+    class Api:
+        def __init__(self, token: object = None) -> None:
+            pass
+
+        create_repo = create_branch = upload_folder = staticmethod(refuse)
+
+    monkeypatch.setattr(huggingface_hub, "HfApi", Api)
+    (tmp_path / "manifest.json").write_text("{}")
+    assert main(["push", str(tmp_path), "--repo-id", "you/spirograph", "--quiet"]) == 1
+    assert_one_line_error(capsys.readouterr().err, "spirograph push", "you/spirograph", "Connection refused")
+
+
+def test_push_network_layer_errors_become_hub_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import huggingface_hub
+
+    class TransportError(Exception):  # what an HTTP client raises for a refused connection
+        pass
+
+    class Api:
+        def __init__(self, token: object = None) -> None:
+            pass
+
+        def create_repo(self, *args: object, **kwargs: object) -> None:
+            raise TransportError("[Errno 111] Connection refused")
+
+    monkeypatch.setattr(huggingface_hub, "HfApi", Api)
+    (tmp_path / "manifest.json").write_text("{}")
+    from spirograph.hub import push
+
+    with pytest.raises(HubError, match=r"push: uploading .* failed: TransportError: \[Errno 111\]"):
+        push(tmp_path, "you/spirograph")
+
+
+def test_every_command_takes_quiet_and_has_help_text() -> None:
+    parser = build_parser()
+    commands = next(a for a in parser._actions if a.dest == "command")
+    for name, sub in commands.choices.items():
+        assert any("--quiet" in action.option_strings for action in sub._actions), name
+        assert sub.description and len(sub.description) > 40, name
+        assert sub.epilog and sub.epilog.startswith("examples:"), name
+    summaries = {action.dest: action.help for action in commands._choices_actions}
+    assert all(summaries.values()), summaries
+
+
+def test_build_parser_is_short() -> None:
+    import inspect
+
+    from spirograph import cli
+
+    lines = [line for line in inspect.getsource(cli.build_parser).splitlines() if line.strip()]
+    assert len(lines) < 60
+
+
+def test_cli_literals_match_the_library() -> None:
+    from spirograph import cli
+    from spirograph.hub.schema import CONFIGS, DEFAULT_CONFIG
+    from spirograph.render import NORMALIZE_MODES
+
+    assert cli._PARAMETER_NAMES == PARAMETER_NAMES
+    assert tuple(SPLITS) == cli._SPLIT_NAMES
+    assert cli._NORMALIZE_MODES == NORMALIZE_MODES
+    assert {name: config.description for name, config in CONFIGS.items()} == cli._HUB_CONFIGS
+    assert cli._DEFAULT_CONFIG == DEFAULT_CONFIG
+
+
+def test_help_imports_no_torch(tmp_path: Path) -> None:
+    code = "import sys\nfrom spirograph.cli import main\nmain(['--help'])\nprint('torch' in sys.modules)"
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().endswith("False")
 
 
 def test_parser_lists_every_command() -> None:

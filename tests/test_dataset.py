@@ -270,8 +270,8 @@ def test_views_apply_transforms_per_view() -> None:
 
 # ---------------------------------------------------------------------------------- bad input
 def test_unknown_split_lists_the_valid_ones() -> None:
-    with pytest.raises(ValueError, match=r"`split` must be one of \['train', 'val', 'test'\], got 'validation'"):
-        Spirograph("validation")
+    with pytest.raises(ValueError, match=r"`split` must be one of \['train', 'val', 'test', 'validation'\], got 'dev'"):
+        Spirograph("dev")
 
 
 @pytest.mark.parametrize(
@@ -296,7 +296,7 @@ def test_bad_subset(subset: object, match: str) -> None:
     ("kwargs", "match"),
     [
         ({"mode": "pixels"}, r"`mode` must be one of \['images', 'targets'\], got 'pixels'"),
-        ({"source": "disk"}, r"`source` must be one of \['render', 'hub'\], got 'disk'"),
+        ({"source": "disk"}, r"`source` must be one of \['render', 'hub', 'local'\], got 'disk'"),
         ({"normalize": "global"}, r"`normalize` must be one of \['row', 'image'\], got 'global'"),
         ({"size": 1}, r"`size` must be an int >= 2, got 1"),
         ({"n_points": 1}, r"`n_points` must be an int >= 2, got 1"),
@@ -387,3 +387,13 @@ def test_set_epoch_reaches_persistent_workers(context: str) -> None:
     assert torch.equal(first, _all_views(DataLoader(Spirograph("val", subset=12).views(2, epoch=0), batch_size=3)))
     views.set_epoch(0)
     assert torch.equal(_all_views(loader), first) and views.epoch == 0
+
+
+def test_validation_is_an_alias_of_val() -> None:
+    from spirograph.dataset import SPLIT_ALIASES
+
+    assert SPLIT_ALIASES == {"validation": "val"}
+    alias, canonical = Spirograph("validation", subset=4), Spirograph("val", subset=4)
+    assert alias.split == "val" and torch.equal(alias.params, canonical.params)
+    with pytest.raises(ParameterError, match=r"`split` must be one of \['train', 'val', 'test', 'validation'\]"):
+        Spirograph("dev")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import importlib.util
 import re
 import sys
@@ -43,7 +44,7 @@ def test_every_picture_exists() -> None:
 def test_nav_lists_every_page() -> None:
     config = (ROOT / "mkdocs.yml").read_text(encoding="utf-8")
     nav = re.findall(r"^\s+- [^:]+: (\S+\.md)$", config, flags=re.MULTILINE)
-    for page in ("index.md", "dataset.md", "renderer.md", "cli.md", "api.md", "hub.md", "evaluation.md"):
+    for page in ("index.md", "dataset.md", "renderer.md", "cli.md", "api/index.md", "hub.md", "evaluation.md"):
         assert page in nav
     for page in DOCS.glob("*.md"):
         assert page.name in nav, f"{page.name} is not in the nav"
@@ -70,3 +71,83 @@ def test_committed_figures_are_what_the_script_makes(tmp_path: Path) -> None:
                 np.asarray(fresh.convert("RGB"), dtype=np.int16) - np.asarray(committed.convert("RGB"), dtype=np.int16)
             )
             assert (difference > 1).mean() < 1e-3, f"{name} is stale: run `python docs/figures.py`"
+
+
+def _docstrings() -> list[tuple[str, int, str]]:
+    """(file, line, text) of every module, class and function docstring of the package."""
+    found = []
+    for path in sorted((ROOT / "spirograph").rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+                text = ast.get_docstring(node, clean=False)
+                if text:
+                    found.append((str(path.relative_to(ROOT)), getattr(node, "lineno", 1), text))
+    return found
+
+
+LEAKS = {
+    "a Sphinx role (use [`name`][full.path] or backticks)": re.compile(
+        r":(?:py:)?(?:class|func|meth|attr|data|mod|exc|obj|const|ref|doc):`"
+    ),
+    "a reStructuredText directive (use a fenced block or $$ maths)": re.compile(r"^\s*\.\. [a-z-]+::", re.MULTILINE),
+    "an `Example:` section (the generator knows `Examples:`)": re.compile(r"^\s*Example:\s*$", re.MULTILINE),
+    "parameters documented together (one entry each)": re.compile(
+        r"^\s+(?:``)?[a-z_][a-z0-9_]*(?:``)?(?:, (?:``)?[a-z_][a-z0-9_]*(?:``)?)+: ", re.MULTILINE
+    ),
+}
+
+
+def test_docstrings_have_no_sphinx_leftovers() -> None:
+    docstrings = _docstrings()
+    assert len(docstrings) > 100
+    problems = [
+        f"{path}:{line}: {what}: {match.group(0).strip()!r}"
+        for path, line, text in docstrings
+        for what, pattern in LEAKS.items()
+        for match in pattern.finditer(text)
+    ]
+    assert problems == []
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "See :class:`torch.Generator`.",
+        "Uses :func:`~spirograph.render`.",
+        "Maths:\n\n.. code-block:: text\n\n    x = 1\n",
+        "Example:\n    >>> 1\n",
+        "Args:\n    size, normalize: renderer settings.\n",
+    ],
+)
+def test_the_leak_check_catches_each_kind(text: str) -> None:
+    assert any(pattern.search(text) for pattern in LEAKS.values())
+
+
+def test_every_module_has_an_api_page() -> None:
+    config = (ROOT / "mkdocs.yml").read_text(encoding="utf-8")
+    pages = {path.stem: path.read_text(encoding="utf-8") for path in (DOCS / "api").glob("*.md")}
+    modules = sorted(
+        ".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
+        for path in (ROOT / "spirograph").rglob("*.py")
+        if not any(part.startswith("_") and part != "__init__.py" for part in path.relative_to(ROOT).parts)
+    )
+    for module in modules:
+        if module == "spirograph":
+            continue  # the package re-exports names documented on their modules' pages
+        stem = module.removeprefix("spirograph.")
+        assert stem in pages, f"{module} has no page docs/api/{stem}.md"
+        assert f"::: {module}\n" in pages[stem]
+        assert f"api/{stem}.md" in config, f"docs/api/{stem}.md is not in the nav"
+
+
+def test_katex_is_served_by_the_site() -> None:
+    config = (ROOT / "mkdocs.yml").read_text(encoding="utf-8")
+    assert "pymdownx.arithmatex" in config and "generic: true" in config
+    for asset in ("vendor/katex/katex.min.js", "vendor/katex/contrib/auto-render.min.js", "vendor/katex/katex.min.css"):
+        assert asset in config and (DOCS / asset).is_file(), asset
+    assert "http" not in config.split("extra_javascript:")[1].split("markdown_extensions:")[0]
+    assert "MIT" in (DOCS / "vendor" / "katex" / "LICENSE").read_text(encoding="utf-8")
+    css = (DOCS / "vendor" / "katex" / "katex.min.css").read_text(encoding="utf-8")
+    for font in sorted(set(re.findall(r"url\((fonts/[^)]+\.woff2)\)", css))):
+        assert (DOCS / "vendor" / "katex" / font).is_file(), font

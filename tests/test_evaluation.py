@@ -402,3 +402,18 @@ def test_nuisance_tasks_can_be_scored_at_one_draw(train: Spirograph, test: Spiro
     assert result.mse["h"] < 1e-12
     assert result.normalised_mse["back_r"] > 0.8
     assert target_tasks().names != nuisance_tasks().names
+
+
+def test_device_comes_from_the_encoder_when_not_given(train: Spirograph, test: Spirograph, device: str) -> None:
+    encoder = RandomEncoder(seed=0, width=4).to(device)
+    result = evaluate(encoder, train=train, test=test, probe="ridge", progress=False)
+    assert torch.device(result.device) == next(encoder.parameters()).device
+    assert evaluate(PixelEncoder(), train=train, test=test, probe="ridge", progress=False).device == "cpu"
+    # The rule itself: the first parameter or buffer, else the CPU; an explicit device wins.
+    from spirograph.evaluation import _check_device
+
+    on_meta = nn.Linear(2, 2, device="meta")
+    assert _check_device(None, on_meta, "evaluate") == torch.device("meta")
+    assert _check_device(None, nn.BatchNorm1d(2, affine=False).to("meta"), "evaluate") == torch.device("meta")
+    assert _check_device(None, lambda x: x, "evaluate") == torch.device("cpu")
+    assert _check_device("cpu", on_meta, "evaluate") == torch.device("cpu")

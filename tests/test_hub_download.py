@@ -30,11 +30,11 @@ from spirograph.dataset import Spirograph
 from spirograph.errors import ChecksumError, HubError, ParameterError
 from spirograph.hub.download import load_split
 from spirograph.hub.export import export
-from spirograph.hub.schema import DEFAULT_REPO_ID, MANIFEST_NAME
+from spirograph.hub.schema import MANIFEST_NAME
 
 ROWS = 40
 SHARD_ROWS = 16
-REPO = DEFAULT_REPO_ID
+REPO = "someone/spirograph"  # no default repository: every call names its copy
 
 # `spirograph.hub.download` the module (the package re-exports names from it).
 download_module = importlib.import_module("spirograph.hub.download")
@@ -89,7 +89,7 @@ def _check_against_torch(params: torch.Tensor, images: torch.Tensor, split: str,
 
 # ---------------------------------------------------------------- good downloads
 def test_download_only_the_needed_shards(hub: LoopbackHub) -> None:
-    params, images = load_split("val", limit=20)
+    params, images = load_split("val", limit=20, repo_id=REPO)
     _check_against_torch(params, images, "val")
     # The manifest at `main`, then the two shards holding rows 0..19, pinned to the manifest's commit.
     assert _served(hub) == [
@@ -100,19 +100,19 @@ def test_download_only_the_needed_shards(hub: LoopbackHub) -> None:
 
 
 def test_full_split_and_hub_split_name(hub: LoopbackHub) -> None:
-    params, images = load_split("validation")
+    params, images = load_split("validation", repo_id=REPO)
     assert len(params) == ROWS
     _check_against_torch(params, images, "val")
 
 
 def test_image_normalisation_reads_its_config(hub: LoopbackHub) -> None:
-    params, images = load_split("test", normalize="image", limit=8)
+    params, images = load_split("test", normalize="image", limit=8, repo_id=REPO)
     _check_against_torch(params, images, "test", normalize="image")
     assert all("/data/v1-image/" in path for path in _served(hub)[1:])
 
 
 def test_torch_dataset_from_the_hub(hub: LoopbackHub) -> None:
-    dataset = Spirograph("test", source="hub", subset=ROWS)
+    dataset = Spirograph("test", source="hub", subset=ROWS, repo_id=REPO)
     reference = Spirograph("test", subset=ROWS)
     assert torch.equal(dataset.params, reference.params) and torch.equal(dataset.targets, reference.targets)
     image, target = dataset[7]
@@ -122,9 +122,9 @@ def test_torch_dataset_from_the_hub(hub: LoopbackHub) -> None:
 
 
 def test_second_call_reads_the_cache(hub: LoopbackHub) -> None:
-    first = load_split("train", limit=10)
+    first = load_split("train", limit=10, repo_id=REPO)
     downloads = len(_served(hub))
-    second = load_split("train", limit=10)
+    second = load_split("train", limit=10, repo_id=REPO)
     assert torch.equal(first[0], second[0]) and torch.equal(first[1], second[1])
     assert len(_served(hub)) == downloads  # only HEAD requests the second time
 
@@ -135,25 +135,25 @@ def test_corrupted_shard_raises_checksum_error(hub: LoopbackHub) -> None:
     original = (hub.folder / shard).read_bytes()
     hub.overrides[shard] = original[:-10] + bytes(10)  # same size, different content
     with pytest.raises(ChecksumError, match=rf"file '{re.escape(shard)}' of dataset '{REPO}' does not match"):
-        load_split("test")
+        load_split("test", repo_id=REPO)
     # The corrupt copy left the cache: once the Hub serves the right bytes, the download succeeds.
     del hub.overrides[shard]
-    params, images = load_split("test")
+    params, images = load_split("test", repo_id=REPO)
     _check_against_torch(params, images, "test")
 
 
 def test_missing_shard(hub: LoopbackHub) -> None:
     hub.hidden.add("data/train-00002-of-00003.parquet")
     with pytest.raises(HubError, match=r"'data/train-00002-of-00003.parquet' .* is missing from the repository"):
-        load_split("train")
-    params, _ = load_split("train", limit=SHARD_ROWS * 2)  # the shards before it are fine
+        load_split("train", repo_id=REPO)
+    params, _ = load_split("train", limit=SHARD_ROWS * 2, repo_id=REPO)  # the shards before it are fine
     assert len(params) == SHARD_ROWS * 2
 
 
 def test_missing_manifest(hub: LoopbackHub) -> None:
     hub.hidden.add(MANIFEST_NAME)
     with pytest.raises(HubError, match=r"'manifest.json' .* is missing from the repository"):
-        load_split("train")
+        load_split("train", repo_id=REPO)
 
 
 def test_manifest_of_another_format(hub: LoopbackHub) -> None:
@@ -161,23 +161,23 @@ def test_manifest_of_another_format(hub: LoopbackHub) -> None:
     manifest["format"] = 99
     hub.overrides[MANIFEST_NAME] = json.dumps(manifest).encode()
     with pytest.raises(HubError, match=r"must have format 1, got 99"):
-        load_split("train")
+        load_split("train", repo_id=REPO)
 
 
 def test_unknown_repository_and_revision(hub: LoopbackHub) -> None:
     with pytest.raises(HubError, match=r"dataset repository 'someone/else' not found"):
         load_split("train", repo_id="someone/else")
     with pytest.raises(HubError, match=r"revision 'v9' not found in dataset"):
-        load_split("train", revision="v9")
+        load_split("train", revision="v9", repo_id=REPO)
 
 
 def test_repository_without_the_config_or_rows(hub: LoopbackHub) -> None:
     with pytest.raises(HubError, match=r"has configs \['v1', 'v1-image'\], not 'v1-64'"):
-        load_split("train", size=64)
+        load_split("train", size=64, repo_id=REPO)
     with pytest.raises(HubError, match=rf"asks for {ROWS + 1} rows of 'train' .* holds {ROWS}"):
-        load_split("train", limit=ROWS + 1)
+        load_split("train", limit=ROWS + 1, repo_id=REPO)
     with pytest.raises(HubError, match=r"holds 40"):
-        Spirograph("train", source="hub")  # the full split is 100,000 rows
+        Spirograph("train", source="hub", repo_id=REPO)  # the full split is 100,000 rows
 
 
 @pytest.mark.parametrize("limit", [None, ROWS, SHARD_ROWS + 1])
@@ -202,22 +202,22 @@ def test_manifest_understating_a_shard_raises(hub: LoopbackHub) -> None:
 
 # ---------------------------------------------------------------- offline and unreachable
 def test_offline_with_a_warm_cache(hub: LoopbackHub, monkeypatch: pytest.MonkeyPatch) -> None:
-    online = load_split("val", limit=20)
+    online = load_split("val", limit=20, repo_id=REPO)
     requests = len(hub.requests)
     monkeypatch.setattr(hub_constants, "HF_HUB_OFFLINE", True)
-    offline = load_split("val", limit=20)
+    offline = load_split("val", limit=20, repo_id=REPO)
     assert torch.equal(online[0], offline[0]) and torch.equal(online[1], offline[1])
     assert len(hub.requests) == requests  # not a single request
     with pytest.raises(
         HubError, match=r"offline mode is on \(HF_HUB_OFFLINE=1\) and the file is not in the local cache"
     ):
-        load_split("val")  # the third shard was never downloaded
+        load_split("val", repo_id=REPO)  # the third shard was never downloaded
 
 
 def test_offline_with_a_cold_cache(hub: LoopbackHub, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(hub_constants, "HF_HUB_OFFLINE", True)
     with pytest.raises(HubError, match=r"cannot get 'manifest.json' .* offline mode is on"):
-        load_split("train")
+        load_split("train", repo_id=REPO)
     assert hub.requests == []
 
 
@@ -228,7 +228,7 @@ def test_unreachable_hub_with_a_cold_cache(tmp_path: Path, monkeypatch: pytest.M
     _point_hub_at(monkeypatch, f"http://127.0.0.1:{port}", tmp_path / "hf-cache")
     monkeypatch.setattr(hub_http.time, "sleep", lambda seconds: None)  # skip the client's retry back-off
     with pytest.raises(HubError, match=r"cannot get 'manifest.json' .* the Hub is unreachable"):
-        load_split("train")
+        load_split("train", repo_id=REPO)
 
 
 # ---------------------------------------------------------------- bad input
@@ -236,10 +236,11 @@ def test_unreachable_hub_with_a_cold_cache(tmp_path: Path, monkeypatch: pytest.M
     "kwargs,error,match",
     [
         ({"split": "dev"}, ParameterError, r"`split` must be one of .*got 'dev'"),
+        ({"repo_id": None}, ParameterError, r"`repo_id` is required: no official copy is published yet"),
         (
             {"repo_id": "spirograph"},
             ParameterError,
-            r"`repo_id` must look like 'owner/name' or be None, got 'spirograph'",
+            r"`repo_id` must look like 'owner/name', got 'spirograph'",
         ),
         ({"revision": ""}, ParameterError, r"`revision` must be a non-empty string or None, got ''"),
         ({"size": 32.0}, ParameterError, r"`size` must be an int >= 2, got 32.0"),
@@ -249,7 +250,7 @@ def test_unreachable_hub_with_a_cold_cache(tmp_path: Path, monkeypatch: pytest.M
     ],
 )
 def test_bad_arguments(kwargs: dict[str, object], error: type[Exception], match: str) -> None:
-    arguments: dict[str, object] = {"split": "train", **kwargs}
+    arguments: dict[str, object] = {"split": "train", "repo_id": REPO, **kwargs}
     with pytest.raises(error, match=match):
         load_split(**arguments)  # type: ignore[arg-type]
 
@@ -258,7 +259,7 @@ def test_bad_arguments(kwargs: dict[str, object], error: type[Exception], match:
 _CHILD = """
 import hashlib
 from spirograph.hub import load_split
-params, images = load_split("val", limit=20)
+params, images = load_split("val", limit=20, repo_id="someone/spirograph")
 print(hashlib.sha256(params.numpy().tobytes() + images.numpy().tobytes()).hexdigest())
 """
 
@@ -274,13 +275,13 @@ def test_environment_variables_in_a_fresh_process(hub: LoopbackHub, server: HTTP
     env.pop("HF_HUB_CACHE", None)
     env.pop("HF_HUB_OFFLINE", None)
     online = subprocess.run([sys.executable, "-c", _CHILD], env=env, capture_output=True, text=True, check=True)
-    assert (tmp_path / "hf-home" / "hub" / "datasets--spirograph--spirograph").is_dir()
+    assert (tmp_path / "hf-home" / "hub" / "datasets--someone--spirograph").is_dir()
     requests = len(hub.requests)
     env["HF_HUB_OFFLINE"] = "1"
     offline = subprocess.run([sys.executable, "-c", _CHILD], env=env, capture_output=True, text=True, check=True)
     assert online.stdout == offline.stdout and len(online.stdout.strip()) == 64
     assert len(hub.requests) == requests
-    params, images = load_split("val", limit=20)  # this process, its own cache: the same bytes
+    params, images = load_split("val", limit=20, repo_id=REPO)  # this process, its own cache: the same bytes
     expected = hashlib.sha256(params.numpy().tobytes() + images.numpy().tobytes()).hexdigest()
     assert online.stdout.strip() == expected
 

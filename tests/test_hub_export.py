@@ -54,7 +54,7 @@ def _front_matter(folder: Path) -> dict[str, Any]:
 def test_layout_has_the_hub_shard_names(exported: Path) -> None:
     names = sorted(str(path.relative_to(exported)) for path in exported.rglob("*") if path.is_file())
     shards = [f"data/{split}-{k:05d}-of-00003.parquet" for split in ("test", "train", "validation") for k in range(3)]
-    assert names == sorted([*shards, "README.md", MANIFEST_NAME, "samples-v1.png"])
+    assert names == sorted([*shards, "README.md", MANIFEST_NAME, "samples-v1.png", "traversals.png"])
 
 
 def test_manifest_checksums_and_rows_match_the_files(exported: Path) -> None:
@@ -115,6 +115,45 @@ def test_card_text_cites_the_paper_and_shows_the_grid(exported: Path) -> None:
         pixels = np.asarray(grid.convert("RGB"))
     first = torch.round(Spirograph("train", subset=1).images()[0] * 255).to(torch.uint8).permute(1, 2, 0).numpy()
     np.testing.assert_array_equal(pixels[4 : 4 + 64 : 2, 4 : 4 + 64 : 2], first)
+
+
+def test_card_metadata_factors_protocol_and_sources(exported: Path) -> None:
+    front = _front_matter(exported)
+    assert front["source_datasets"] == ["original"] and front["annotations_creators"] == ["machine-generated"]
+    text = (exported / "README.md").read_text()
+    for name, (low, high) in (("m", (2, 5)), ("b", (0.1, 1.1)), ("h", (0.5, 2.5)), ("back_b", (0, 0.6))):
+        role = "nuisance" if name in ("h", "back_b") else "target"
+        assert f"| `{name}` |" in text and f"U({low:g}, {high:g}) | {role} |" in text, name
+    assert "![Each factor swept over its range" in text and "(traversals.png)" in text
+    with Image.open(exported / "traversals.png") as picture:
+        assert picture.format == "PNG" and picture.height > picture.width  # ten labelled rows of nine
+    for number in ("1.95e-3 ± 0.03e-3", "2.93e-3 ± 0.07e-3", "0.957"):  # the paper's (SPEC section 4)
+        assert number in text
+    assert "baselines/LEADERBOARD.md" in text
+    assert "8-bit rounding" in text and "stems" in text
+    for source in ("https://arxiv.org/abs/2010.09515", "https://github.com/spirograph-dataset/spirograph",
+                   "https://spirograph-dataset.github.io/spirograph/"):  # fmt: skip
+        assert source in text
+    assert "$$x_k = (m - h)" in text
+
+
+def test_card_describes_only_the_exported_configs_and_names_the_repo(tmp_path: Path) -> None:
+    out = export(tmp_path / "one", splits="test", subset=4, repo_id="alice/spiro", quiet=True)
+    text = (out / "README.md").read_text()
+    assert 'load_dataset("alice/spiro", "v1", split="test")' in text
+    assert 'Spirograph("test", source="hub", repo_id="alice/spiro")' in text
+    assert "spirograph/spirograph" not in text and "YOUR-NAME" not in text
+    assert "config `v1` (32x32)" in text and "config `v1-image` (32x32)" not in text
+    assert [config["config_name"] for config in _front_matter(out)["configs"]] == ["v1"]
+
+    other = export(tmp_path / "image", splits="val", subset=4, config="v1-image", quiet=True)
+    text = (other / "README.md").read_text()
+    assert 'load_dataset("YOUR-NAME/spirograph", "v1-image", split="validation")' in text
+    assert "Replace `YOUR-NAME/spirograph`" in text
+    assert "config `v1` (32x32)" not in text and "Row-normalisation stems" not in text
+    assert 'Spirograph("val", source="hub", repo_id="YOUR-NAME/spirograph", size=32, normalize=\'image\')' in text
+    with pytest.raises(ConfigError, match=r"`repo_id` must look like 'owner/name' or be None, got 'alice'"):
+        export(tmp_path / "bad", subset=4, repo_id="alice", quiet=True)
 
 
 # ---------------------------------------------------------------- round trip through datasets
@@ -186,7 +225,7 @@ def test_interrupted_replacement_keeps_the_previous_export(tmp_path: Path, monke
     out = export(tmp_path / "hub", splits="test", subset=4, quiet=True)
     before = _manifest(out)
 
-    def failing(manifest: dict[str, Any], grids: dict[str, str]) -> str:
+    def failing(manifest: dict[str, Any], grids: dict[str, str], **options: Any) -> str:
         raise RuntimeError("disk full")
 
     monkeypatch.setattr("spirograph.hub.card.dataset_card", failing)

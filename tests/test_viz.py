@@ -318,3 +318,27 @@ def test_normalisation_comparison_bad_input() -> None:
         normalisation_comparison(torch.zeros(10))
     with pytest.raises(ParameterError, match=r"at least one row, got 0"):
         normalisation_comparison(torch.zeros(0, 10))
+
+
+def test_captions_add_a_band_under_each_row_with_text() -> None:
+    from spirograph.viz import image_grid
+
+    images = torch.zeros(4, 3, 8, 8)  # black images on white padding
+    plain = image_grid(images, nrow=2, scale=2, padding=1)
+    captioned = image_grid(images, nrow=2, scale=2, padding=1, captions=["1", "2", "3", "4"], font_size=10)
+    assert captioned.width == plain.width and captioned.height > plain.height + 2 * 8
+    pixels = np.asarray(captioned.convert("L"))
+    band = pixels[1 + 16 : 1 + 16 + 10]  # under the first grid row
+    assert (band < 128).any(), "no caption text drawn"
+    with pytest.raises(ParameterError, match=r"`captions` must be 4 strings \(one per image\)"):
+        image_grid(images, nrow=2, captions=["1", "2"])
+
+
+def test_traversal_grid_labels_rows_and_values() -> None:
+    from spirograph.viz import image_grid, traversal, traversal_grid
+
+    picture = traversal_grid(["m", "b"], steps=3, size=8, scale=2, padding=1, font_size=12)
+    bare = image_grid(torch.cat([traversal("m", 3, size=8), traversal("b", 3, size=8)]), nrow=3, scale=2, padding=1)
+    assert picture.width > bare.width and picture.height > bare.height  # a label margin and caption bands
+    with pytest.raises(ParameterError, match="traversal_grid: `names`"):
+        traversal_grid("m")

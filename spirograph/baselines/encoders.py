@@ -1,8 +1,9 @@
 """Encoders for contrastive learning on Spirograph: ResNet-18 (CIFAR stem) and a small CNN.
 
 Every encoder maps ``(n, 3, size, size)`` images to ``(n, representation_dim)``
-features and exposes :attr:`representation_dim`. :func:`build_encoder` builds one by
-name from :data:`ENCODERS` and initialises it by one of :data:`ENCODER_INITS`.
+features and exposes `representation_dim`. [`build_encoder()`][spirograph.baselines.encoders.build_encoder] builds
+one by name from [`ENCODERS`][spirograph.baselines.encoders.ENCODERS] and initialises it by one of
+[`ENCODER_INITS`][spirograph.baselines.encoders.ENCODER_INITS].
 """
 
 from __future__ import annotations
@@ -29,9 +30,10 @@ __all__ = [
 EncoderName = Literal["resnet18", "small"]
 EncoderInit = Literal["kaiming-fan-out", "pytorch"]
 ENCODER_INITS: tuple[str, ...] = ("kaiming-fan-out", "pytorch")
-"""Initialisations of :func:`initialize_encoder`: ``"kaiming-fan-out"`` is the paper's
-released code (every convolution Kaiming-normal with ``mode="fan_out"`` for ReLU, every
-BatchNorm scale 1 and shift 0); ``"pytorch"`` keeps PyTorch's default initialisation."""
+"""Initialisations of [`initialize_encoder()`][spirograph.baselines.encoders.initialize_encoder]:
+``"kaiming-fan-out"`` is the paper's released code (every convolution Kaiming-normal with
+``mode="fan_out"`` for ReLU, every BatchNorm scale 1 and shift 0); ``"pytorch"`` keeps
+PyTorch's default initialisation."""
 
 
 def _check_positive_int(value: object, where: str, argument: str) -> int:
@@ -76,7 +78,7 @@ class ResNet18(nn.Module):
     Shape:
         ``(n, in_channels, H, W)`` -> ``(n, 512)``.
 
-    Example:
+    Examples:
         >>> ResNet18()(torch.zeros(2, 3, 32, 32)).shape
         torch.Size([2, 512])
     """
@@ -120,7 +122,7 @@ class SmallConvEncoder(nn.Module):
     Shape:
         ``(n, in_channels, H, W)`` -> ``(n, representation_dim)``.
 
-    Example:
+    Examples:
         >>> SmallConvEncoder()(torch.zeros(2, 3, 32, 32)).shape
         torch.Size([2, 128])
     """
@@ -166,7 +168,7 @@ def initialize_encoder(encoder: nn.Module, init: EncoderInit = "kaiming-fan-out"
 
     Args:
         encoder: the module to initialise.
-        init: one of :data:`ENCODER_INITS`.
+        init: one of [`ENCODER_INITS`][spirograph.baselines.encoders.ENCODER_INITS].
 
     Returns:
         ``encoder``, for chaining.
@@ -204,8 +206,9 @@ def build_encoder(
             four-layer CNN, representation 128 by default).
         representation_dim: the representation size; ``None`` takes the encoder's default.
         in_channels: image channels.
-        init: the initialisation (:func:`initialize_encoder`); the default is the
-            paper's released code.
+        init: the initialisation
+            ([`initialize_encoder()`][spirograph.baselines.encoders.initialize_encoder]); the default
+            is the paper's released code.
 
     Returns:
         A freshly initialised module with a ``representation_dim`` attribute.
@@ -213,7 +216,7 @@ def build_encoder(
     Raises:
         ConfigError: an unknown name or an invalid size.
 
-    Example:
+    Examples:
         >>> build_encoder("small", representation_dim=64).representation_dim
         64
     """

@@ -70,7 +70,7 @@ def nt_xent(z1: torch.Tensor, z2: torch.Tensor, *, temperature: float = 0.5) -> 
     Shape:
         ``z1, z2 (N, d)`` with ``N >= 2`` -> ``()``.
 
-    Example:
+    Examples:
         >>> z = torch.randn(4, 8)
         >>> float(nt_xent(z, z)) > 0
         True
@@ -94,7 +94,7 @@ def nt_xent(z1: torch.Tensor, z2: torch.Tensor, *, temperature: float = 0.5) -> 
 
 
 class NTXentLoss(nn.Module):
-    """:func:`nt_xent` as a module holding the temperature.
+    """[`nt_xent()`][spirograph.baselines.losses.nt_xent] as a module holding the temperature.
 
     Args:
         temperature: the softmax temperature (0.5 in the paper).

@@ -1,27 +1,29 @@
-"""LARS around SGD with momentum, parameter groups, and the two learning-rate schedules.
+r"""LARS around SGD with momentum, parameter groups, and the two learning-rate schedules.
 
 LARS (You, Gitman & Ginsburg, 2017, "Large Batch Training of Convolutional Networks")
 scales each parameter tensor's step by a trust ratio. The update implemented here is
 the SGD-wrapping form used by SimCLR and by the paper's training code (the
-``torchlars`` convention), for a tensor ``w`` with gradient ``g``:
+``torchlars`` convention), for a tensor $w$ with gradient $g$:
 
-.. code-block:: text
+$$
+r = \begin{cases} \dfrac{\eta \lVert w \rVert}{\lVert g \rVert + \omega \lVert w \rVert + \epsilon}
+& \text{if } \lVert w \rVert > 0 \text{ and } \lVert g \rVert > 0, \\ 1 & \text{otherwise,} \end{cases}
+\qquad
+v \leftarrow \mu v + r (g + \omega w), \qquad w \leftarrow w - \mathrm{lr}\, v,
+$$
 
-    ratio = eta * ||w|| / (||g|| + wd * ||w|| + eps)   if ||w|| > 0 and ||g|| > 0, else 1
-    d     = ratio * (g + wd * w)
-    v     = momentum * v + d                           (v starts at 0)
-    w     = w - lr * v
-
-with ``eta`` the trust coefficient (1e-3), ``wd`` the weight decay (1e-6) and
-``momentum`` 0.9. Parameter groups with ``exclude=True`` skip both the weight decay and
-the trust ratio (plain SGD with momentum). :func:`parameter_groups` puts every
-one-dimensional tensor (biases and BatchNorm scales and shifts) in such a group: the
+with $v$ starting at 0, $\eta$ the trust coefficient (1e-3), $\omega$ the weight decay (1e-6)
+and $\mu$ the momentum (0.9). Parameter groups with ``exclude=True`` skip both the weight decay and
+the trust ratio (plain SGD with momentum).
+[`parameter_groups()`][spirograph.baselines.optim.parameter_groups] puts every one-dimensional
+tensor (biases and BatchNorm scales and shifts) in such a group: the
 usual convention of SimCLR and BYOL, whose trust ratios on these small tensors are
 unstable. ``exclude_bias_and_norm=False`` (the default, and what the paper's released code
 does with ``torchlars``) adapts and decays every tensor.
 
-Schedules: :func:`capped_cosine` is the released code's rate, set once per epoch;
-:func:`warmup_cosine` is SimCLR's per-step linear warm-up followed by a cosine decay.
+Schedules: [`capped_cosine()`][spirograph.baselines.optim.capped_cosine] is the released code's rate, set once per
+epoch; [`warmup_cosine()`][spirograph.baselines.optim.warmup_cosine] is SimCLR's per-step linear warm-up
+followed by a cosine decay.
 """
 
 from __future__ import annotations
@@ -51,7 +53,8 @@ class LARS(torch.optim.Optimizer):
 
     Args:
         params: parameters or parameter groups; a group may set ``exclude=True`` to skip
-            the weight decay and the trust ratio (see :func:`parameter_groups`).
+            the weight decay and the trust ratio (see
+            [`parameter_groups()`][spirograph.baselines.optim.parameter_groups]).
         lr: the global learning rate (the schedule sets it per step).
         momentum: momentum of the velocity.
         weight_decay: L2 weight decay, added to the gradient before scaling.
@@ -62,7 +65,7 @@ class LARS(torch.optim.Optimizer):
             chooses them when the parameters are on a CUDA device. Both ways compute the
             same update (to float rounding).
 
-    Example:
+    Examples:
         >>> model = torch.nn.Linear(4, 2)
         >>> optimizer = LARS(parameter_groups(model), lr=0.1)
         >>> model(torch.ones(3, 4)).sum().backward()
@@ -152,7 +155,8 @@ def _step_foreach(params: list[torch.Tensor], velocities: list[torch.Tensor], gr
 def parameter_groups(
     *modules: nn.Module, weight_decay: float = 1e-6, exclude_bias_and_norm: bool = False
 ) -> list[dict[str, Any]]:
-    """Split the parameters of ``modules`` into adapted and excluded groups for :class:`LARS`.
+    """Split the parameters of ``modules`` into adapted and excluded groups for
+    [`LARS`][spirograph.baselines.optim.LARS].
 
     Args:
         modules: the modules being trained (their parameters are listed once each).

@@ -1,22 +1,22 @@
-"""The gradient regularizer of InvCLR.
+r"""The gradient regularizer of InvCLR.
 
 Foster, Pukdee & Rainforth, "Improving Transformation Invariance in Contrastive
 Representation Learning", ICLR 2021 (arXiv 2010.09515), section 3.
 
-A representation ``h(t(x, alpha))`` is invariant to the nuisance ``alpha`` when its
-derivative in ``alpha`` vanishes. The regularizer estimates how much a random
-projection of the normalised representation moves, to first order, when ``alpha`` is
-replaced by a fresh draw ``alpha'`` from the nuisance prior:
+A representation $h(t(x, \alpha))$ is invariant to the nuisance $\alpha$ when its
+derivative in $\alpha$ vanishes. The regularizer estimates how much a random
+projection of the normalised representation moves, to first order, when $\alpha$ is
+replaced by a fresh draw $\alpha'$ from the nuisance prior. With $\hat h_i = h_i / \lVert h_i \rVert$
+(switchable), Rademacher signs $l_{ij} \in \{-1, +1\}$ drawn fresh each batch, and the graph
+kept (the penalty is differentiated again):
 
-.. code-block:: text
+$$
+s = \sum_{i, j} l_{ij} \hat h_{ij}, \qquad g_i = \frac{\partial s}{\partial \alpha_i}, \qquad
+P = \min\left(\frac{1}{B K} \sum_{i=1}^{B} \sum_{k=1}^{K} \left((\alpha'_{ik} - \alpha_i)^\top g_i\right)^2,
+\ \mathrm{clamp}\right),
+$$
 
-    h_hat = h / ||h||                         (switchable)
-    s     = sum_{i, j} l_ij h_hat_ij          l ~ Rademacher, fresh each batch
-    g_i   = d s / d alpha_i                   (graph kept: the penalty is differentiated again)
-    P     = mean_{i, k} ((alpha'_ik - alpha_i) . g_i)^2,  k = 1..K
-    P     = min(P, clamp)
-
-and training minimises ``NT-Xent + lambda P``. Any differentiable transformation and
+and training minimises $\mathcal{L}_{\text{NT-Xent}} + \lambda P$. Any differentiable transformation and
 any encoder work: only ``features`` computed from inputs rendered with ``nuisance`` are
 needed.
 """
@@ -95,7 +95,7 @@ def gradient_penalty(
         ``features (batch, ...)``, ``nuisance (batch, p)``, tensor ``sample_nuisance
         (batch, K, p)`` -> ``()``.
 
-    Example:
+    Examples:
         >>> from spirograph import SpirographTransform
         >>> transform = SpirographTransform(seed=0)
         >>> targets = torch.tensor([[3.0, 0.5, 0.5, 0.7]]).repeat(4, 1)
@@ -198,8 +198,9 @@ def penalty_statistic(
         n_examples: how many test targets to use.
         batch_size: examples per batch.
         n_samples: ``K`` extra nuisance draws per example.
-        normalize: as in :func:`gradient_penalty`.
-        clamp: as in :func:`gradient_penalty`; unbounded by default for a diagnostic.
+        normalize: as in [`gradient_penalty()`][spirograph.baselines.penalty.gradient_penalty].
+        clamp: as in [`gradient_penalty()`][spirograph.baselines.penalty.gradient_penalty]; unbounded by default for
+            a diagnostic.
         seed: seeds every draw.
         device: where to run.
 

@@ -2,11 +2,12 @@
 
 Each step takes a batch of target parameters of the train split (held on the training
 device), renders two views there with fresh nuisance
-([SpirographTransform][spirograph.SpirographTransform]), and minimises
-``NT-Xent + lambda P`` ([nt_xent][spirograph.baselines.nt_xent],
-[gradient_penalty][spirograph.baselines.gradient_penalty]) with LARS. The defaults train
-what the paper's released code trains (see [TrainConfig][spirograph.baselines.TrainConfig]);
-``penalty_weight=0`` is the plain SimCLR baseline.
+([`SpirographTransform`][spirograph.transform.SpirographTransform]), and minimises
+``NT-Xent + lambda P`` ([`nt_xent()`][spirograph.baselines.losses.nt_xent],
+[`gradient_penalty()`][spirograph.baselines.penalty.gradient_penalty]) with LARS. The defaults
+train what the paper's released code trains (see
+[`TrainConfig`][spirograph.baselines.train.TrainConfig]); ``penalty_weight=0`` is the plain
+SimCLR baseline.
 
 Runs on one CPU, one GPU, or many processes under ``torchrun`` with
 DistributedDataParallel::
@@ -74,7 +75,7 @@ __all__ = [
 ]
 
 CHECKPOINT_FORMAT = "spirograph.baselines.checkpoint/2"
-"""The ``format`` entry of every checkpoint written by [train][spirograph.baselines.train.train]."""
+"""The ``format`` entry of every checkpoint written by [`train()`][spirograph.baselines.train.train]."""
 
 LAST_CHECKPOINT = "last.pt"
 
@@ -106,9 +107,9 @@ def _is_number(value: Any) -> bool:
 
 LR_SCHEDULES: tuple[str, ...] = ("capped-cosine", "warmup-cosine")
 """Learning-rate schedules: ``"capped-cosine"`` is the paper's released code (one rate per
-epoch, :func:`~spirograph.baselines.optim.capped_cosine`); ``"warmup-cosine"`` changes the
+epoch, [`capped_cosine()`][spirograph.baselines.optim.capped_cosine]); ``"warmup-cosine"`` changes the
 rate every step, a linear warm-up to the full rate and a cosine over the remaining steps
-(:func:`~spirograph.baselines.optim.warmup_cosine`, SimCLR's convention)."""
+([`warmup_cosine()`][spirograph.baselines.optim.warmup_cosine], SimCLR's convention)."""
 
 BATCH_STATISTICS: tuple[str, ...] = ("per-view", "joint")
 """How the two views meet BatchNorm: ``"per-view"`` runs the encoder and the projection head
@@ -156,7 +157,7 @@ class TrainConfig:
     against the alternatives offered here.
 
     Args:
-        encoder: a name of [ENCODERS][spirograph.baselines.encoders.ENCODERS].
+        encoder: a name of [`ENCODERS`][spirograph.baselines.encoders.ENCODERS].
         representation_dim: representation size; ``None`` takes the encoder's default.
         projection_dim: output size of the projection head.
         encoder_init: ``"kaiming-fan-out"`` (the released code) or ``"pytorch"``
@@ -302,7 +303,8 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> TrainConfig:
-        """Build from [to_dict][spirograph.baselines.TrainConfig.to_dict]'s output; unknown keys raise `ConfigError`."""
+        """Build from [`to_dict()`][spirograph.baselines.train.TrainConfig.to_dict]'s output; unknown keys raise
+        [`ConfigError`][spirograph.errors.ConfigError]."""
         if not isinstance(data, Mapping):
             raise ConfigError(f"TrainConfig.from_dict: `data` must be a mapping, got {type(data).__name__}")
         known = {f.name for f in dataclasses.fields(cls)}
@@ -418,7 +420,7 @@ def _is_cuda_name(device: str) -> bool:
 
 @dataclass
 class TrainResult:
-    """What [train][spirograph.baselines.train.train] returns.
+    """What [`train()`][spirograph.baselines.train.train] returns.
 
     Attributes:
         encoder: the trained encoder (unwrapped, eval mode, on the training device).
@@ -489,7 +491,7 @@ def _derived_seed(seed: int, epoch: int, rank: int, stream: int) -> int:
 
 
 def load_checkpoint(path: str | os.PathLike[str], *, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """Read and check a checkpoint written by :func:`train`.
+    """Read and check a checkpoint written by [`train()`][spirograph.baselines.train.train].
 
     The file is read with ``torch.load(weights_only=True)``: it holds only tensors,
     numbers and strings (the configuration and history are JSON strings).
@@ -499,7 +501,8 @@ def load_checkpoint(path: str | os.PathLike[str], *, map_location: str | torch.d
         map_location: where to load the tensors.
 
     Returns:
-        The checkpoint dictionary with ``"config"`` parsed into a :class:`TrainConfig`
+        The checkpoint dictionary with ``"config"`` parsed into a
+        [`TrainConfig`][spirograph.baselines.train.TrainConfig]
         and ``"history"`` / ``"steps"`` into lists.
 
     Raises:
@@ -564,7 +567,8 @@ def load_encoder(
     """Rebuild the trained encoder from a checkpoint (eval mode).
 
     Args:
-        checkpoint: a checkpoint path or the dictionary :func:`load_checkpoint` returned.
+        checkpoint: a checkpoint path or the dictionary
+            [`load_checkpoint()`][spirograph.baselines.train.load_checkpoint] returned.
         map_location: where to put the weights.
 
     Returns:
@@ -681,7 +685,7 @@ def train(
             ``config`` apart from device, paths, logging and speed settings).
 
     Returns:
-        A `TrainResult` (on every process under torchrun).
+        A [`TrainResult`][spirograph.baselines.train.TrainResult] (on every process under torchrun).
 
     Raises:
         ConfigError: an invalid configuration or an unavailable device.

@@ -1,7 +1,8 @@
 """The Hugging Face Hub copy of Spirograph: builder, Parquet export, verification, push and verified download.
 
 Nothing heavy is imported here: ``datasets``, ``pyarrow`` and ``huggingface_hub`` load only
-when a function that needs them runs. :class:`SpirographBuilder` subclasses a ``datasets``
+when a function that needs them runs. [`SpirographBuilder`][spirograph.hub.builder.SpirographBuilder] subclasses a
+``datasets``
 class, so it is imported on first access of ``spirograph.hub.SpirographBuilder``.
 """
 
@@ -9,9 +10,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from spirograph.hub._extra import require_hub
 from spirograph.hub.download import load_split
 from spirograph.hub.export import export, push
-from spirograph.hub.schema import CONFIGS, DEFAULT_CONFIG, DEFAULT_REPO_ID, HUB_SPLITS, MANIFEST_NAME, HubConfig
+from spirograph.hub.local import load_local
+from spirograph.hub.schema import CONFIGS, DEFAULT_CONFIG, HUB_SPLITS, MANIFEST_NAME, HubConfig
 from spirograph.hub.verify import verify_export
 
 if TYPE_CHECKING:
@@ -20,13 +23,13 @@ if TYPE_CHECKING:
 __all__ = [
     "CONFIGS",
     "DEFAULT_CONFIG",
-    "DEFAULT_REPO_ID",
     "HUB_SPLITS",
     "MANIFEST_NAME",
     "HubConfig",
     "SpirographBuilder",
     "SpirographBuilderConfig",
     "export",
+    "load_local",
     "load_split",
     "push",
     "verify_export",
@@ -37,6 +40,7 @@ _LAZY = {"SpirographBuilder", "SpirographBuilderConfig"}
 
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
+        require_hub(f"spirograph.hub.{name}")
         from spirograph.hub import builder
 
         return getattr(builder, name)

@@ -1,6 +1,6 @@
 """A ``datasets`` builder for Spirograph: ``SpirographBuilder(config_name="v1").download_and_prepare()``.
 
-The builder renders every row locally with :class:`spirograph.Spirograph` (nothing is
+The builder renders every row locally with [`spirograph.Spirograph`][spirograph.dataset.Spirograph] (nothing is
 downloaded), so it works offline and gives the same parameters as the torch dataset.
 Generation is sharded: each split is cut into row ranges of ``shard_rows`` rows passed
 as a list in ``gen_kwargs``, so ``download_and_prepare(num_proc=k)`` renders the ranges
@@ -23,9 +23,16 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, cast
 
-import datasets
 import torch
-from datasets.builder import Key
+
+from spirograph.hub._extra import require_hub
+
+try:
+    import datasets
+    from datasets.builder import Key
+except ImportError:  # say how to install the extra instead of a bare ModuleNotFoundError
+    require_hub("spirograph.hub.builder")
+    raise
 
 from spirograph._version import __version__
 from spirograph.dataset import SPLITS
@@ -52,7 +59,10 @@ class SpirographBuilderConfig(datasets.BuilderConfig):
     """Builder config: renderer settings plus how much to generate.
 
     Args:
-        size, normalize, n_points, extent: renderer settings (see :func:`spirograph.render`).
+        size: renderer settings (see [`render()`][spirograph.render.render]).
+        normalize: renderer settings (see [`render()`][spirograph.render.render]).
+        n_points: renderer settings (see [`render()`][spirograph.render.render]).
+        extent: renderer settings (see [`render()`][spirograph.render.render]).
         subset: keep the first ``subset`` rows of each split (``None``: every row).
         shard_rows: rows per generation shard; shards are the unit of ``num_proc`` parallelism.
     """
@@ -85,7 +95,7 @@ class SpirographBuilderConfig(datasets.BuilderConfig):
 
     @property
     def hub_config(self) -> HubConfig:
-        """The renderer settings as a :class:`HubConfig`."""
+        """The renderer settings as a [`HubConfig`][spirograph.hub.schema.HubConfig]."""
         normalize = cast(Normalize, self.normalize)
         return HubConfig(self.name, self.size, normalize, self.n_points, self.extent, self.description or "")
 
@@ -111,7 +121,7 @@ class SpirographBuilder(datasets.GeneratorBasedBuilder):
     ``subset=N`` or ``shard_rows=R`` as builder keyword arguments to change a config.
 
     Columns: ``index`` (int64), ``image`` (PNG), the ten parameters (float32) and
-    ``targets`` (4 float32: m, b, sigma, fore_r), see :mod:`spirograph.hub.schema`.
+    ``targets`` (4 float32: m, b, sigma, fore_r), see [`spirograph.hub.schema`][spirograph.hub.schema].
     """
 
     BUILDER_CONFIG_CLASS = SpirographBuilderConfig

@@ -1,17 +1,17 @@
 """Download a split of the hub copy, verified file by file against its manifest.
 
-``load_split(split)`` is what ``Spirograph(split, source="hub")`` calls. It fetches
+``load_split(split, repo_id=...)`` is what ``Spirograph(split, source="hub", repo_id=...)`` calls. It fetches
 ``manifest.json`` from the dataset repository (through the ``huggingface_hub`` cache, so a
 second call, or a call with ``HF_HUB_OFFLINE=1``, reads the cache), pins every later
 download to the commit the manifest came from, downloads only the Parquet shards that
 hold the requested rows, and checks each one's SHA-256 against the manifest before
 reading a byte of it. Any problem (a missing file, a checksum mismatch, an unreachable
 or offline hub with a cold cache, a repository without the requested config) raises
-:class:`~spirograph.errors.HubError` naming the file and repository; no partial data is
+[`HubError`][spirograph.errors.HubError] naming the file and repository; no partial data is
 ever returned.
 
-The default repository is :data:`spirograph.hub.schema.DEFAULT_REPO_ID`
-(``"spirograph/spirograph"``); pass ``repo_id`` for a mirror and ``revision`` (a tag, a
+There is no default repository: no official copy is published yet, so ``repo_id`` names
+the copy you (or someone you trust) exported and pushed; pass ``revision`` (a tag, a
 branch or a commit hash) to pin a published version.
 
 An endpoint is not trusted with the file system. ``huggingface_hub`` names a cached blob
@@ -43,8 +43,8 @@ import torch
 
 from spirograph.dataset import SPLITS
 from spirograph.errors import ChecksumError, ConfigError, HubError, ParameterError
+from spirograph.hub._extra import require_hub
 from spirograph.hub.schema import (
-    DEFAULT_REPO_ID,
     HUB_SPLITS,
     MANIFEST_FORMAT,
     MANIFEST_NAME,
@@ -62,8 +62,13 @@ def _check_arguments(split: Any, repo_id: Any, revision: Any, size: Any, normali
     if not isinstance(split, str) or (split not in SPLITS and split not in TORCH_SPLITS):
         known = sorted(set(SPLITS) | set(TORCH_SPLITS))
         raise ParameterError(f"load_split: `split` must be one of {known}, got {split!r}")
-    if repo_id is not None and (not isinstance(repo_id, str) or repo_id.count("/") != 1 or not all(repo_id.split("/"))):
-        raise ParameterError(f"load_split: `repo_id` must look like 'owner/name' or be None, got {repo_id!r}")
+    if repo_id is None:
+        raise ParameterError(
+            "load_split: `repo_id` is required: no official copy is published yet; export and push your own "
+            "(`spirograph export --repo-id you/spirograph`, then `spirograph push`) and pass its 'owner/name'"
+        )
+    if not isinstance(repo_id, str) or repo_id.count("/") != 1 or not all(repo_id.split("/")):
+        raise ParameterError(f"load_split: `repo_id` must look like 'owner/name', got {repo_id!r}")
     if revision is not None and (not isinstance(revision, str) or not revision):
         raise ParameterError(f"load_split: `revision` must be a non-empty string or None, got {revision!r}")
     if isinstance(size, bool) or not isinstance(size, int) or size < 2:
@@ -73,7 +78,7 @@ def _check_arguments(split: Any, repo_id: Any, revision: Any, size: Any, normali
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
         raise ParameterError(f"load_split: `limit` must be an int >= 1 or None, got {limit!r}")
     hub_split = HUB_SPLITS.get(split, split)
-    return hub_split, repo_id or DEFAULT_REPO_ID
+    return hub_split, repo_id
 
 
 # An ETag names a file in the cache, and X-Repo-Commit a folder (snapshots/<commit>,
@@ -277,14 +282,16 @@ def load_split(
 
     Args:
         split: ``"train"``, ``"val"`` (or ``"validation"``) or ``"test"``.
-        repo_id: the dataset repository; :data:`DEFAULT_REPO_ID` (``"spirograph/spirograph"``) by default.
+        repo_id: the dataset repository, ``"owner/name"`` (required: there is no default copy).
         revision: a branch, tag or commit hash to pin; the repository's ``main`` by default.
-        size, normalize: the renderer settings, which choose the config (``32, "row"`` is ``v1``,
+        size: the image side; with ``normalize`` it chooses the config (``32, "row"`` is ``v1``,
             ``32, "image"`` is ``v1-image``, ``64, ...`` the 64x64 configs).
+        normalize: ``"row"`` or ``"image"``; with ``size`` it chooses the config.
         limit: the first ``limit`` rows only (only the shards holding them are downloaded).
 
     Returns:
-        ``(params, images)``: params float32 in canonical order (:data:`spirograph.PARAMETER_NAMES`)
+        ``(params, images)``: params float32 in canonical order
+        ([`spirograph.PARAMETER_NAMES`][spirograph.space.PARAMETER_NAMES])
         and images uint8 (``round(255 * pixel)`` of the rendered float image).
 
     Shape:
@@ -297,6 +304,7 @@ def load_split(
         ChecksumError: a file does not match the SHA-256 in the manifest (its cached copy is removed).
     """
     hub_split, repo = _check_arguments(split, repo_id, revision, size, normalize, limit)
+    require_hub("load_split")
     try:
         config = config_for(size, normalize, "load_split")
     except ConfigError as error:

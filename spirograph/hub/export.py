@@ -6,6 +6,7 @@
         README.md                                  dataset card (YAML ``configs:`` + ``dataset_info``)
         manifest.json                              SHA-256, bytes and rows of every file; seeds; renderer
         samples-v1.png                             an 8x8 grid of the first training images
+        traversals.png                             each factor swept over its range, values written
         data/train-00000-of-00010.parquet          config v1 (the default)
         data/validation-00000-of-00001.parquet
         data/test-00000-of-00002.parquet
@@ -46,6 +47,7 @@ from spirograph._files import fsync_directory, fsync_file
 from spirograph._version import __version__
 from spirograph.dataset import SPLITS, VERSION, Spirograph
 from spirograph.errors import ConfigError, ExportError, HubError
+from spirograph.hub._extra import require_hub
 from spirograph.hub.schema import (
     DEFAULT_SHARD_ROWS,
     HUB_SPLITS,
@@ -150,6 +152,16 @@ def _sample_grid(split: str, config: HubConfig, path: Path, rows: int) -> None:
     partial = path.with_name(path.name + ".part")
     picture.save(partial, format="PNG", compress_level=9)
     fsync_file(partial)
+    os.replace(partial, path)
+
+
+def _traversal_picture(config: HubConfig, path: Path) -> None:
+    """Each factor swept over its prior range (one labelled row each, values under the images), as a PNG."""
+    from spirograph.viz import traversal_grid
+
+    picture = traversal_grid(size=config.size, normalize=config.normalize, scale=max(1, 96 // config.size))
+    partial = path.with_name(path.name + ".part")
+    picture.save(partial, format="PNG", compress_level=9)
     os.replace(partial, path)
 
 
@@ -288,6 +300,7 @@ def export(
     splits: str | Sequence[str] | None = None,
     subset: int | None = None,
     config: str | Sequence[str] = "v1",
+    repo_id: str | None = None,
     quiet: bool = False,
     num_proc: int = 1,
     shard_rows: int = DEFAULT_SHARD_ROWS,
@@ -301,27 +314,31 @@ def export(
         splits: torch (``"train"``, ``"val"``, ``"test"``) or hub (``"validation"``) split names;
             all three by default.
         subset: keep the first ``subset`` rows of each split (the card says so); every row by default.
-        config: a config name of :data:`spirograph.hub.schema.CONFIGS` (``"v1"``, ``"v1-image"``,
+        config: a config name of [`spirograph.hub.schema.CONFIGS`][spirograph.hub.schema.CONFIGS] (``"v1"``,
+            ``"v1-image"``,
             ``"v1-64"``, ``"v1-64-image"``) or a sequence of them for a multi-config copy.
+        repo_id: the dataset repository the copy is meant for (``"owner/name"``), named by the
+            card's loading snippets; ``None`` writes a placeholder to replace.
         quiet: hide the progress bar.
         num_proc: processes rendering shards in parallel; the output is byte-identical for any value.
         shard_rows: rows per Parquet shard.
 
     Returns:
-        ``out_dir`` as a :class:`~pathlib.Path`.
+        ``out_dir`` as a `Path`.
 
     Raises:
         ConfigError: a bad argument, or ``out_dir`` is a non-empty folder that is not exactly a
             previous export (no spirograph manifest, or files and folders it does not list).
         ExportError: another export into ``out_dir`` is running.
 
-    Example:
+    Examples:
         >>> from spirograph.hub import export
         >>> export("spirograph-hub", subset=64, quiet=True)  # doctest: +SKIP
         PosixPath('spirograph-hub')
     """
     from tqdm.auto import tqdm
 
+    require_hub("export")
     configs = _resolve_configs(config)
     torch_splits = _resolve_splits(splits)
     if subset is not None:
@@ -332,7 +349,13 @@ def export(
         raise ConfigError(f"export: `quiet` must be a bool, got {quiet!r}")
     if not isinstance(out_dir, (str, os.PathLike)):
         raise ConfigError(f"export: `out_dir` must be a path, got {type(out_dir).__name__}")
-    out = Path(out_dir)
+    if repo_id is not None and (not isinstance(repo_id, str) or repo_id.count("/") != 1 or not all(repo_id.split("/"))):
+        raise ConfigError(f"export: `repo_id` must look like 'owner/name' or be None, got {repo_id!r}")
+    out = Path(os.path.abspath(out_dir))
+    if Path.cwd().resolve().is_relative_to(out.resolve()):
+        raise ConfigError(
+            f"export: `out_dir` must not be the current folder or hold it (it is replaced whole), got {str(out_dir)!r}"
+        )
     if out.exists() and not out.is_dir():
         raise ConfigError(f"export: `out_dir` must be a folder, got the file {str(out)!r}")
 
@@ -343,12 +366,12 @@ def export(
         staging = out.parent / f".{out.name}.partial-{uuid.uuid4().hex[:8]}"
         staging.mkdir()
         try:
-            _export_into(staging, configs, torch_splits, subset, quiet, num_proc, shard_rows, tqdm)
+            _export_into(staging, configs, torch_splits, subset, quiet, num_proc, shard_rows, tqdm, repo_id)
             _install(staging, out)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
-    return out
+    return Path(out_dir)
 
 
 def _export_into(
@@ -360,8 +383,9 @@ def _export_into(
     num_proc: int,
     shard_rows: int,
     tqdm: Any,
+    repo_id: str | None = None,
 ) -> None:
-    from spirograph.hub.card import dataset_card
+    from spirograph.hub.card import TRAVERSAL_PICTURE, dataset_card
 
     jobs: list[dict[str, Any]] = []
     layout: dict[str, dict[str, Any]] = {}
@@ -419,6 +443,8 @@ def _export_into(
         _sample_grid(first, config, root / name, layout[config.name]["splits"][HUB_SPLITS[first]]["num_rows"])
         grids[config.name] = name
         files[name] = _file_entry(root, name)
+    _traversal_picture(configs[0], root / TRAVERSAL_PICTURE)
+    files[TRAVERSAL_PICTURE] = _file_entry(root, TRAVERSAL_PICTURE)
 
     space = ParameterSpace()
     manifest: dict[str, Any] = {
@@ -436,7 +462,7 @@ def _export_into(
         "configs": layout,
         "files": files,
     }
-    _write_text(root / "README.md", dataset_card(manifest, grids))
+    _write_text(root / "README.md", dataset_card(manifest, grids, repo_id=repo_id))
     files["README.md"] = _file_entry(root, "README.md")
     manifest["files"] = dict(sorted(files.items()))
     # The manifest is written last: a folder with a manifest is a complete export.
@@ -461,7 +487,7 @@ def push(
     afterwards (``HfApi().create_tag``) to give users a revision to pin.
 
     Args:
-        folder: an export written by :func:`export` (it must hold ``manifest.json``).
+        folder: an export written by [`export()`][spirograph.hub.export.export] (it must hold ``manifest.json``).
         repo_id: ``"owner/name"`` of the dataset repository.
         revision: the branch to commit to (``main`` by default).
         token: a Hub token with write access; ``None`` uses the stored login.
@@ -473,13 +499,14 @@ def push(
 
     Raises:
         ConfigError: ``folder`` is not an export or ``repo_id`` is malformed.
-        HubError: the Hub refused the upload.
+        HubError: the Hub refused the upload or could not be reached.
     """
     path = Path(folder)
     if not (path / MANIFEST_NAME).is_file():
         raise ConfigError(f"push: `folder` must be an export holding {MANIFEST_NAME}, got {str(path)!r}")
     if not isinstance(repo_id, str) or repo_id.count("/") != 1 or not all(repo_id.split("/")):
         raise ConfigError(f"push: `repo_id` must look like 'owner/name', got {repo_id!r}")
+    require_hub("push")
     from huggingface_hub import HfApi
     from huggingface_hub.errors import HfHubHTTPError
 
@@ -494,4 +521,8 @@ def push(
         )
     except HfHubHTTPError as error:
         raise HubError(f"push: uploading {str(path)!r} to dataset {repo_id!r} failed: {error}") from error
+    except Exception as error:  # the network layer's own errors (connection refused, timeouts, TLS) and the like
+        raise HubError(
+            f"push: uploading {str(path)!r} to dataset {repo_id!r} failed: {type(error).__name__}: {error}"
+        ) from error
     return str(info.commit_url)

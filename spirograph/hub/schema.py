@@ -1,8 +1,9 @@
 """What the hub copy of Spirograph holds: its configurations, columns, rows and manifest format.
 
-The builder (:mod:`spirograph.hub.builder`) and the Parquet export
-(:mod:`spirograph.hub.export`) both take their rows from :func:`encode_rows`, which
-renders them with :class:`spirograph.Spirograph`: the hub copy and the torch dataset
+The builder ([`spirograph.hub.builder`][spirograph.hub.builder]) and the Parquet export
+([`spirograph.hub.export`][spirograph.hub.export]) both take their rows from
+[`encode_rows()`][spirograph.hub.schema.encode_rows], which
+renders them with [`spirograph.Spirograph`][spirograph.dataset.Spirograph]: the hub copy and the torch dataset
 come from the same code and hold the same parameters, bit for bit.
 
 Columns, in order:
@@ -15,7 +16,7 @@ Columns, in order:
 - ``targets`` (list of 4 float32): the downstream regression targets ``(m, b, sigma, fore_r)``.
 
 ``datasets`` and Pillow are imported inside the functions that need them, so importing this
-module costs no more than importing :mod:`spirograph`.
+module costs no more than importing `spirograph`.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ import torch
 
 from spirograph.dataset import Spirograph
 from spirograph.errors import ConfigError
+from spirograph.hub._extra import require_hub
 from spirograph.render import Normalize
 from spirograph.space import DEFAULT_TARGETS, PARAMETER_NAMES
 
@@ -42,7 +44,6 @@ if TYPE_CHECKING:
 __all__ = [
     "CONFIGS",
     "DEFAULT_CONFIG",
-    "DEFAULT_REPO_ID",
     "DEFAULT_SHARD_ROWS",
     "HUB_SPLITS",
     "MANIFEST_FORMAT",
@@ -57,9 +58,6 @@ __all__ = [
     "shard_bounds",
     "to_uint8",
 ]
-
-DEFAULT_REPO_ID = "spirograph/spirograph"
-"""The Hugging Face Hub dataset repository that ``source="hub"`` reads by default."""
 
 DEFAULT_SHARD_ROWS = 10_000
 """Rows per Parquet shard: about 13 MB of 32x32 PNGs, well under the Hub's 500 MB advice."""
@@ -105,7 +103,7 @@ class HubConfig:
         return "data" if self.name == DEFAULT_CONFIG else f"data/{self.name}"
 
     def renderer(self) -> dict[str, Any]:
-        """The renderer settings as keyword arguments of :class:`spirograph.Spirograph`."""
+        """The renderer settings as keyword arguments of [`spirograph.Spirograph`][spirograph.dataset.Spirograph]."""
         return {"size": self.size, "normalize": self.normalize, "n_points": self.n_points, "extent": self.extent}
 
 
@@ -128,7 +126,7 @@ def get_config(name: str, where: str) -> HubConfig:
     """The config called ``name``.
 
     Args:
-        name: a key of :data:`CONFIGS`.
+        name: a key of [`CONFIGS`][spirograph.hub.schema.CONFIGS].
         where: the caller's name, for the error message.
 
     Returns:
@@ -169,6 +167,7 @@ def features() -> datasets.Features:
     Returns:
         ``index`` int64, ``image`` Image, the ten parameters float32, ``targets`` list of 4 float32.
     """
+    require_hub("features")
     import datasets
 
     columns: dict[str, Any] = {"index": datasets.Value("int64"), "image": datasets.Image()}
@@ -215,10 +214,11 @@ def encode_rows(split: str, config: HubConfig, start: int, stop: int) -> Iterato
     Args:
         split: the torch split name (``"train"``, ``"val"``, ``"test"``).
         config: the renderer settings.
-        start, stop: the row range.
+        start: the first row.
+        stop: the end of the range (excluded).
 
     Returns:
-        An iterator of dicts with the columns of :func:`features`; ``image`` is
+        An iterator of dicts with the columns of [`features()`][spirograph.hub.schema.features]; ``image`` is
         ``{"bytes": <PNG>, "path": None}``.
     """
     if not 0 <= start <= stop:
