@@ -400,8 +400,9 @@ class SpirographViews(Dataset):
     with `torch.utils.data.DistributedSampler`) to get new ones.
 
     The epoch lives in a one-element tensor in shared memory, created with the object, so
-    :meth:`set_epoch` reaches ``DataLoader`` workers that are already running
-    (``persistent_workers=True``) as well as the ones a new epoch starts. Call it between
+    [`set_epoch()`][spirograph.dataset.SpirographViews.set_epoch] reaches ``DataLoader``
+    workers that are already running (``persistent_workers=True``) as well as the ones a new
+    epoch starts. Call it between
     epochs, before iterating the loader: a call while batches are in flight changes the
     batches not yet rendered.
 

@@ -17,7 +17,8 @@ branch or a commit hash) to pin a published version.
 An endpoint is not trusted with the file system. ``huggingface_hub`` names a cached blob
 after the ``ETag`` (or ``X-Linked-Etag``) the server answers, and folders after its
 ``X-Repo-Commit``, so an answer such as ``"../../victim"`` would place the blob, its lock and
-the snapshot link outside the cache. While :func:`load_split` downloads, every response of
+the snapshot link outside the cache. While
+[`load_split()`][spirograph.hub.download.load_split] downloads, every response of
 ``huggingface_hub``'s HTTP client is checked and one where these are not plain file names is
 refused before anything is written;
 the file returned must then lie in the repository's own ``snapshots/`` folder and link into

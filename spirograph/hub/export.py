@@ -21,7 +21,7 @@ interrupted half-way never leaves a folder that looks complete.
 An export holds the lock file ``.NAME.lock`` beside ``out_dir`` (``fcntl.flock``; an
 exclusive create where ``fcntl`` is missing) from its first check to its last rename; a
 second export of the same folder meanwhile refuses at once with
-:class:`~spirograph.errors.ExportError`. Under the lock it first finishes what an export
+[`ExportError`][spirograph.errors.ExportError]. Under the lock it first finishes what an export
 killed outright left behind: a previous export hidden as ``.NAME.old-*`` goes back to
 ``out_dir`` if ``out_dir`` is missing (the kill fell between the two renames), and leftover
 ``.NAME.partial-*`` and ``.NAME.old-*`` folders are removed. Only a folder that is provably a

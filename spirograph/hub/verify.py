@@ -4,12 +4,14 @@
 then checks that every file the manifest lists is present, a regular file, of the recorded
 size and SHA-256, that every shard holds the recorded number of rows, that every split's rows
 add up, and that no data file the manifest does not list lies in the export (``datasets``
-would load it). The first problem raises :class:`~spirograph.errors.ExportError` naming the
+would load it). The first problem raises [`ExportError`][spirograph.errors.ExportError] naming the
 file. Files outside the data (``.git/``, ``.gitattributes``) are not the manifest's business
 and are left unchecked.
 
-:func:`read_manifest` and :func:`unlisted_paths` are shared with :mod:`spirograph.hub.export`,
-which replaces a folder only when it is provably a previous export.
+[`read_manifest()`][spirograph.hub.verify.read_manifest] and
+[`unlisted_paths()`][spirograph.hub.verify.unlisted_paths] are shared with
+[`spirograph.hub.export`][spirograph.hub.export], which replaces a folder only when it is
+provably a previous export.
 """
 
 from __future__ import annotations
@@ -83,7 +85,7 @@ def unlisted_paths(folder: Path, manifest: dict[str, Any]) -> list[str]:
 
     Args:
         folder: the export's root.
-        manifest: its manifest (:func:`read_manifest`).
+        manifest: its manifest ([`read_manifest()`][spirograph.hub.verify.read_manifest]).
 
     Returns:
         Relative POSIX paths, sorted; empty for a folder that holds exactly an export.
@@ -121,7 +123,7 @@ def verify_export(path: str | os.PathLike[str]) -> dict[str, Any]:
     (``*.parquet`` anywhere, anything under ``data/``) lies in the export.
 
     Args:
-        path: the export's folder (written by :func:`spirograph.hub.export`).
+        path: the export's folder (written by [`export()`][spirograph.hub.export.export]).
 
     Returns:
         The manifest, parsed.
@@ -129,7 +131,7 @@ def verify_export(path: str | os.PathLike[str]) -> dict[str, Any]:
     Raises:
         ExportError: the first problem found, naming the file.
 
-    Example:
+    Examples:
         >>> from spirograph.hub import verify_export
         >>> manifest = verify_export("spirograph-hub")  # doctest: +SKIP
     """
