@@ -13,7 +13,9 @@ from spirograph.errors import (
     ChecksumError,
     ConfigError,
     HubError,
+    IndexOutOfRangeError,
     ParameterError,
+    ParameterTypeError,
     SpirographError,
 )
 from spirograph.evaluation import EvaluationResult, InvarianceResult, evaluate, feature_averaging, invariance
@@ -37,11 +39,13 @@ __all__ = [
     "ConfigError",
     "EvaluationResult",
     "HubError",
+    "IndexOutOfRangeError",
     "InvarianceResult",
     "LinearProbe",
     "OracleEncoder",
     "ParameterError",
     "ParameterSpace",
+    "ParameterTypeError",
     "PixelEncoder",
     "RandomEncoder",
     "Renderer",

@@ -298,10 +298,12 @@ def check_device(value: Any, name: str = "device", *, where: str) -> torch.devic
     return device
 
 
-def check_space(space: Any, *, where: str, default: ParameterSpace | None = None) -> ParameterSpace:
+def check_space(
+    space: Any, name: str = "space", *, where: str, default: ParameterSpace | None = None
+) -> ParameterSpace:
     """A :class:`~spirograph.ParameterSpace`; ``None`` gives ``default`` (the paper's space if none)."""
     from spirograph.space import ParameterSpace
 
     if space is None:
         return ParameterSpace() if default is None else default
-    return check_instance(space, "space", ParameterSpace, where=where, expected="a ParameterSpace or None")
+    return check_instance(space, name, ParameterSpace, where=where, expected="a ParameterSpace or None")

@@ -23,11 +23,13 @@ PUBLIC = [
     "ConfigError",
     "EvaluationResult",
     "HubError",
+    "IndexOutOfRangeError",
     "InvarianceResult",
     "LinearProbe",
     "OracleEncoder",
     "ParameterError",
     "ParameterSpace",
+    "ParameterTypeError",
     "PixelEncoder",
     "RandomEncoder",
     "Renderer",
@@ -64,7 +66,13 @@ def test_errors_subclass_builtins() -> None:
     assert issubclass(spirograph.CheckpointError, ValueError)
     assert issubclass(spirograph.HubError, OSError)
     assert issubclass(spirograph.ChecksumError, spirograph.HubError)
-    for error in (spirograph.ParameterError, spirograph.ConfigError, spirograph.HubError):
+    assert issubclass(spirograph.ParameterTypeError, TypeError)
+    assert not issubclass(spirograph.ParameterTypeError, ValueError)
+    assert issubclass(spirograph.IndexOutOfRangeError, IndexError)
+    # A bad field of a configuration object is a kind of bad parameter value.
+    assert issubclass(spirograph.ConfigError, spirograph.ParameterError)
+    errors = (spirograph.ParameterError, spirograph.ParameterTypeError, spirograph.IndexOutOfRangeError)
+    for error in (*errors, spirograph.ConfigError, spirograph.HubError, spirograph.CheckpointError):
         assert issubclass(error, spirograph.SpirographError)
 
 
