@@ -13,7 +13,8 @@ from typing import Literal
 import torch
 from torch import nn
 
-from spirograph.errors import ConfigError
+from spirograph._checks import check_choice, check_int
+from spirograph.errors import ParameterError
 
 __all__ = ["ENCODERS", "EncoderName", "ResNet18", "SmallConvEncoder", "build_encoder"]
 
@@ -21,9 +22,7 @@ EncoderName = Literal["resnet18", "small"]
 
 
 def _check_positive_int(value: object, where: str, argument: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigError(f"{where}: `{argument}` must be an int >= 1, got {value!r}")
-    return value
+    return check_int(value, argument, where=where, minimum=1)
 
 
 class _BasicBlock(nn.Module):
@@ -71,7 +70,7 @@ class ResNet18(nn.Module):
         super().__init__()
         _check_positive_int(in_channels, "ResNet18", "in_channels")
         if representation_dim != 512:
-            raise ConfigError(
+            raise ParameterError(
                 f"ResNet18: `representation_dim` must be 512 (the last stage's width), got {representation_dim!r}"
             )
         self.representation_dim = 512
@@ -153,14 +152,13 @@ def build_encoder(name: EncoderName, *, representation_dim: int | None = None, i
         A freshly initialised module with a ``representation_dim`` attribute.
 
     Raises:
-        ConfigError: an unknown name or an invalid size.
+        ParameterError: an unknown name or an invalid size.
 
     Example:
         >>> build_encoder("small", representation_dim=64).representation_dim
         64
     """
-    if name not in ENCODERS:
-        raise ConfigError(f"build_encoder: `name` must be one of {sorted(ENCODERS)}, got {name!r}")
+    check_choice(name, "name", sorted(ENCODERS), where="build_encoder")
     cls, default = ENCODERS[name]
     dim = default if representation_dim is None else representation_dim
     return cls(in_channels=in_channels, representation_dim=dim)
