@@ -46,7 +46,7 @@ __all__ = [
 ]
 
 T = TypeVar("T")
-ShapeSpec = Sequence[int | str | None]
+ShapeSpec = Sequence[Any]  # ints, names of free sizes, and a leading Ellipsis
 _REPR_LIMIT = 80
 
 
@@ -157,8 +157,8 @@ def check_bool(value: Any, name: str, *, where: str) -> bool:
 
 
 def check_choice(
-    value: Any, name: str, choices: Iterable[T], *, where: str, error: type[ParameterError] = ParameterError
-) -> T:
+    value: Any, name: str, choices: Iterable[Any], *, where: str, error: type[ParameterError] = ParameterError
+) -> Any:
     """One of ``choices`` (for string options, a non-string is a type error)."""
     options = list(choices)
     expected = f"one of {options}"
@@ -166,7 +166,7 @@ def check_choice(
         raise _type_error(where, name, expected, value)
     if value not in options:
         raise error(f"{where}: `{name}` must be {expected}, got {value!r}")
-    return value  # type: ignore[no-any-return]
+    return value
 
 
 def check_instance(value: Any, name: str, kind: type[T] | tuple[type, ...], *, where: str, expected: str = "") -> T:
@@ -183,7 +183,7 @@ def check_callable(value: Any, name: str, *, where: str, expected: str = "callab
     """A callable."""
     if not callable(value):
         raise _type_error(where, name, expected, value)
-    return value  # type: ignore[no-any-return]
+    return value
 
 
 def check_names(

@@ -82,7 +82,7 @@ def _resolve_subset(subset: int | float | None, full: int) -> int:
     raise ParameterTypeError(f"Spirograph: `subset` must be an int count or a float fraction, got {describe(subset)}")
 
 
-def _check_indices(indices: Sequence[int], length: int, where: str) -> torch.Tensor:
+def _check_indices(indices: Sequence[int] | torch.Tensor, length: int, where: str) -> torch.Tensor:
     """Validate a batch of indices at once; returns them as a non-negative int64 tensor."""
     if isinstance(indices, torch.Tensor):
         index = indices.detach().cpu()
@@ -122,6 +122,16 @@ def _check_index(index: Any, length: int, where: str) -> int:
     if not -length <= index < length:
         raise IndexOutOfRangeError(f"{where}: index {index} is out of range for {length} items")
     return index % length
+
+
+def _check_hub_options(n_points: int, extent: float, seed: int | None, space: ParameterSpace) -> None:
+    if n_points != 40 or extent != 6.0:
+        raise ParameterError(
+            f"Spirograph: `source='hub'` copies use n_points=40 and extent=6.0, got n_points={n_points}, "
+            f"extent={extent}; render them instead with source='render'"
+        )
+    if seed is not None or space.bounds != ParameterSpace().bounds:
+        raise ParameterError("Spirograph: `source='hub'` serves the canonical data; do not pass `seed` or bounds")
 
 
 class Spirograph(Dataset):
@@ -207,15 +217,7 @@ class Spirograph(Dataset):
 
         length = _resolve_subset(subset, info.size)
         if source == "hub":
-            if n_points != 40 or extent != 6.0:
-                raise ParameterError(
-                    f"Spirograph: `source='hub'` copies use n_points=40 and extent=6.0, got n_points={n_points}, "
-                    f"extent={extent}; render them instead with source='render'"
-                )
-            if seed is not None or space.bounds != ParameterSpace().bounds:
-                raise ParameterError(
-                    "Spirograph: `source='hub'` serves the canonical data; do not pass `seed` or bounds"
-                )
+            _check_hub_options(n_points, extent, seed, space)
             from spirograph.hub import load_split  # heavy imports only when the hub is used
 
             params, images = load_split(

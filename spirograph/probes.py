@@ -114,7 +114,7 @@ class LinearProbe:
         standardize: bool = False,
     ) -> None:
         where = "LinearProbe"
-        self.method: ProbeMethod = check_choice(method, "method", PROBE_METHODS, where=where)  # type: ignore[assignment]
+        self.method: ProbeMethod = check_choice(method, "method", PROBE_METHODS, where=where)
         self.l2 = check_number(l2, "l2", where=where, minimum=0)
         self.steps = check_int(steps, "steps", where=where, minimum=1)
         check_instance(dtype, "dtype", torch.dtype, where=where, expected="a floating torch.dtype")
@@ -211,12 +211,12 @@ class LinearProbe:
             features: test features, ``(N, d)``.
             labels: test labels, ``(N, T)`` in task order.
             tasks: names and prior variances of the ``T`` tasks; without it tasks are
-                named ``"0", "1", ...`` and no normalised MSE is given.
+                named ``"0", "1", ...`` and no normalized MSE is given.
 
         Returns:
             ``{"mse": {task: MSE}, "mse_mean": mean of the per-task MSEs, "r2": {task: 1 -
-            SSE / SST on the test labels}, "normalised_mse": {task: MSE / prior variance},
-            "normalised_mse_mean": float}`` (the last two only with ``tasks``).
+            SSE / SST on the test labels}, "normalized_mse": {task: MSE / prior variance},
+            "normalized_mse_mean": float}`` (the last two only with ``tasks``).
         """
         y = _as_labels(labels, "LinearProbe.score")
         prediction = self.predict(features)
@@ -262,9 +262,9 @@ def regression_scores(prediction: torch.Tensor, labels: torch.Tensor, tasks: Tas
         "r2": {name: float(v) for name, v in zip(names, r2, strict=True)},
     }
     if tasks is not None:
-        normalised = mse.cpu() / tasks.prior_variance
-        result["normalised_mse"] = {name: float(v) for name, v in zip(names, normalised, strict=True)}
-        result["normalised_mse_mean"] = float(normalised.mean())
+        normalized = mse.cpu() / tasks.prior_variance
+        result["normalized_mse"] = {name: float(v) for name, v in zip(names, normalized, strict=True)}
+        result["normalized_mse_mean"] = float(normalized.mean())
     return result
 
 

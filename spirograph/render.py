@@ -201,8 +201,12 @@ def _check_values(flat: torch.Tensor, n_points: int, extent: float) -> None:
     if bool(representable.all()):
         return
     which, row = (~representable).nonzero()[0].tolist()
-    quantity = ("|m - h| / b * 2 pi", "(|m - h| + |h|) * sqrt(log2(e) / sigma)", "extent * sqrt(log2(e) / sigma)")
-    quantity += ("|fore - back| / (n_points * 1e-8)",)
+    quantity = [
+        "|m - h| / b * 2 pi",
+        "(|m - h| + |h|) * sqrt(log2(e) / sigma)",
+        "extent * sqrt(log2(e) / sigma)",
+        "|fore - back| / (n_points * 1e-8)",
+    ]
     row_values = ", ".join(f"{n}={v:g}" for n, v in zip(PARAMETER_NAMES, values[row].tolist(), strict=True))
     raise ParameterError(
         f"render: `params` row {row} ({row_values}) overflows {flat.dtype}: {quantity[which]} is not finite, "

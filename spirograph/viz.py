@@ -52,7 +52,7 @@ __all__ = [
 
 
 def _check_images(images: object, where: str) -> torch.Tensor:
-    check_tensor(images, "images", where=where)
+    images = check_tensor(images, "images", where=where)
     if images.ndim == 3:
         images = images[None]
     if images.ndim != 4 or images.shape[1] not in (1, 3):

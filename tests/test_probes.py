@@ -95,7 +95,7 @@ def test_score_values() -> None:
     assert scores["mse"]["m"] == pytest.approx(float(residual[:, 0].pow(2).mean()))
     assert scores["mse_mean"] == pytest.approx(float(residual.pow(2).mean()))
     assert scores["r2"]["b"] == pytest.approx(1 - float(residual[:, 1].pow(2).mean() / y[:, 1].var(unbiased=False)))
-    assert scores["normalised_mse"]["m"] == pytest.approx(scores["mse"]["m"] / 0.75)
+    assert scores["normalized_mse"]["m"] == pytest.approx(scores["mse"]["m"] / 0.75)
     plain = regression_scores(probe.predict(x), y)
     assert set(plain) == {"mse", "mse_mean", "r2"} and list(plain["mse"]) == ["0", "1"]
 
