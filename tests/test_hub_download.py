@@ -16,6 +16,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import huggingface_hub.constants as hub_constants
 import huggingface_hub.utils._http as hub_http
@@ -258,3 +259,27 @@ def test_environment_variables_in_a_fresh_process(hub: LoopbackHub, server: HTTP
     params, images = load_split("val", limit=20)  # this process, its own cache: the same bytes
     expected = hashlib.sha256(params.numpy().tobytes() + images.numpy().tobytes()).hexdigest()
     assert online.stdout.strip() == expected
+
+
+@pytest.mark.parametrize(
+    ("change", "match"),
+    [
+        (lambda m: m.pop("files"), r"`files` is missing"),
+        (lambda m: m["configs"]["v1"].update(size="32"), r"`configs\['v1'\]\['size'\]` must be a int, got str '32'"),
+        (
+            lambda m: m["configs"]["v1"]["splits"]["test"].update(num_rows=-1),
+            r"`configs\['v1'\]\['splits'\]\['test'\]\['num_rows'\]` must be an int >= 0, got -1",
+        ),
+        (lambda m: m["configs"]["v1"]["splits"]["test"].update(files="x"), r"\['files'\]` must be a list, got str"),
+        (
+            lambda m: m["files"][m["configs"]["v1"]["splits"]["test"]["files"][0]].update(sha256=None),
+            r"\['sha256'\]` must be a str, got NoneType",
+        ),
+    ],
+)
+def test_malformed_manifest_fields_are_a_clear_error(hub: LoopbackHub, change: Any, match: str) -> None:
+    manifest = json.loads((hub.folder / MANIFEST_NAME).read_text())
+    change(manifest)
+    hub.overrides[MANIFEST_NAME] = json.dumps(manifest).encode()
+    with pytest.raises(HubError, match=r"load_split: manifest.json of dataset 'spirograph/spirograph': .*" + match):
+        load_split("test", limit=5)
