@@ -19,8 +19,8 @@ The Gaussian is separable, so ``v`` is a ``(size, T) @ (T, size)`` product per i
 two small exponentials per curve point and one batched matrix product, never a
 ``(T, batch, size, size)`` tensor. The exponentials are taken in base 2 on coordinates
 scaled by ``sqrt(log2(e) / sigma)`` (``exp(-u^2) = 2^-(u sqrt(log2 e))^2``), because
-PyTorch's ``exp2`` was about three times faster than ``exp`` on the CPU of the benchmarks
-(``benchmarks/README.md``), at the same accuracy.
+PyTorch's ``exp2`` was faster than ``exp`` on the CPU of the benchmarks, at the same
+accuracy (the measurements are in ``benchmarks/README.md``).
 The Gaussian factors and the normalise-and-paint step are autograd Functions with
 hand-written backward (and forward-mode) derivatives, which make far fewer passes over
 memory than autograd of the plain expressions; their backwards are themselves
@@ -54,7 +54,7 @@ _LN_2 = math.log(2.0)
 
 # Lowest exponent kept per dtype. Each Gaussian factor is clamped at exp(floor) so that
 # the product of two factors inside the matrix product stays a normal number: float32
-# denormals make x86 matrix products ~50x slower. exp(-40)**2 = 1.8e-35 > 1.2e-38 and
+# denormals make x86 matrix products many times slower. exp(-40)**2 = 1.8e-35 > 1.2e-38 and
 # exp(-340)**2 = 1e-295 > 2.2e-308. The largest change this makes to a pixel is
 # exp(floor) / (row maximum + 1e-8) <= 4e-18 / 1e-8 = 4e-10 in float32 (far below its
 # 6e-5 rounding error) and ~1e-140 in float64.
@@ -77,7 +77,7 @@ def _under_vmap(tensor: torch.Tensor) -> bool:
 def _tracks_derivatives(tensor: torch.Tensor) -> bool:
     # Whether autograd, forward-mode AD or a torch.func transform may differentiate through
     # a render of `tensor`. When none can, the autograd Functions below are skipped and their
-    # forwards called directly, which saves their bookkeeping (~0.1 ms a call).
+    # forwards called directly, which saves their bookkeeping (benchmarks/README.md).
     if tensor.requires_grad and torch.is_grad_enabled():
         return True
     functorch = getattr(torch._C, "_functorch", None)
@@ -506,8 +506,8 @@ def render(
     differentiable = _tracks_derivatives(flat)
     options = (size, n_points, float(extent), normalize == "row", limit, differentiable)
     if device.type == "cpu" and flat.shape[0] > _CPU_CHUNK:
-        # Chunks whose (B, S, T) buffers stay in cache: forward + backward ~20% faster on
-        # CPU batches of thousands (measured at 4096). GPUs want the whole batch at once.
+        # Chunks whose (B, S, T) buffers stay in cache: forward + backward were faster on CPU
+        # batches of thousands (benchmarks/README.md). GPUs want the whole batch at once.
         if differentiable:
             image = torch.cat([_render_flat(chunk, *options) for chunk in flat.split(_CPU_CHUNK)])
         else:  # each chunk painted straight into its slice of the result
