@@ -411,9 +411,11 @@ def test_images_checks_its_range() -> None:
         dataset.images(3, 2)
 
 
-@pytest.mark.parametrize("k", [0, -1, 1.5, True])
-def test_bad_view_count(k: object) -> None:
-    with pytest.raises(ParameterError, match=r"`k` must be an int >= 1, got"):
+@pytest.mark.parametrize(
+    ("k", "error"), [(0, ParameterError), (-1, ParameterError), (1.5, ParameterTypeError), (True, ParameterTypeError)]
+)
+def test_bad_view_count(k: object, error: type[Exception]) -> None:
+    with pytest.raises(error, match=r"SpirographViews: `k` must be an int >= 1, got"):
         Spirograph("val", subset=4).views(k)  # type: ignore[arg-type]
 
 
