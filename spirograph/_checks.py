@@ -1,7 +1,7 @@
 """Argument checks shared by the whole package: one home, one policy, one message shape.
 
 Every check takes the value, the argument's ``name`` and ``where`` (the public function
-or class the user called) and either returns the value, normalised, or raises:
+or class the user called) and either returns the value, normalized, or raises:
 
 - :class:`~spirograph.errors.ParameterTypeError` (a ``TypeError``) when the value has the
   wrong type: ``"{where}: `{name}` must be {expected}, got {type} {value!r}"``;

@@ -21,7 +21,7 @@ two small exponentials per curve point and one batched matrix product, never a
 scaled by ``sqrt(log2(e) / sigma)`` (``exp(-u^2) = 2^-(u sqrt(log2 e))^2``), because
 PyTorch's ``exp2`` was faster than ``exp`` on the CPU of the benchmarks, at the same
 accuracy (the measurements are in ``benchmarks/README.md``).
-The Gaussian factors and the normalise-and-paint step are autograd Functions with
+The Gaussian factors and the normalize-and-paint step are autograd Functions with
 hand-written backward (and forward-mode) derivatives, which make far fewer passes over
 memory than autograd of the plain expressions; their backwards are themselves
 differentiable, for double backward.
@@ -269,7 +269,7 @@ class _GaussianFactor(torch.autograd.Function):
 
 
 class _Shade(torch.autograd.Function):
-    """Normalise the intensity and paint it: ``back + (fore - back) * v``, ``v = I / (max I + eps)``.
+    """Normalize the intensity and paint it: ``back + (fore - back) * v``, ``v = I / (max I + eps)``.
 
     Written by hand because autograd of the batched outer product takes a slow
     matrix-vector path for the colour gradient. As with :func:`torch.amax`, the gradient
@@ -282,7 +282,7 @@ class _Shade(torch.autograd.Function):
     generate_vmap_rule = True
 
     @staticmethod
-    def _normalised(intensity: torch.Tensor, row: bool, eps: float) -> tuple[torch.Tensor, ...]:
+    def _normalized(intensity: torch.Tensor, row: bool, eps: float) -> tuple[torch.Tensor, ...]:
         # -> v (B, S, S), and the maximum and 1 / (maximum + eps), both (B, S, 1) or (B, 1, 1)
         peak = intensity.amax(dim=-1, keepdim=True) if row else intensity.amax(dim=(-2, -1), keepdim=True)
         inverse = torch.reciprocal(peak + eps)
@@ -338,7 +338,7 @@ class _Shade(torch.autograd.Function):
         # Forward mode (torch.func.jacfwd, jvp) of back + (fore - back) v, v = I / (peak + eps).
         intensity, fore, back = ctx.saved_tensors
         row, eps = ctx.row, ctx.eps
-        value, peak, inverse = _Shade._normalised(intensity, row, eps)
+        value, peak, inverse = _Shade._normalized(intensity, row, eps)
         tangent = torch.zeros((*intensity.shape[:-2], 3, 1, 1), dtype=intensity.dtype, device=intensity.device)
         if tangent_back is not None:
             tangent = tangent + tangent_back[..., :, None, None]
@@ -366,7 +366,7 @@ class _Shade(torch.autograd.Function):
         batch, size = intensity.shape[0], intensity.shape[-1]
         differentiable = torch.is_grad_enabled()  # create_graph=True: no in-place ops
         # The forward's intermediates, recomputed: two cheap passes instead of keeping them alive.
-        value, peak, inverse = _Shade._normalised(intensity, row, eps)
+        value, peak, inverse = _Shade._normalized(intensity, row, eps)
         # Contiguous for the batched products below (a sum's gradient arrives expanded, and
         # bmm would then copy batch by batch).
         grad_flat = grad.reshape(batch, 3, size * size).contiguous()
@@ -425,7 +425,7 @@ def _render_flat(
     gaussian_factor = _GaussianFactor.apply if differentiable else _GaussianFactor.forward
     rows = gaussian_factor(grid_scaled, x, limit)  # (B, S, T): pixel row i against x_k
     columns = gaussian_factor(y, grid_scaled, limit)  # (B, T, S): y_k against pixel column j
-    # The sum over curve points; the 1/T of the mean moves into the normaliser's epsilon:
+    # The sum over curve points; the 1/T of the mean moves into the normalizer's epsilon:
     # (I / T) / (max I / T + eps) = I / (max I + T eps).
     intensity = torch.bmm(rows, columns)  # (B, S, S)
     fore, back, eps = flat[:, 4:7], flat[:, 7:10], n_points * _EPS

@@ -5,7 +5,7 @@ The paper scores a representation by linear regression of four *target* paramete
 such regression: the column of the ``(N, 10)`` parameter table holding its label and
 the mean and variance of that parameter's prior. The prior variance is the mean
 squared error of the best constant guess (the prior mean), so ``mse / prior_variance``
-is an error normalised across tasks of very different scales.
+is an error normalized across tasks of very different scales.
 
 Tasks can be built for any parameter: :func:`nuisance_tasks` measures how much
 nuisance information a representation keeps, and :func:`tasks_from_names` builds a

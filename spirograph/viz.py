@@ -1,4 +1,4 @@
-"""Pictures of the dataset: image grids, parameter traversals, the two normalisations.
+"""Pictures of the dataset: image grids, parameter traversals, the two normalizations.
 
 Plain functions. Rendering functions return image tensors ``(..., 3, size, size)`` in
 ``[0, 1]``; :func:`image_grid` turns a batch into one :class:`PIL.Image.Image`, upscaled
@@ -40,7 +40,7 @@ from spirograph.space import PARAMETER_NAMES, ParameterSpace
 
 __all__ = [
     "image_grid",
-    "normalisation_comparison",
+    "normalization_comparison",
     "nuisance_variations",
     "parameters_from_mapping",
     "save_gif",
@@ -364,18 +364,18 @@ def traversal(
 
 def nuisance_variations(
     params: torch.Tensor,
-    k: int,
+    n_draws: int,
     *,
     space: ParameterSpace | None = None,
     seed: int = 0,
 ) -> torch.Tensor:
-    """Keep each row's targets and redraw its nuisance ``k`` times (what the invariance is about).
+    """Keep each row's targets and redraw its nuisance ``n_draws`` times (what the invariance is about).
 
     Draw ``v`` of row ``i`` is a pure function of ``(seed, i, v)``.
 
     Args:
         params: parameters in canonical order.
-        k: draws per row, ``>= 1``.
+        n_draws: nuisance draws per row, ``>= 1``.
         space: the target/nuisance split and the nuisance prior (the paper's by default).
         seed: seed of the draws.
 
@@ -383,18 +383,18 @@ def nuisance_variations(
         Parameters in canonical order, ``[i, v]`` holding draw ``v`` of row ``i``.
 
     Shape:
-        ``(n, 10) -> (n, k, 10)``.
+        ``(n, 10) -> (n, n_draws, 10)``.
     """
     space = check_space(space, where="nuisance_variations")
-    k = check_int(k, "k", where="nuisance_variations", minimum=1)
+    n_draws = check_int(n_draws, "n_draws", where="nuisance_variations", minimum=1)
     check_tensor(params, "params", where="nuisance_variations", shape=("n", len(PARAMETER_NAMES)))
     targets, _ = space.split(params)
     index = torch.arange(params.shape[0])
-    draws = [space.sample_nuisance(targets, seed=seed, index=index, stream=(2, draw)) for draw in range(k)]
+    draws = [space.sample_nuisance(targets, seed=seed, index=index, stream=(2, draw)) for draw in range(n_draws)]
     return torch.stack(draws, dim=1)
 
 
-def normalisation_comparison(
+def normalization_comparison(
     params: torch.Tensor,
     *,
     size: int = 32,
@@ -404,7 +404,7 @@ def normalisation_comparison(
     padding: int = 2,
     labels: bool = True,
 ) -> Image.Image:
-    """The same parameters under both normalisations, one above the other.
+    """The same parameters under both normalizations, one above the other.
 
     The top row is ``normalize="row"`` (each image row divided by its own maximum: the
     paper's released generator and this package's default); the bottom row is
@@ -422,9 +422,9 @@ def normalisation_comparison(
     Shape:
         ``params``: ``(n, 10)``.
     """
-    check_tensor(params, "params", where="normalisation_comparison", shape=("n", len(PARAMETER_NAMES)))
+    check_tensor(params, "params", where="normalization_comparison", shape=("n", len(PARAMETER_NAMES)))
     if params.shape[0] == 0:
-        raise ParameterError("normalisation_comparison: `params` must hold at least one row, got 0")
+        raise ParameterError("normalization_comparison: `params` must hold at least one row, got 0")
     modes: tuple[Normalize, ...] = ("row", "image")
     rendered = [render(params, size=size, n_points=n_points, extent=extent, normalize=mode) for mode in modes]
     return image_grid(

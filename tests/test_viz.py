@@ -17,7 +17,7 @@ from spirograph.render import render
 from spirograph.space import PARAMETER_NAMES, ParameterSpace
 from spirograph.viz import (
     image_grid,
-    normalisation_comparison,
+    normalization_comparison,
     nuisance_variations,
     parameters_from_mapping,
     save_gif,
@@ -286,14 +286,14 @@ def test_nuisance_variations_follow_a_moved_split() -> None:
 def test_nuisance_variations_bad_input() -> None:
     with pytest.raises(ParameterError, match=r"nuisance_variations: `params` must have shape \(n, 10\), got \(3, 9\)"):
         nuisance_variations(torch.zeros(3, 9), 2)
-    with pytest.raises(ParameterError, match=r"nuisance_variations: `k` must be an int >= 1, got 0"):
+    with pytest.raises(ParameterError, match=r"nuisance_variations: `n_draws` must be an int >= 1, got 0"):
         nuisance_variations(torch.zeros(3, 10), 0)
 
 
 # ------------------------------------------------------------------ normalisation comparison
-def test_normalisation_comparison_rows_are_the_two_normalisations() -> None:
+def test_normalization_comparison_rows_are_the_two_normalizations() -> None:
     params = ParameterSpace().sample(3, seed=2)
-    figure = normalisation_comparison(params, size=10, scale=2, padding=1, labels=False)
+    figure = normalization_comparison(params, size=10, scale=2, padding=1, labels=False)
     row = image_grid(render(params, size=10, normalize="row"), nrow=3, scale=2, padding=1)
     image = image_grid(render(params, size=10, normalize="image"), nrow=3, scale=2, padding=1)
     pixels = np.asarray(figure)
@@ -303,10 +303,10 @@ def test_normalisation_comparison_rows_are_the_two_normalisations() -> None:
     assert not np.array_equal(np.asarray(row), np.asarray(image))
 
 
-def test_normalisation_comparison_labels_add_a_margin() -> None:
+def test_normalization_comparison_labels_add_a_margin() -> None:
     params = ParameterSpace().sample(2, seed=2)
-    plain = normalisation_comparison(params, size=8, scale=3, labels=False)
-    labelled = normalisation_comparison(params, size=8, scale=3)
+    plain = normalization_comparison(params, size=8, scale=3, labels=False)
+    labelled = normalization_comparison(params, size=8, scale=3)
     assert labelled.height == plain.height
     assert labelled.width > plain.width
     np.testing.assert_array_equal(np.asarray(labelled)[:, labelled.width - plain.width :], np.asarray(plain))
@@ -328,10 +328,10 @@ def test_image_grid_row_labels() -> None:
         image_grid(images, nrow=2, row_labels="ab")
 
 
-def test_normalisation_comparison_bad_input() -> None:
+def test_normalization_comparison_bad_input() -> None:
     with pytest.raises(
-        ParameterError, match=r"normalisation_comparison: `params` must have shape \(n, 10\), got \(10,\)"
+        ParameterError, match=r"normalization_comparison: `params` must have shape \(n, 10\), got \(10,\)"
     ):
-        normalisation_comparison(torch.zeros(10))
+        normalization_comparison(torch.zeros(10))
     with pytest.raises(ParameterError, match=r"at least one row, got 0"):
-        normalisation_comparison(torch.zeros(0, 10))
+        normalization_comparison(torch.zeros(0, 10))

@@ -1,6 +1,6 @@
 """The contrastive objective: the projection head (critic) and the NT-Xent loss.
 
-SimCLR's normalised-temperature cross entropy (Chen et al., 2020) as used by
+SimCLR's normalized-temperature cross entropy (Chen et al., 2020) as used by
 Foster, Pukdee & Rainforth (ICLR 2021): the ``2N`` projected views of a batch are
 compared by cosine similarity divided by a temperature (0.5), each view's positive is
 the other view of the same example, and a view is never compared with itself.
