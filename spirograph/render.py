@@ -93,18 +93,25 @@ MAX_POINTS = 65536
 """The most curve points :func:`render` accepts."""
 
 
-def check_settings(size: Any, n_points: Any, extent: Any, normalize: Any, *, where: str) -> None:
+def check_settings(
+    size: Any, n_points: Any, extent: Any, normalize: Any, *, where: str, error: type[ParameterError] = ParameterError
+) -> None:
     """Check renderer settings (the checks of :func:`render`, for callers that hold them).
+
+    Args:
+        size, n_points, extent, normalize: as in :func:`render`.
+        where: the caller, for the message.
+        error: the class of a bad value (a configuration object passes ``ConfigError``).
 
     Raises:
         ParameterTypeError: a setting of the wrong type.
         ParameterError: ``size`` outside ``[2, MAX_SIZE]``, ``n_points`` outside
             ``[2, MAX_POINTS]``, ``extent`` not a finite number ``> 0``, an unknown ``normalize``.
     """
-    check_int(size, "size", where=where, minimum=2, maximum=MAX_SIZE)
-    check_int(n_points, "n_points", where=where, minimum=2, maximum=MAX_POINTS)
-    check_number(extent, "extent", where=where, above=0)
-    check_choice(normalize, "normalize", NORMALIZE_MODES, where=where)
+    check_int(size, "size", where=where, minimum=2, maximum=MAX_SIZE, error=error)
+    check_int(n_points, "n_points", where=where, minimum=2, maximum=MAX_POINTS, error=error)
+    check_number(extent, "extent", where=where, above=0, error=error)
+    check_choice(normalize, "normalize", NORMALIZE_MODES, where=where, error=error)
 
 
 def _memory_bytes(batch: int, size: int, n_points: int, itemsize: int, chunk: int) -> int:

@@ -570,3 +570,13 @@ def test_a_validated_render_is_finite_or_refused(values: list[float]) -> None:
         assert "overflows torch.float32" in str(error)
         return
     assert torch.isfinite(images).all()
+
+
+def test_check_settings_raises_the_class_a_configuration_object_asks_for() -> None:
+    from spirograph.errors import ConfigError
+    from spirograph.render import check_settings
+
+    with pytest.raises(ConfigError, match=r"^HubConfig: `size` must be an int in \[2, 4096\], got 1$"):
+        check_settings(1, 40, 6.0, "row", where="HubConfig", error=ConfigError)
+    with pytest.raises(ParameterTypeError, match=r"^HubConfig: `size` must be an int in \[2, 4096\], got str '32'$"):
+        check_settings("32", 40, 6.0, "row", where="HubConfig", error=ConfigError)

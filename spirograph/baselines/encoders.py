@@ -21,10 +21,6 @@ __all__ = ["ENCODERS", "EncoderName", "ResNet18", "SmallConvEncoder", "build_enc
 EncoderName = Literal["resnet18", "small"]
 
 
-def _check_positive_int(value: object, where: str, argument: str) -> int:
-    return check_int(value, argument, where=where, minimum=1)
-
-
 class _BasicBlock(nn.Module):
     """Two 3x3 convolutions with a residual connection (He et al., 2016)."""
 
@@ -68,7 +64,7 @@ class ResNet18(nn.Module):
 
     def __init__(self, in_channels: int = 3, representation_dim: int = 512) -> None:
         super().__init__()
-        _check_positive_int(in_channels, "ResNet18", "in_channels")
+        check_int(in_channels, "in_channels", where="ResNet18", minimum=1)
         if representation_dim != 512:
             raise ParameterError(
                 f"ResNet18: `representation_dim` must be 512 (the last stage's width), got {representation_dim!r}"
@@ -112,9 +108,9 @@ class SmallConvEncoder(nn.Module):
 
     def __init__(self, in_channels: int = 3, representation_dim: int = 128, width: int = 32) -> None:
         super().__init__()
-        _check_positive_int(in_channels, "SmallConvEncoder", "in_channels")
-        _check_positive_int(representation_dim, "SmallConvEncoder", "representation_dim")
-        _check_positive_int(width, "SmallConvEncoder", "width")
+        check_int(in_channels, "in_channels", where="SmallConvEncoder", minimum=1)
+        check_int(representation_dim, "representation_dim", where="SmallConvEncoder", minimum=1)
+        check_int(width, "width", where="SmallConvEncoder", minimum=1)
         self.representation_dim = representation_dim
         channels = (in_channels, width, 2 * width, 4 * width, representation_dim)
         strides = (1, 2, 2, 2)
