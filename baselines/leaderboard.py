@@ -185,7 +185,7 @@ def render_markdown(rows: list[dict[str, Any]], plot: str | None) -> str:
             continue
         lines.append(
             f"| {row['entry']['title']} | {_sci(result['conditional_variance'])} "
-            f"| {_sci(result['conditional_variance_normalised'])} | {_sci(result.get('nuisance_share'))} "
+            f"| {_sci(result['conditional_variance_normalized'])} | {_sci(result.get('nuisance_share'))} "
             f"| {_sci(result.get('nuisance_mse'))} | {_sci(result.get('nuisance_mse_prior_mean'))} "
             f"| {_sci(result['penalty']) if result['penalty'] is not None else 'n/a'} |"
         )

@@ -251,7 +251,7 @@ def run(
         "feature_averaging": {str(m): v for m, v in curve.items()},
         "feature_averaging_per_task": {str(m): v for m, v in per_task.items()},
         "conditional_variance": inv.conditional_variance,
-        "conditional_variance_normalised": inv.conditional_variance_normalised,
+        "conditional_variance_normalized": inv.conditional_variance_normalized,
         "nuisance_share": inv.nuisance_share,
         "nuisance_mse": inv.nuisance_mse,
         "nuisance_mse_prior_mean": inv.nuisance_mse_prior_mean,
@@ -346,7 +346,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{entry['entry']}: mean MSE {data['mse_mean']:.4g} (M=1); {curve}")
         print(
             f"conditional variance {data['conditional_variance']:.4g} "
-            f"(normalised {data['conditional_variance_normalised']:.4g}); penalty {data['penalty']}; "
+            f"(normalised {data['conditional_variance_normalized']:.4g}); penalty {data['penalty']}; "
             f"wall time {data['wall_time']['total']:.0f} s -> {path}"
         )
     return 0

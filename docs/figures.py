@@ -18,7 +18,7 @@ from PIL import Image
 from spirograph import PARAMETER_NAMES, ParameterSpace, Spirograph, render
 from spirograph.viz import (
     image_grid,
-    normalisation_comparison,
+    normalization_comparison,
     nuisance_variations,
     save_gif,
     save_png,
@@ -44,7 +44,7 @@ def banner(out: Path) -> Path:
 def normalisation(out: Path) -> Path:
     """The same eight parameter vectors under "row" (top) and "image" (bottom) normalisation."""
     params = Spirograph("train", subset=8).params
-    return save_png(normalisation_comparison(params, scale=4, padding=2, font_size=16), out / "normalisation.png")
+    return save_png(normalization_comparison(params, scale=4, padding=2, font_size=16), out / "normalisation.png")
 
 
 def traversals(out: Path) -> list[Path]:

@@ -20,12 +20,14 @@ import math
 import statistics
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 
-from spirograph.errors import ParameterError
-from spirograph.render import NORMALIZE_MODES, Normalize, render
+from spirograph._checks import check_bool, check_choice, check_device, check_instance, check_int, check_tensor
+from spirograph.errors import ParameterError, ParameterTypeError
+from spirograph.render import NORMALIZE_MODES, Normalize, check_memory, check_settings, render
 from spirograph.space import PARAMETER_NAMES, ParameterSpace
 
 __all__ = ["benchmark_render", "format_table", "naive_render"]
@@ -56,8 +58,7 @@ def naive_render(
     Shape:
         ``(B, 10) -> (B, 3, size, size)``.
     """
-    if params.ndim != 2 or params.shape[1] != len(PARAMETER_NAMES):
-        raise ParameterError(f"naive_render: `params` must have shape (B, 10), got {tuple(params.shape)}")
+    check_tensor(params, "params", where="naive_render", shape=("B", len(PARAMETER_NAMES)))
     if len(params) > _NAIVE_CHUNK:
         chunks = [
             naive_render(chunk, size=size, n_points=n_points, extent=extent, normalize=normalize)
@@ -81,12 +82,6 @@ def naive_render(
     else:
         value = value / (value.amax(dim=(1, 2), keepdim=True) + 1e-8)
     return value[:, None] * fore[:, :, None, None] + (1 - value[:, None]) * back[:, :, None, None]
-
-
-def _check_positive_int(value: Any, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ParameterError(f"benchmark_render: `{name}` must be an int >= 1, got {value!r}")
-    return value
 
 
 def _time_interleaved(
@@ -182,82 +177,102 @@ def benchmark_render(
         ``dtype``, ``normalize``, ``size``, ``n_points``.
 
     Raises:
+        ParameterTypeError: an argument of the wrong type.
         ParameterError: a batch size, ``repeats``, ``naive_repeats`` or ``threads``
-            below 1, a negative ``warmup``, a non-floating ``dtype``, or an unknown
-            ``normalize``.
+            below 1, a negative ``warmup``, a non-floating ``dtype``, an unknown
+            ``normalize``, an unavailable ``device``, or a batch size whose render would
+            not fit the device's memory (checked for every size before any is timed).
     """
-    if isinstance(batch_sizes, (int, str)) or not isinstance(batch_sizes, Sequence) or not batch_sizes:
-        raise ParameterError(
-            f"benchmark_render: `batch_sizes` must be a non-empty sequence of ints, got {batch_sizes!r}"
-        )
+    where = "benchmark_render"
+    if isinstance(batch_sizes, (int, str)) or not isinstance(batch_sizes, Sequence):
+        raise ParameterTypeError(f"{where}: `batch_sizes` must be a non-empty sequence of ints, got {batch_sizes!r}")
+    if not batch_sizes:
+        raise ParameterError(f"{where}: `batch_sizes` must be a non-empty sequence of ints, got {batch_sizes!r}")
     for batch_size in batch_sizes:
-        _check_positive_int(batch_size, "batch_sizes")
-    _check_positive_int(repeats, "repeats")
-    _check_positive_int(naive_repeats, "naive_repeats")
+        check_int(batch_size, "batch_sizes", where=where, minimum=1)
+    check_int(repeats, "repeats", where=where, minimum=1)
+    check_int(naive_repeats, "naive_repeats", where=where, minimum=1)
     if threads is not None:
-        _check_positive_int(threads, "threads")
-    if isinstance(warmup, bool) or not isinstance(warmup, int) or warmup < 0:
-        raise ParameterError(f"benchmark_render: `warmup` must be an int >= 0, got {warmup!r}")
-    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
-        raise ParameterError(f"benchmark_render: `dtype` must be a floating torch.dtype, got {dtype!r}")
-    if normalize not in NORMALIZE_MODES:
-        raise ParameterError(f"benchmark_render: `normalize` must be one of {list(NORMALIZE_MODES)}, got {normalize!r}")
-    device = torch.device(device)
-    synchronize: Callable[[], None] = (
-        (lambda: torch.cuda.synchronize(device)) if device.type == "cuda" else (lambda: None)
+        check_int(threads, "threads", where=where, minimum=1)
+    check_int(warmup, "warmup", where=where, minimum=0)
+    check_int(seed, "seed", where=where)
+    check_bool(backward, "backward", where=where)
+    check_bool(naive, "naive", where=where)
+    check_instance(dtype, "dtype", torch.dtype, where=where, expected="a floating torch.dtype")
+    if not dtype.is_floating_point:
+        raise ParameterError(f"{where}: `dtype` must be a floating torch.dtype, got {dtype!r}")
+    check_choice(normalize, "normalize", NORMALIZE_MODES, where=where)
+    check_settings(size, n_points, 6.0, normalize, where=where)
+    device = check_device(device, where=where)
+    for batch_size in batch_sizes:  # every size, before the first is timed
+        check_memory(batch_size, size, n_points, dtype, device, where=where)
+    settings = _Settings(
+        repeats, naive_repeats if naive else 0, warmup, naive, normalize, size, n_points, device, dtype
     )
-    options: dict[str, Any] = {"size": size, "n_points": n_points, "normalize": normalize}
-
-    def library(p: torch.Tensor) -> torch.Tensor:
-        return render(p, validate=False, **options)
-
-    def reference(p: torch.Tensor) -> torch.Tensor:
-        return naive_render(p, **options)
 
     previous_threads = torch.get_num_threads()
     if threads is not None:
         torch.set_num_threads(threads)
-    rows: list[dict[str, Any]] = []
     try:
-        for batch_size in batch_sizes:
-            params = ParameterSpace().sample(batch_size, seed=seed, dtype=dtype, device=device)
-            generator = torch.Generator().manual_seed(seed)
-            cotangent = torch.randn(batch_size, 3, size, size, generator=generator, dtype=dtype).to(device)
-            passes = ["forward", "forward+backward"] if backward else ["forward"]
-            for name in passes:
-                direction = cotangent if name != "forward" else None
-                steps = [_step(library, params, direction)]
-                if naive:
-                    steps.append(_step(reference, params, direction))
-                with torch.no_grad() if name == "forward" else torch.enable_grad():
-                    times = _time_interleaved(steps, [repeats, naive_repeats][: len(steps)], warmup, synchronize)
-                library_median, library_min = statistics.median(times[0]), min(times[0])
-                if naive:
-                    naive_median, naive_min = statistics.median(times[1]), min(times[1])
-                rows.append(
-                    {
-                        "batch_size": batch_size,
-                        "pass": name,
-                        "library_ms": library_median * 1e3,
-                        "library_min_ms": library_min * 1e3,
-                        "library_images_per_s": batch_size / library_median,
-                        "naive_ms": naive_median * 1e3 if naive else None,
-                        "naive_min_ms": naive_min * 1e3 if naive else None,
-                        "naive_images_per_s": batch_size / naive_median if naive else None,
-                        "speedup": naive_median / library_median if naive else None,
-                        "repeats": repeats,
-                        "naive_repeats": naive_repeats if naive else 0,
-                        "threads": torch.get_num_threads(),
-                        "device": str(device),
-                        "dtype": str(dtype).removeprefix("torch."),
-                        "normalize": normalize,
-                        "size": size,
-                        "n_points": n_points,
-                    }
-                )
+        passes = ["forward", "forward+backward"] if backward else ["forward"]
+        return [_measure(batch_size, name, seed, settings) for batch_size in batch_sizes for name in passes]
     finally:
         torch.set_num_threads(previous_threads)
-    return rows
+
+
+@dataclass(frozen=True)
+class _Settings:
+    """What :func:`benchmark_render` holds fixed across batch sizes and passes."""
+
+    repeats: int
+    naive_repeats: int
+    warmup: int
+    naive: bool
+    normalize: Normalize
+    size: int
+    n_points: int
+    device: torch.device
+    dtype: torch.dtype
+
+
+def _measure(batch_size: int, name: str, seed: int, settings: _Settings) -> dict[str, Any]:
+    """One row of :func:`benchmark_render`: one batch size and one pass, both renderers interleaved."""
+    device, dtype, size = settings.device, settings.dtype, settings.size
+    options: dict[str, Any] = {"size": size, "n_points": settings.n_points, "normalize": settings.normalize}
+    synchronize: Callable[[], None] = (
+        (lambda: torch.cuda.synchronize(device)) if device.type == "cuda" else (lambda: None)
+    )
+    params = ParameterSpace().sample(batch_size, seed=seed, dtype=dtype, device=device)
+    generator = torch.Generator().manual_seed(seed)
+    cotangent = torch.randn(batch_size, 3, size, size, generator=generator, dtype=dtype).to(device)
+    direction = cotangent if name != "forward" else None
+    steps = [_step(lambda p: render(p, validate=False, **options), params, direction)]
+    if settings.naive:
+        steps.append(_step(lambda p: naive_render(p, **options), params, direction))
+    with torch.no_grad() if name == "forward" else torch.enable_grad():
+        counts = [settings.repeats, settings.naive_repeats][: len(steps)]
+        times = _time_interleaved(steps, counts, settings.warmup, synchronize)
+    library_median = statistics.median(times[0])
+    naive_median = statistics.median(times[1]) if settings.naive else None
+    return {
+        "batch_size": batch_size,
+        "pass": name,
+        "library_ms": library_median * 1e3,
+        "library_min_ms": min(times[0]) * 1e3,
+        "library_images_per_s": batch_size / library_median,
+        "naive_ms": naive_median * 1e3 if naive_median is not None else None,
+        "naive_min_ms": min(times[1]) * 1e3 if naive_median is not None else None,
+        "naive_images_per_s": batch_size / naive_median if naive_median is not None else None,
+        "speedup": naive_median / library_median if naive_median is not None else None,
+        "repeats": settings.repeats,
+        "naive_repeats": settings.naive_repeats,
+        "threads": torch.get_num_threads(),
+        "device": str(device),
+        "dtype": str(dtype).removeprefix("torch."),
+        "normalize": settings.normalize,
+        "size": size,
+        "n_points": settings.n_points,
+    }
 
 
 def format_table(rows: Sequence[dict[str, Any]]) -> str:

@@ -19,8 +19,9 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from spirograph.errors import ParameterError
-from spirograph.render import NORMALIZE_MODES, Normalize, render
+from spirograph._checks import check_callable, check_choice, check_int, check_space, describe
+from spirograph.errors import IndexOutOfRangeError, ParameterError, ParameterTypeError
+from spirograph.render import Normalize, check_settings, render
 from spirograph.space import PARAMETER_NAMES, ParameterSpace
 
 __all__ = [
@@ -64,16 +65,17 @@ _SOURCES: tuple[str, ...] = get_args(Source)
 _TABLE_STREAM = 0
 _VIEW_STREAM = 1
 # Items per render call in `images()`: the renderer's own CPU chunk. Bigger calls only add a
-# large temporary result (rendering the train split: 106,000 images/s in calls of 4096,
-# 163,000 in calls of 512, on 2 cores).
+# large temporary result and were slower (benchmarks/README.md).
 _RENDER_CHUNK = 512
 
 
 def _resolve_subset(subset: int | float | None, full: int) -> int:
     if subset is None:
         return full
-    if isinstance(subset, bool):
-        raise ParameterError(f"Spirograph: `subset` must be an int count or a float fraction, got {subset!r}")
+    if isinstance(subset, (bool, np.bool_)):
+        raise ParameterTypeError(
+            f"Spirograph: `subset` must be an int count or a float fraction, got {describe(subset)}"
+        )
     if isinstance(subset, (int, np.integer)):
         if not 0 < subset <= full:
             raise ParameterError(f"Spirograph: `subset` as a count must be in [1, {full}], got {subset}")
@@ -82,48 +84,98 @@ def _resolve_subset(subset: int | float | None, full: int) -> int:
         if not (math.isfinite(subset) and 0 < subset <= 1):
             raise ParameterError(f"Spirograph: `subset` as a fraction must be in (0, 1], got {subset}")
         return max(1, round(subset * full))
-    raise ParameterError(f"Spirograph: `subset` must be an int count or a float fraction, got {type(subset).__name__}")
+    raise ParameterTypeError(f"Spirograph: `subset` must be an int count or a float fraction, got {describe(subset)}")
 
 
-def _check_indices(indices: Sequence[int], length: int, where: str) -> torch.Tensor:
+def _check_indices(indices: Sequence[int] | torch.Tensor, length: int, where: str) -> torch.Tensor:
     """Validate a batch of indices at once; returns them as a non-negative int64 tensor."""
     if isinstance(indices, torch.Tensor):
         index = indices.detach().cpu()
         if index.dtype.is_floating_point or index.dtype.is_complex or index.dtype == torch.bool:
-            raise TypeError(f"{where}: indices must be ints, got dtype {index.dtype}")
+            raise ParameterTypeError(f"{where}: indices must be ints, got dtype {index.dtype}")
     else:
-        # Through NumPy: a list of 512 ints converts several times faster than with torch.
+        # Through NumPy: a list of ints converts faster than with torch (benchmarks/README.md).
         try:
             array = np.asarray(indices)
         except (TypeError, ValueError):
-            raise TypeError(f"{where}: indices must be ints, got {indices!r}") from None
+            raise ParameterTypeError(f"{where}: indices must be ints, got {indices!r}") from None
         if array.size == 0:
             array = array.astype(np.int64)
         if array.dtype.kind not in "iu":
-            raise TypeError(f"{where}: indices must be ints, got dtype {array.dtype}")
+            raise ParameterTypeError(f"{where}: indices must be ints, got dtype {array.dtype}")
         if array.dtype == np.uint64 and array.size and array.max() > np.iinfo(np.int64).max:
-            raise IndexError(f"{where}: index {array.max()} is out of range for {length} items")
+            raise IndexOutOfRangeError(f"{where}: index {array.max()} is out of range for {length} items")
         index = torch.from_numpy(np.ascontiguousarray(array, dtype=np.int64))
     index = index.reshape(-1).to(torch.int64)
     if index.numel():
         low, high = torch.aminmax(index)
         if int(low) < -length or int(high) >= length:
             bad = index[(index < -length) | (index >= length)][0].item()
-            raise IndexError(f"{where}: index {bad} is out of range for {length} items")
+            raise IndexOutOfRangeError(f"{where}: index {bad} is out of range for {length} items")
         if int(low) < 0:
             index = index.remainder(length)
     return index
 
 
 def _check_index(index: Any, length: int, where: str) -> int:
-    if isinstance(index, torch.Tensor) and index.ndim == 0 and not index.dtype.is_floating_point:
-        index = int(index)
-    if isinstance(index, bool) or not isinstance(index, (int, np.integer)):
-        raise TypeError(f"{where}: index must be an int, got {type(index).__name__}")
+    if isinstance(index, torch.Tensor) and index.ndim == 0:
+        # A 0-d tensor is read as its value, under the rule for Python values: True is no index.
+        index = index.item() if not index.dtype.is_floating_point else index
+    if isinstance(index, (bool, np.bool_)) or not isinstance(index, (int, np.integer)):
+        raise ParameterTypeError(f"{where}: index must be an int, got {describe(index)}")
     index = int(index)
     if not -length <= index < length:
-        raise IndexError(f"{where}: index {index} is out of range for {length} items")
+        raise IndexOutOfRangeError(f"{where}: index {index} is out of range for {length} items")
     return index % length
+
+
+def _check_copy_options(source: str, n_points: int, extent: float, seed: int | None, space: ParameterSpace) -> None:
+    if n_points != 40 or extent != 6.0:
+        raise ParameterError(
+            f"Spirograph: `source={source!r}` copies use n_points=40 and extent=6.0, got n_points={n_points}, "
+            f"extent={extent}; render them instead with source='render'"
+        )
+    if seed is not None or space.bounds != ParameterSpace().bounds:
+        raise ParameterError(f"Spirograph: `source={source!r}` serves the canonical data; do not pass `seed` or bounds")
+
+
+def _source_rows(
+    source: str,
+    split: str,
+    length: int,
+    *,
+    subset: int | float | None,
+    space: ParameterSpace,
+    table_seed: int,
+    seed: int | None,
+    size: int,
+    normalize: str,
+    n_points: int,
+    extent: float,
+    repo_id: str | None,
+    revision: str | None,
+    path: str | os.PathLike[str] | None,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The split's parameters ``(length, 10)`` and, for copies, their uint8 images."""
+    if (repo_id is not None or revision is not None) and source != "hub":
+        raise ParameterError("Spirograph: `repo_id` and `revision` need `source='hub'`")
+    if path is not None and source != "local":
+        raise ParameterError("Spirograph: `path` needs `source='local'`")
+    if source == "render":
+        return space.sample(length, seed=table_seed, stream=_TABLE_STREAM, dtype=torch.float32), None
+    _check_copy_options(source, n_points, extent, seed, space)
+    # The hub package builds on this module: imported here, at first use, never at module level.
+    if source == "hub":
+        from spirograph.hub.download import load_split
+
+        return load_split(split, repo_id=repo_id, revision=revision, size=size, normalize=normalize, limit=length)
+    if path is None:
+        raise ParameterError("Spirograph: `source='local'` needs `path`, the folder `spirograph export` wrote")
+    from spirograph.hub.local import load_local
+
+    # Without `subset`, every row the export holds (an export may hold only the first rows).
+    limit = None if subset is None else length
+    return load_local(path, split, size=size, normalize=normalize, limit=limit)
 
 
 class Spirograph(Dataset):
@@ -198,27 +250,18 @@ class Spirograph(Dataset):
         path: str | os.PathLike[str] | None = None,
     ) -> None:
         super().__init__()
+        where = "Spirograph"
         split = SPLIT_ALIASES.get(split, split) if isinstance(split, str) else split
-        if split not in SPLITS:
-            known = [*SPLITS, *SPLIT_ALIASES]
-            raise ParameterError(f"Spirograph: `split` must be one of {known}, got {split!r}")
-        if mode not in _MODES:
-            raise ParameterError(f"Spirograph: `mode` must be one of {list(_MODES)}, got {mode!r}")
-        if source not in _SOURCES:
-            raise ParameterError(f"Spirograph: `source` must be one of {list(_SOURCES)}, got {source!r}")
-        if normalize not in NORMALIZE_MODES:
-            raise ParameterError(f"Spirograph: `normalize` must be one of {list(NORMALIZE_MODES)}, got {normalize!r}")
-        if space is None:
-            space = ParameterSpace()
-        elif not isinstance(space, ParameterSpace):
-            raise ParameterError(f"Spirograph: `space` must be a ParameterSpace, got {type(space).__name__}")
+        check_choice(split, "split", [*SPLITS, *SPLIT_ALIASES], where=where)
+        check_choice(mode, "mode", _MODES, where=where)
+        check_choice(source, "source", _SOURCES, where=where)
+        space = check_space(space, where=where)
         for name, value in (("transform", transform), ("target_transform", target_transform)):
-            if value is not None and not callable(value):
-                raise ParameterError(f"Spirograph: `{name}` must be callable or None, got {type(value).__name__}")
-        # Fail on bad renderer settings now, not at the first item.
-        render(torch.zeros(0, len(PARAMETER_NAMES)), size=size, n_points=n_points, extent=extent, normalize=normalize)
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))):
-            raise ParameterError(f"Spirograph: `seed` must be an int or None, got {seed!r}")
+            if value is not None:
+                check_callable(value, name, where=where, expected="callable or None")
+        check_settings(size, n_points, extent, normalize, where=where)
+        if seed is not None:
+            check_int(seed, "seed", where=where)
 
         info = SPLITS[split]
         self.split = split
@@ -235,37 +278,22 @@ class Spirograph(Dataset):
         self._images: torch.Tensor | None = None
 
         length = _resolve_subset(subset, info.size)
-        if (repo_id is not None or revision is not None) and source != "hub":
-            raise ParameterError("Spirograph: `repo_id` and `revision` need `source='hub'`")
-        if path is not None and source != "local":
-            raise ParameterError("Spirograph: `path` needs `source='local'`")
-        if source == "render":
-            self.params = space.sample(length, seed=self.seed, stream=_TABLE_STREAM, dtype=torch.float32)
-        else:
-            if n_points != 40 or extent != 6.0:
-                raise ParameterError(
-                    f"Spirograph: `source={source!r}` copies use n_points=40 and extent=6.0, got n_points={n_points}, "
-                    f"extent={extent}; render them instead with source='render'"
-                )
-            if seed is not None or space.bounds != ParameterSpace().bounds:
-                raise ParameterError(
-                    f"Spirograph: `source={source!r}` serves the canonical data; do not pass `seed` or bounds"
-                )
-            # The hub package builds on this module: imported here, at first use, never at module level.
-            if source == "hub":
-                from spirograph.hub.download import load_split
-
-                self.params, self._images = load_split(
-                    split, repo_id=repo_id, revision=revision, size=size, normalize=normalize, limit=length
-                )
-            elif path is None:
-                raise ParameterError("Spirograph: `source='local'` needs `path`, the folder `spirograph export` wrote")
-            else:
-                from spirograph.hub.local import load_local
-
-                # Without `subset`, every row the export holds (an export may hold only the first rows).
-                limit = None if subset is None else length
-                self.params, self._images = load_local(path, split, size=size, normalize=normalize, limit=limit)
+        self.params, self._images = _source_rows(
+            source,
+            split,
+            length,
+            subset=subset,
+            space=space,
+            table_seed=self.seed,
+            seed=seed,
+            size=size,
+            normalize=normalize,
+            n_points=n_points,
+            extent=extent,
+            repo_id=repo_id,
+            revision=revision,
+            path=path,
+        )
         self.targets = self.params[:, list(space.target_index)].contiguous()
 
     # ------------------------------------------------------------------ names
@@ -293,7 +321,8 @@ class Spirograph(Dataset):
 
     def images(self, start: int = 0, stop: int | None = None) -> torch.Tensor:
         """Images of items ``[start, stop)`` as one ``(n, 3, size, size)`` float32 tensor."""
-        stop = len(self) if stop is None else stop
+        start = check_int(start, "start", where="Spirograph.images")
+        stop = len(self) if stop is None else check_int(stop, "stop", where="Spirograph.images")
         if not 0 <= start <= stop <= len(self):
             raise ParameterError(f"Spirograph.images: need 0 <= start <= stop <= {len(self)}, got [{start}, {stop})")
         if self._images is not None:
@@ -364,7 +393,10 @@ class Spirograph(Dataset):
         Shape:
             ``(n, k, 10)``.
         """
-        index = torch.as_tensor(indices, dtype=torch.long).reshape(-1)
+        where = "Spirograph.view_params"
+        index = _check_indices(indices, len(self), where)
+        k = check_int(k, "k", where=where, minimum=1)
+        epoch = check_int(epoch, "epoch", where=where, minimum=0)
         targets = self.targets[index]
         per_view = [
             self.space.sample_nuisance(targets, seed=self.seed, index=index, stream=(_VIEW_STREAM, epoch, view))
@@ -415,8 +447,7 @@ class SpirographViews(Dataset):
     def __init__(self, dataset: Spirograph, k: int = 2, *, epoch: int = 0) -> None:
         if not isinstance(dataset, Spirograph):
             raise ParameterError(f"SpirographViews: `dataset` must be a Spirograph, got {type(dataset).__name__}")
-        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-            raise ParameterError(f"SpirographViews: `k` must be an int >= 1, got {k!r}")
+        k = check_int(k, "k", where="SpirographViews", minimum=1)
         self.dataset = dataset
         self.k = k
         # Shared memory, so that DataLoader workers (which hold their own copy of this object)

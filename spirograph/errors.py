@@ -2,6 +2,18 @@
 
 Every error subclasses [`SpirographError`][spirograph.errors.SpirographError] and the closest builtin, so that
 ``except ValueError`` or ``except OSError`` keeps working in user code.
+
+The policy, applied by the checks of :mod:`spirograph._checks`:
+
+- an argument of the wrong type raises :class:`ParameterTypeError` (a ``TypeError``);
+- an argument of the right type with a bad value, shape or dtype raises
+  :class:`ParameterError` (a ``ValueError``);
+- a field of a configuration object (``TrainConfig``, a hub builder config, a
+  leaderboard entry) with a bad value raises :class:`ConfigError`, a kind of
+  :class:`ParameterError`;
+- an index outside a dataset raises :class:`IndexOutOfRangeError` (an ``IndexError``,
+  so that Python's iteration protocol keeps working);
+- I/O, hub and checkpoint failures raise their own classes below.
 """
 
 from __future__ import annotations
@@ -12,8 +24,10 @@ __all__ = [
     "ConfigError",
     "ExportError",
     "HubError",
+    "IndexOutOfRangeError",
     "MissingDependencyError",
     "ParameterError",
+    "ParameterTypeError",
     "SpirographError",
     "TrainingError",
 ]
@@ -27,8 +41,16 @@ class ParameterError(SpirographError, ValueError):
     """A parameter, bound or option has an invalid value, shape or dtype."""
 
 
-class ConfigError(SpirographError, ValueError):
-    """A training, evaluation or export configuration is invalid."""
+class ParameterTypeError(SpirographError, TypeError):
+    """An argument has the wrong type (a string where a number belongs, a list for a tensor...)."""
+
+
+class IndexOutOfRangeError(SpirographError, IndexError):
+    """An item index lies outside a dataset."""
+
+
+class ConfigError(ParameterError):
+    """A configuration object (training, hub builder, leaderboard entry) holds an invalid value."""
 
 
 class CheckpointError(SpirographError, ValueError):

@@ -37,7 +37,8 @@ from typing import Any, Literal, get_args
 
 import torch
 
-from spirograph.errors import ConfigError, ParameterError
+from spirograph._checks import check_bool, check_choice, check_instance, check_int, check_number, check_tensor
+from spirograph.errors import ParameterError
 from spirograph.tasks import TaskSet
 
 __all__ = ["LinearProbe", "ProbeMethod"]
@@ -52,10 +53,7 @@ _LBFGS_TOLERANCE_CHANGE = 1e-14
 
 
 def _check_matrix(value: Any, where: str, argument: str, *, columns: int | None = None) -> torch.Tensor:
-    if not isinstance(value, torch.Tensor):
-        raise ParameterError(f"{where}: `{argument}` must be a torch.Tensor, got {type(value).__name__}")
-    if value.ndim != 2:
-        raise ParameterError(f"{where}: `{argument}` must have shape (N, d), got {tuple(value.shape)}")
+    check_tensor(value, argument, where=where, shape=("N", "d"))
     if not (value.dtype.is_floating_point or value.dtype in (torch.int32, torch.int64, torch.uint8)):
         raise ParameterError(f"{where}: `{argument}` must be real numbers, got dtype {value.dtype}")
     if value.shape[0] == 0:
@@ -115,19 +113,14 @@ class LinearProbe:
         dtype: torch.dtype = torch.float64,
         standardize: bool = False,
     ) -> None:
-        if method not in PROBE_METHODS:
-            raise ConfigError(f"LinearProbe: `method` must be one of {list(PROBE_METHODS)}, got {method!r}")
-        if isinstance(l2, bool) or not isinstance(l2, (int, float)) or not math.isfinite(l2) or l2 < 0:
-            raise ConfigError(f"LinearProbe: `l2` must be a finite number >= 0, got {l2!r}")
-        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-            raise ConfigError(f"LinearProbe: `steps` must be an int >= 1, got {steps!r}")
-        if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
-            raise ConfigError(f"LinearProbe: `dtype` must be a floating torch.dtype, got {dtype!r}")
-        if not isinstance(standardize, bool):
-            raise ConfigError(f"LinearProbe: `standardize` must be a bool, got {standardize!r}")
-        self.method: ProbeMethod = method
-        self.l2 = float(l2)
-        self.steps = steps
+        where = "LinearProbe"
+        self.method: ProbeMethod = check_choice(method, "method", PROBE_METHODS, where=where)
+        self.l2 = check_number(l2, "l2", where=where, minimum=0)
+        self.steps = check_int(steps, "steps", where=where, minimum=1)
+        check_instance(dtype, "dtype", torch.dtype, where=where, expected="a floating torch.dtype")
+        if not dtype.is_floating_point:
+            raise ParameterError(f"LinearProbe: `dtype` must be a floating torch.dtype, got {dtype!r}")
+        standardize = check_bool(standardize, "standardize", where=where)
         self.dtype = dtype
         self.standardize = standardize
         self.weight: torch.Tensor | None = None
@@ -206,7 +199,7 @@ class LinearProbe:
             ``(N, d) -> (N, T)``.
         """
         if self.weight is None or self.bias is None:
-            raise ConfigError("LinearProbe.predict: the probe is not fitted; call fit(features, labels) first")
+            raise ParameterError("LinearProbe.predict: the probe is not fitted; call fit(features, labels) first")
         x = _check_matrix(features, "LinearProbe.predict", "features", columns=self.weight.shape[0])
         weight = self.weight.to(x.device)
         return x.to(self.dtype) @ weight + self.bias.to(x.device)
@@ -218,12 +211,12 @@ class LinearProbe:
             features: test features, ``(N, d)``.
             labels: test labels, ``(N, T)`` in task order.
             tasks: names and prior variances of the ``T`` tasks; without it tasks are
-                named ``"0", "1", ...`` and no normalised MSE is given.
+                named ``"0", "1", ...`` and no normalized MSE is given.
 
         Returns:
             ``{"mse": {task: MSE}, "mse_mean": mean of the per-task MSEs, "r2": {task: 1 -
-            SSE / SST on the test labels}, "normalised_mse": {task: MSE / prior variance},
-            "normalised_mse_mean": float}`` (the last two only with ``tasks``).
+            SSE / SST on the test labels}, "normalized_mse": {task: MSE / prior variance},
+            "normalized_mse_mean": float}`` (the last two only with ``tasks``).
         """
         y = _as_labels(labels, "LinearProbe.score")
         prediction = self.predict(features)
@@ -269,9 +262,9 @@ def regression_scores(prediction: torch.Tensor, labels: torch.Tensor, tasks: Tas
         "r2": {name: float(v) for name, v in zip(names, r2, strict=True)},
     }
     if tasks is not None:
-        normalised = mse.cpu() / tasks.prior_variance
-        result["normalised_mse"] = {name: float(v) for name, v in zip(names, normalised, strict=True)}
-        result["normalised_mse_mean"] = float(normalised.mean())
+        normalized = mse.cpu() / tasks.prior_variance
+        result["normalized_mse"] = {name: float(v) for name, v in zip(names, normalized, strict=True)}
+        result["normalized_mse_mean"] = float(normalized.mean())
     return result
 
 

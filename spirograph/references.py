@@ -19,17 +19,14 @@ import torch
 from torch import nn
 from torch.nn.utils import skip_init
 
-from spirograph.errors import ParameterError
+from spirograph._checks import check_int, check_names, check_space, check_tensor
 from spirograph.space import PARAMETER_NAMES, ParameterSpace
 
 __all__ = ["OracleEncoder", "PixelEncoder", "RandomEncoder"]
 
 
 def _check_images(images: object, where: str) -> torch.Tensor:
-    if not isinstance(images, torch.Tensor) or images.ndim != 4:
-        shape = tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__
-        raise ParameterError(f"{where}: `images` must be a tensor of shape (B, C, H, W), got {shape}")
-    return images
+    return check_tensor(images, "images", where=where, shape=("B", "C", "H", "W"))
 
 
 class PixelEncoder(nn.Module):
@@ -69,10 +66,8 @@ class RandomEncoder(nn.Module):
 
     def __init__(self, seed: int = 0, *, width: int = 32) -> None:
         super().__init__()
-        if isinstance(seed, bool) or not isinstance(seed, int):
-            raise ParameterError(f"RandomEncoder: `seed` must be an int, got {seed!r}")
-        if isinstance(width, bool) or not isinstance(width, int) or width < 1:
-            raise ParameterError(f"RandomEncoder: `width` must be an int >= 1, got {width!r}")
+        seed = check_int(seed, "seed", where="RandomEncoder")
+        width = check_int(width, "width", where="RandomEncoder", minimum=1)
         self.seed = seed
         self.width = width
         # skip_init: no default initialisation, which would draw from the global RNG.
@@ -134,19 +129,8 @@ class OracleEncoder(nn.Module):
 
     def __init__(self, names: Sequence[str] | None = None, *, space: ParameterSpace | None = None) -> None:
         super().__init__()
-        if space is not None and not isinstance(space, ParameterSpace):
-            raise ParameterError(f"OracleEncoder: `space` must be a ParameterSpace or None, got {type(space).__name__}")
-        if names is None:
-            names = (space or ParameterSpace()).targets
-        if isinstance(names, str):
-            raise ParameterError(f"OracleEncoder: `names` must be a sequence of names, got the string {names!r}")
-        chosen = tuple(names)
-        unknown = [n for n in chosen if n not in PARAMETER_NAMES]
-        if not chosen or unknown:
-            raise ParameterError(
-                f"OracleEncoder: `names` must be a non-empty list of names from {list(PARAMETER_NAMES)}, "
-                f"got {list(chosen)}"
-            )
+        space = check_space(space, where="OracleEncoder")
+        chosen = space.targets if names is None else check_names(names, "names", where="OracleEncoder")
         self.names = chosen
         self.index = [PARAMETER_NAMES.index(n) for n in chosen]
 
@@ -156,9 +140,7 @@ class OracleEncoder(nn.Module):
         Shape:
             ``(B, 10) -> (B, len(names))``.
         """
-        if not isinstance(params, torch.Tensor) or params.ndim != 2 or params.shape[1] != len(PARAMETER_NAMES):
-            shape = tuple(params.shape) if isinstance(params, torch.Tensor) else type(params).__name__
-            raise ParameterError(f"OracleEncoder: `params` must have shape (B, 10), got {shape}")
+        check_tensor(params, "params", where="OracleEncoder", shape=("B", len(PARAMETER_NAMES)))
         return params[:, self.index]
 
     def extra_repr(self) -> str:

@@ -27,9 +27,9 @@ The Gaussian is separable, so ``v`` is a ``(size, T) @ (T, size)`` product per i
 two small exponentials per curve point and one batched matrix product, never a
 ``(T, batch, size, size)`` tensor. The exponentials are taken in base 2 on coordinates
 scaled by ``sqrt(log2(e) / sigma)`` (``exp(-u^2) = 2^-(u sqrt(log2 e))^2``), because
-PyTorch's ``exp2`` was about three times faster than ``exp`` on the CPU of the benchmarks
-(``benchmarks/README.md``), at the same accuracy.
-The Gaussian factors and the normalise-and-paint step are autograd Functions with
+PyTorch's ``exp2`` was faster than ``exp`` on the CPU of the benchmarks, at the same
+accuracy (the measurements are in ``benchmarks/README.md``).
+The Gaussian factors and the normalize-and-paint step are autograd Functions with
 hand-written backward (and forward-mode) derivatives, which make far fewer passes over
 memory than autograd of the plain expressions; their backwards are themselves
 differentiable, for double backward.
@@ -37,13 +37,16 @@ differentiable, for double backward.
 
 from __future__ import annotations
 
+import functools
 import math
+import os
 from typing import Any, Literal, get_args
 
 import torch
 from torch import nn
 from torch.autograd import forward_ad
 
+from spirograph._checks import check_bool, check_choice, check_int, check_number, check_tensor
 from spirograph.errors import ParameterError
 from spirograph.space import PARAMETER_NAMES
 
@@ -59,7 +62,7 @@ _LN_2 = math.log(2.0)
 
 # Lowest exponent kept per dtype. Each Gaussian factor is clamped at exp(floor) so that
 # the product of two factors inside the matrix product stays a normal number: float32
-# denormals make x86 matrix products ~50x slower. exp(-40)**2 = 1.8e-35 > 1.2e-38 and
+# denormals make x86 matrix products many times slower. exp(-40)**2 = 1.8e-35 > 1.2e-38 and
 # exp(-340)**2 = 1e-295 > 2.2e-308. The largest change this makes to a pixel is
 # exp(floor) / (row maximum + 1e-8) <= 4e-18 / 1e-8 = 4e-10 in float32 (far below its
 # 6e-5 rounding error) and ~1e-140 in float64.
@@ -82,7 +85,7 @@ def _under_vmap(tensor: torch.Tensor) -> bool:
 def _tracks_derivatives(tensor: torch.Tensor) -> bool:
     # Whether autograd, forward-mode AD or a torch.func transform may differentiate through
     # a render of `tensor`. When none can, the autograd Functions below are skipped and their
-    # forwards called directly, which saves their bookkeeping (~0.1 ms a call).
+    # forwards called directly, which saves their bookkeeping (benchmarks/README.md).
     if tensor.requires_grad and torch.is_grad_enabled():
         return True
     functorch = getattr(torch._C, "_functorch", None)
@@ -91,32 +94,107 @@ def _tracks_derivatives(tensor: torch.Tensor) -> bool:
     return forward_ad.unpack_dual(tensor).tangent is not None
 
 
-def _check_options(size: int, n_points: int, extent: float, normalize: str) -> None:
-    if isinstance(size, bool) or not isinstance(size, int) or size < 2:
-        raise ParameterError(f"render: `size` must be an int >= 2, got {size!r}")
-    if isinstance(n_points, bool) or not isinstance(n_points, int) or n_points < 2:
-        raise ParameterError(f"render: `n_points` must be an int >= 2, got {n_points!r}")
-    if isinstance(extent, bool) or not isinstance(extent, (int, float)) or not math.isfinite(extent) or extent <= 0:
-        raise ParameterError(f"render: `extent` must be a finite number > 0, got {extent!r}")
-    if normalize not in NORMALIZE_MODES:
-        raise ParameterError(f"render: `normalize` must be one of {list(NORMALIZE_MODES)}, got {normalize!r}")
+MAX_SIZE = 4096
+"""The largest canvas side :func:`render` accepts (one float32 image is then 200 MB)."""
+
+MAX_POINTS = 65536
+"""The most curve points :func:`render` accepts."""
 
 
-def _check_params(params: torch.Tensor, validate: bool) -> None:
-    if not isinstance(params, torch.Tensor):
-        raise ParameterError(f"render: `params` must be a torch.Tensor, got {type(params).__name__}")
-    if params.ndim == 0 or params.shape[-1] != len(PARAMETER_NAMES):
-        raise ParameterError(f"render: `params` must have shape (..., 10), got {tuple(params.shape)}")
+def check_settings(
+    size: Any, n_points: Any, extent: Any, normalize: Any, *, where: str, error: type[ParameterError] = ParameterError
+) -> None:
+    """Check renderer settings (the checks of :func:`render`, for callers that hold them).
+
+    Args:
+        size, n_points, extent, normalize: as in :func:`render`.
+        where: the caller, for the message.
+        error: the class of a bad value (a configuration object passes ``ConfigError``).
+
+    Raises:
+        ParameterTypeError: a setting of the wrong type.
+        ParameterError: ``size`` outside ``[2, MAX_SIZE]``, ``n_points`` outside
+            ``[2, MAX_POINTS]``, ``extent`` not a finite number ``> 0``, an unknown ``normalize``.
+    """
+    check_int(size, "size", where=where, minimum=2, maximum=MAX_SIZE, error=error)
+    check_int(n_points, "n_points", where=where, minimum=2, maximum=MAX_POINTS, error=error)
+    check_number(extent, "extent", where=where, above=0, error=error)
+    check_choice(normalize, "normalize", NORMALIZE_MODES, where=where, error=error)
+
+
+def _memory_bytes(batch: int, size: int, n_points: int, itemsize: int, chunk: int) -> int:
+    # The result, plus what one chunk of `chunk` images holds while it is rendered: the two
+    # (chunk, S, T) Gaussian factors, the (chunk, S, S) intensity and a painted (chunk, 3, S, S)
+    # copy (torch.cat of differentiable chunks).
+    working = chunk * (2 * size * n_points + 4 * size * size)
+    return (batch * 3 * size * size + working + n_points + size) * itemsize
+
+
+@functools.lru_cache(maxsize=1)
+def _host_memory() -> int | None:
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE")) * int(os.sysconf("SC_PHYS_PAGES"))
+    except (AttributeError, OSError, ValueError):
+        return None
+
+
+def _device_memory(device: torch.device) -> int | None:
+    if device.type == "cpu":
+        return _host_memory()
+    if device.type == "cuda" and torch.cuda.is_available():
+        return int(torch.cuda.get_device_properties(device).total_memory)
+    return None
+
+
+def check_memory(
+    batch: int, size: int, n_points: int, dtype: torch.dtype, device: torch.device | str, *, where: str
+) -> None:
+    """Refuse a render whose memory would exceed the device's, before anything is allocated.
+
+    The estimate counts the result and one chunk's working tensors (see :func:`render`);
+    the device's memory is the machine's physical memory for the CPU and the GPU's total
+    memory for CUDA (other devices are not checked).
+
+    Raises:
+        ParameterError: the estimate exceeds the device's memory.
+    """
+    device = torch.device(device)
+    itemsize = torch.empty((), dtype=dtype).element_size()
+    chunk = min(batch, _CPU_CHUNK) if device.type == "cpu" else batch
+    needed = _memory_bytes(batch, size, n_points, max(itemsize, 4), chunk)
+    available = _device_memory(device)
+    if available is not None and needed > available:
+        raise ParameterError(
+            f"{where}: {batch} images of {size}x{size} pixels with {n_points} curve points need about "
+            f"{needed / 2**30:.1f} GiB, more than the {available / 2**30:.1f} GiB of {device}; "
+            "render fewer images per call"
+        )
+
+
+def _check_params(params: Any) -> torch.Tensor:
+    check_tensor(params, "params", where="render", shape=(..., len(PARAMETER_NAMES)))
     if not params.dtype.is_floating_point:
         raise ParameterError(f"render: `params` must have a floating dtype, got {params.dtype}")
-    if not validate or params.numel() == 0 or _under_vmap(params):
-        return
-    values = params.detach()
+    return params
+
+
+def _check_values(flat: torch.Tensor, n_points: int, extent: float) -> None:
+    """Refuse parameters that are not finite, ``b <= 0``, ``sigma <= 0``, or that would overflow.
+
+    ``flat`` is ``(B, 10)`` in the dtype the renderer computes in. Beyond ``b > 0`` and
+    ``sigma > 0``, every quantity the renderer forms must be finite in that dtype:
+
+    - the phase ``|m - h| / b * 2 pi`` (otherwise ``cos`` of inf gives NaN);
+    - the scaled curve reach ``(|m - h| + |h|) * s`` and grid reach ``extent * s``, with
+      ``s = sqrt(log2(e) / sigma)``;
+    - the colour step ``|fore - back| / (n_points * 1e-8)``.
+
+    Within these bounds every pixel is finite; beyond them the image holds NaN or inf.
+    """
+    values = flat.detach()
+    m, b, h, sigma = values[:, 0], values[:, 1], values[:, 2], values[:, 3]
     finite = torch.isfinite(values)
-    # One host sync for all value checks.
-    b_min, sigma_min, all_finite = torch.stack(
-        [values[..., 1].min(), values[..., 3].min(), finite.all().to(values.dtype)]
-    ).tolist()
+    b_min, sigma_min, all_finite = torch.stack([b.min(), sigma.min(), finite.all().to(values.dtype)]).tolist()
     if not all_finite:
         bad = sorted({PARAMETER_NAMES[int(i)] for i in (~finite).nonzero()[:, -1].tolist()}, key=PARAMETER_NAMES.index)
         raise ParameterError(f"render: `params` must be finite, got NaN or inf in {bad}")
@@ -124,6 +202,31 @@ def _check_params(params: torch.Tensor, validate: bool) -> None:
         raise ParameterError(f"render: `params` b (index 1) must be > 0, got min {b_min:g}")
     if sigma_min <= 0:
         raise ParameterError(f"render: `params` sigma (index 3) must be > 0, got min {sigma_min:g}")
+    scale = torch.rsqrt(sigma) * math.sqrt(_LOG2_E)
+    radius = (m - h).abs()
+    reaches = torch.stack(
+        [
+            radius / b * (2.0 * math.pi),
+            (radius + h.abs()) * scale,
+            scale * extent,
+            (values[:, 4:7] - values[:, 7:10]).abs().amax(dim=1) / (n_points * _EPS),
+        ]
+    )  # (4, B)
+    representable = torch.isfinite(reaches)
+    if bool(representable.all()):
+        return
+    which, row = (~representable).nonzero()[0].tolist()
+    quantity = [
+        "|m - h| / b * 2 pi",
+        "(|m - h| + |h|) * sqrt(log2(e) / sigma)",
+        "extent * sqrt(log2(e) / sigma)",
+        "|fore - back| / (n_points * 1e-8)",
+    ]
+    row_values = ", ".join(f"{n}={v:g}" for n, v in zip(PARAMETER_NAMES, values[row].tolist(), strict=True))
+    raise ParameterError(
+        f"render: `params` row {row} ({row_values}) overflows {flat.dtype}: {quantity[which]} is not finite, "
+        "so the image would hold NaN or inf"
+    )
 
 
 class _GaussianFactor(torch.autograd.Function):
@@ -181,7 +284,7 @@ class _GaussianFactor(torch.autograd.Function):
 
 
 class _Shade(torch.autograd.Function):
-    """Normalise the intensity and paint it: ``back + (fore - back) * v``, ``v = I / (max I + eps)``.
+    """Normalize the intensity and paint it: ``back + (fore - back) * v``, ``v = I / (max I + eps)``.
 
     Written by hand because autograd of the batched outer product takes a slow
     matrix-vector path for the colour gradient. As with `torch.amax()`, the gradient
@@ -194,7 +297,7 @@ class _Shade(torch.autograd.Function):
     generate_vmap_rule = True
 
     @staticmethod
-    def _normalised(intensity: torch.Tensor, row: bool, eps: float) -> tuple[torch.Tensor, ...]:
+    def _normalized(intensity: torch.Tensor, row: bool, eps: float) -> tuple[torch.Tensor, ...]:
         # -> v (B, S, S), and the maximum and 1 / (maximum + eps), both (B, S, 1) or (B, 1, 1)
         peak = intensity.amax(dim=-1, keepdim=True) if row else intensity.amax(dim=(-2, -1), keepdim=True)
         inverse = torch.reciprocal(peak + eps)
@@ -250,7 +353,7 @@ class _Shade(torch.autograd.Function):
         # Forward mode (torch.func.jacfwd, jvp) of back + (fore - back) v, v = I / (peak + eps).
         intensity, fore, back = ctx.saved_tensors
         row, eps = ctx.row, ctx.eps
-        value, peak, inverse = _Shade._normalised(intensity, row, eps)
+        value, peak, inverse = _Shade._normalized(intensity, row, eps)
         tangent = torch.zeros((*intensity.shape[:-2], 3, 1, 1), dtype=intensity.dtype, device=intensity.device)
         if tangent_back is not None:
             tangent = tangent + tangent_back[..., :, None, None]
@@ -278,7 +381,7 @@ class _Shade(torch.autograd.Function):
         batch, size = intensity.shape[0], intensity.shape[-1]
         differentiable = torch.is_grad_enabled()  # create_graph=True: no in-place ops
         # The forward's intermediates, recomputed: two cheap passes instead of keeping them alive.
-        value, peak, inverse = _Shade._normalised(intensity, row, eps)
+        value, peak, inverse = _Shade._normalized(intensity, row, eps)
         # Contiguous for the batched products below (a sum's gradient arrives expanded, and
         # bmm would then copy batch by batch).
         grad_flat = grad.reshape(batch, 3, size * size).contiguous()
@@ -337,7 +440,7 @@ def _render_flat(
     gaussian_factor = _GaussianFactor.apply if differentiable else _GaussianFactor.forward
     rows = gaussian_factor(grid_scaled, x, limit)  # (B, S, T): pixel row i against x_k
     columns = gaussian_factor(y, grid_scaled, limit)  # (B, T, S): y_k against pixel column j
-    # The sum over curve points; the 1/T of the mean moves into the normaliser's epsilon:
+    # The sum over curve points; the 1/T of the mean moves into the normalizer's epsilon:
     # (I / T) / (max I / T + eps) = I / (max I + T eps).
     intensity = torch.bmm(rows, columns)  # (B, S, S)
     fore, back, eps = flat[:, 4:7], flat[:, 7:10], n_points * _EPS
@@ -373,9 +476,13 @@ def render(
         normalize: ``"row"`` divides each image row by its own maximum (the paper's
             released generator, which made its figures and numbers); ``"image"`` divides
             by the image maximum (the equation as printed in the paper).
-        validate: check values (finite, ``b > 0``, ``sigma > 0``). This needs one
-            device-to-host sync; pass ``False`` in training loops. Shape and dtype are
-            always checked; value checks are skipped under ``vmap``.
+        validate: check values: finite, ``b > 0``, ``sigma > 0``, and no overflow in the
+            renderer's dtype (``|m - h| / b * 2 pi``, ``(|m - h| + |h|) * sqrt(log2(e) / sigma)``,
+            ``extent * sqrt(log2(e) / sigma)`` and ``|fore - back| / (n_points * 1e-8)``
+            must be finite, below about ``3.4e38`` in float32: beyond, the image would hold
+            NaN or inf). This needs one device-to-host sync; pass ``False`` in training
+            loops. Shape, dtype, settings and memory are always checked; value checks are
+            skipped under ``vmap``.
 
     Returns:
         Images with values in ``[0, 1]`` when colours lie in ``[0, 1]``.
@@ -384,9 +491,12 @@ def render(
         ``(..., 10) -> (..., 3, size, size)``.
 
     Raises:
+        ParameterTypeError: ``params`` is not a tensor, or a setting has the wrong type.
         ParameterError: wrong last dimension, non-floating dtype, NaN/inf, ``b <= 0``,
-            ``sigma <= 0``, ``size < 2``, ``n_points < 2``, ``extent <= 0`` or an unknown
-            ``normalize``.
+            ``sigma <= 0``, values that would overflow (see ``validate``), ``size``
+            outside ``[2, MAX_SIZE]`` (4096), ``n_points`` outside ``[2, MAX_POINTS]``
+            (65536), ``extent <= 0``, an unknown ``normalize``, or a batch whose result and
+            working memory would exceed the device's memory.
 
     Examples:
         >>> from spirograph import ParameterSpace, render
@@ -394,8 +504,8 @@ def render(
         >>> images.shape
         torch.Size([4, 3, 32, 32])
     """
-    _check_options(size, n_points, extent, normalize)
-    _check_params(params, validate)
+    check_settings(size, n_points, extent, normalize, where="render")
+    _check_params(params)
 
     out_dtype = params.dtype
     if out_dtype not in _EXPONENT_FLOOR:
@@ -404,12 +514,15 @@ def render(
 
     batch_shape = params.shape[:-1]
     flat = params.reshape(-1, len(PARAMETER_NAMES))
+    check_memory(flat.shape[0], size, n_points, out_dtype, device, where="render")
+    if validate and flat.shape[0] and not _under_vmap(flat):
+        _check_values(flat, n_points, float(extent))
     limit = -_EXPONENT_FLOOR[dtype] * _LOG2_E
     differentiable = _tracks_derivatives(flat)
     options = (size, n_points, float(extent), normalize == "row", limit, differentiable)
     if device.type == "cpu" and flat.shape[0] > _CPU_CHUNK:
-        # Chunks whose (B, S, T) buffers stay in cache: forward + backward ~20% faster on
-        # CPU batches of thousands (measured at 4096). GPUs want the whole batch at once.
+        # Chunks whose (B, S, T) buffers stay in cache: forward + backward were faster on CPU
+        # batches of thousands (benchmarks/README.md). GPUs want the whole batch at once.
         if differentiable:
             image = torch.cat([_render_flat(chunk, *options) for chunk in flat.split(_CPU_CHUNK)])
         else:  # each chunk painted straight into its slice of the result
@@ -453,7 +566,8 @@ class Renderer(nn.Module):
         validate: bool = True,
     ) -> None:
         super().__init__()
-        _check_options(size, n_points, extent, normalize)
+        check_settings(size, n_points, extent, normalize, where="Renderer")
+        check_bool(validate, "validate", where="Renderer")
         self.size = size
         self.n_points = n_points
         self.extent = float(extent)

@@ -24,16 +24,16 @@ paper's by default), so a family can be reused with other base priors.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
 
 from torch import nn
 
-from spirograph.errors import ConfigError, ParameterError
+from spirograph._checks import check_choice, check_instance, check_names, check_number, check_space
+from spirograph.errors import ParameterError, ParameterTypeError
 from spirograph.evaluation import Encoder, EvaluationResult, evaluate
-from spirograph.space import PARAMETER_NAMES, ParameterSpace
+from spirograph.space import ParameterSpace
 
 __all__ = ["SHIFT_FAMILIES", "RobustnessResult", "ShiftFamily", "robustness"]
 
@@ -68,21 +68,21 @@ class ShiftFamily:
     description: str = field(default="", compare=False)
 
     def __post_init__(self) -> None:
-        if not isinstance(self.name, str) or not self.name:
-            raise ParameterError(f"ShiftFamily: `name` must be a non-empty string, got {self.name!r}")
-        if self.kind not in _KINDS:
-            raise ParameterError(f"ShiftFamily: `kind` must be one of {list(_KINDS)}, got {self.kind!r}")
-        parameters = tuple(self.parameters)
-        unknown = [p for p in parameters if p not in PARAMETER_NAMES]
-        if not parameters or unknown:
-            raise ParameterError(
-                f"ShiftFamily: `parameters` must name parameters from {list(PARAMETER_NAMES)}, got {list(parameters)}"
+        where = "ShiftFamily"
+        check_instance(self.name, "name", str, where=where, expected="a non-empty string")
+        if not self.name:
+            raise ParameterError("ShiftFamily: `name` must be a non-empty string, got ''")
+        check_choice(self.kind, "kind", _KINDS, where=where)
+        parameters = check_names(self.parameters, "parameters", where=where)
+        if isinstance(self.grid, (str, bytes)) or not isinstance(self.grid, Sequence):
+            raise ParameterTypeError(
+                f"{where}: `grid` must be a non-empty sequence of finite numbers, got {type(self.grid).__name__}"
             )
-        grid = tuple(self.grid)
-        if not grid or not all(_is_number(v) for v in grid):
-            raise ParameterError(f"ShiftFamily: `grid` must be a non-empty sequence of finite numbers, got {grid!r}")
+        grid = tuple(check_number(v, f"grid[{k}]", where=where) for k, v in enumerate(self.grid))
+        if not grid:
+            raise ParameterError(f"{where}: `grid` must be a non-empty sequence of finite numbers, got ()")
         object.__setattr__(self, "parameters", parameters)
-        object.__setattr__(self, "grid", tuple(float(v) for v in grid))
+        object.__setattr__(self, "grid", grid)
 
     def bounds(self, value: float, base: ParameterSpace | None = None) -> dict[str, tuple[float, float]]:
         """The new bounds of `parameters` at ``value``.
@@ -94,14 +94,9 @@ class ShiftFamily:
         Returns:
             ``name -> (low, high)`` for the family's parameters.
         """
-        if not _is_number(value):
-            raise ParameterError(f"ShiftFamily({self.name!r}): `value` must be a finite number, got {value!r}")
-        if base is None:
-            base = ParameterSpace()
-        elif not isinstance(base, ParameterSpace):
-            raise ParameterError(
-                f"ShiftFamily({self.name!r}): `base` must be a ParameterSpace or None, got {type(base).__name__}"
-            )
+        where = f"ShiftFamily({self.name!r})"
+        value = check_number(value, "value", where=where)
+        base = check_space(base, "base", where=where)
         result = {}
         for name in self.parameters:
             low, high = base.bounds[name]
@@ -126,10 +121,6 @@ class ShiftFamily:
             return base.replace(bounds=self.bounds(value, base))
         except ParameterError as error:
             raise ParameterError(f"ShiftFamily({self.name!r}): value {value!r} gives invalid bounds: {error}") from None
-
-
-def _is_number(value: Any) -> bool:
-    return not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
 
 
 _BACKGROUND = ("back_r", "back_g", "back_b")
@@ -194,21 +185,18 @@ def _resolve_families(families: Any) -> list[ShiftFamily]:
         return list(SHIFT_FAMILIES.values())
     if isinstance(families, (str, ShiftFamily)):
         families = [families]
-    if not isinstance(families, Sequence) or not families:
-        raise ConfigError(
-            f"robustness: `families` must be a non-empty list of names or ShiftFamily objects, got {families!r}"
-        )
+    expected = "a non-empty list of names or ShiftFamily objects"
+    if not isinstance(families, Sequence):
+        raise ParameterTypeError(f"robustness: `families` must be {expected}, got {type(families).__name__}")
+    if not families:
+        raise ParameterError(f"robustness: `families` must be {expected}, got {families!r}")
     resolved = []
     for family in families:
         if isinstance(family, ShiftFamily):
             resolved.append(family)
-        elif isinstance(family, str) and family in SHIFT_FAMILIES:
-            resolved.append(SHIFT_FAMILIES[family])
         else:
-            raise ConfigError(
-                f"robustness: unknown shift family {family!r}; expected one of {sorted(SHIFT_FAMILIES)} "
-                "or a ShiftFamily"
-            )
+            name = check_choice(family, "families", sorted(SHIFT_FAMILIES), where="robustness")
+            resolved.append(SHIFT_FAMILIES[name])
     return resolved
 
 
@@ -242,11 +230,8 @@ def robustness(
         holds
         per-task errors and the full records).
     """
-    if "space" in kwargs:
-        raise ConfigError("robustness: pass the base prior as `space`")
     chosen = _resolve_families(families)
-    if space is not None and not isinstance(space, ParameterSpace):
-        raise ConfigError(f"robustness: `space` must be a ParameterSpace or None, got {type(space).__name__}")
+    space = check_space(space, where="robustness")
     # Build every shifted space first so a bad value fails before any encoding.
     plan = [(family, value, family.space(value, space)) for family in chosen for value in family.grid]
     result = RobustnessResult()

@@ -14,7 +14,6 @@ generator's device, which is what on-device training wants.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -23,7 +22,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from spirograph.errors import ParameterError
+from spirograph._checks import check_instance, check_int, check_names, check_number, check_tensor
+from spirograph.errors import ParameterError, ParameterTypeError
 
 __all__ = [
     "DEFAULT_BOUNDS",
@@ -85,11 +85,9 @@ def _mix(z: np.ndarray) -> np.ndarray:
 def _as_word(value: int | np.ndarray, name: str) -> np.ndarray:
     if isinstance(value, np.ndarray):
         if value.dtype.kind not in "iu":
-            raise ParameterError(f"hash_uniform: `{name}` must hold integers, got dtype {value.dtype}")
+            raise ParameterTypeError(f"hash_uniform: `{name}` must hold integers, got dtype {value.dtype}")
         return value.astype(np.uint64)
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise ParameterError(f"hash_uniform: `{name}` must be an int, got {type(value).__name__}")
-    return np.asarray(int(value) & 0xFFFFFFFFFFFFFFFF, dtype=np.uint64)
+    return np.asarray(check_int(value, name, where="hash_uniform") & 0xFFFFFFFFFFFFFFFF, dtype=np.uint64)
 
 
 def hash_uniform(*words: int | np.ndarray) -> np.ndarray:
@@ -119,20 +117,39 @@ def hash_uniform(*words: int | np.ndarray) -> np.ndarray:
     return (state >> np.uint64(11)).astype(np.float64) * (1.0 / 9007199254740992.0)
 
 
-def _stream_words(stream: int | Sequence[int]) -> tuple[int, ...]:
-    if isinstance(stream, (int, np.integer)) and not isinstance(stream, bool):
-        return (int(stream),)
-    if isinstance(stream, Sequence) and all(
-        isinstance(s, (int, np.integer)) and not isinstance(s, bool) for s in stream
-    ):
-        return tuple(int(s) for s in stream)
-    raise ParameterError(f"`stream` must be an int or a sequence of ints, got {stream!r}")
+def _stream_words(stream: int | Sequence[int], where: str) -> tuple[int, ...]:
+    if isinstance(stream, Sequence) and not isinstance(stream, (str, bytes)):
+        return tuple(check_int(word, f"stream[{k}]", where=where) for k, word in enumerate(stream))
+    return (check_int(stream, "stream", where=where),)
 
 
-def _check_seed(seed: Any, where: str) -> int:
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-        raise ParameterError(f"{where}: `seed` must be an int, got {type(seed).__name__} {seed!r}")
-    return int(seed)
+_FLOAT32_MAX = float(torch.finfo(torch.float32).max)
+
+
+def _check_bound(name: str, pair: Any) -> tuple[float, float]:
+    """One prior's ``(low, high)``: a list or tuple of two finite numbers, ``low < high``."""
+    where, argument = "ParameterSpace", f"bounds[{name!r}]"
+    if isinstance(pair, np.ndarray) and pair.ndim == 1:
+        pair = pair.tolist()
+    if not isinstance(pair, (tuple, list)) or len(pair) != 2:
+        raise ParameterTypeError(
+            f"{where}: `{argument}` must be a pair of numbers (low, high) as a tuple or list, got "
+            f"{type(pair).__name__} {pair!r}"
+        )
+    low, high = (check_number(value, argument, where=where, finite=True) for value in pair)
+    if low >= high:
+        raise ParameterError(f"{where}: bound of `{name}` needs low < high, got ({low}, {high})")
+    if high - low > _FLOAT32_MAX or max(abs(low), abs(high)) > _FLOAT32_MAX:
+        # float32 is the dtype of the dataset and the renderer: wider bounds would sample inf.
+        raise ParameterError(
+            f"{where}: bound of `{name}` must lie within float32's range (width and ends <= {_FLOAT32_MAX:.4g}), "
+            f"got ({low}, {high})"
+        )
+    if name in _POSITIVE and low <= 0:
+        raise ParameterError(f"{where}: bound of `{name}` must be > 0, got ({low}, {high})")
+    if name in _COLOURS and (low < 0 or high > 1):
+        raise ParameterError(f"{where}: colour bound of `{name}` must lie in [0, 1], got ({low}, {high})")
+    return low, high
 
 
 @dataclass(frozen=True)
@@ -170,35 +187,9 @@ class ParameterSpace:
     nuisance: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
-        if not isinstance(self.bounds, Mapping):
-            raise ParameterError(
-                f"ParameterSpace: `bounds` must be a mapping name -> (low, high), got {type(self.bounds).__name__}"
-            )
-        unknown = sorted(set(self.bounds) - set(PARAMETER_NAMES))
-        if unknown:
-            raise ParameterError(
-                f"ParameterSpace: `bounds` names unknown parameters {unknown}; valid names are {list(PARAMETER_NAMES)}"
-            )
-        merged: dict[str, tuple[float, float]] = {}
-        for name in PARAMETER_NAMES:
-            pair = self.bounds.get(name, DEFAULT_BOUNDS[name])
-            try:
-                low, high = (float(v) for v in pair)
-            except (TypeError, ValueError):
-                raise ParameterError(
-                    f"ParameterSpace: bound of `{name}` must be a pair of numbers (low, high), got {pair!r}"
-                ) from None
-            if not (math.isfinite(low) and math.isfinite(high)):
-                raise ParameterError(f"ParameterSpace: bound of `{name}` must be finite, got ({low}, {high})")
-            if low >= high:
-                raise ParameterError(f"ParameterSpace: bound of `{name}` needs low < high, got ({low}, {high})")
-            if name in _POSITIVE and low <= 0:
-                raise ParameterError(f"ParameterSpace: bound of `{name}` must be > 0, got ({low}, {high})")
-            if name in _COLOURS and (low < 0 or high > 1):
-                raise ParameterError(
-                    f"ParameterSpace: colour bound of `{name}` must lie in [0, 1], got ({low}, {high})"
-                )
-            merged[name] = (low, high)
+        check_instance(self.bounds, "bounds", Mapping, where="ParameterSpace", expected="a mapping name -> (low, high)")
+        check_names(list(self.bounds), "bounds", where="ParameterSpace", allow_empty=True)
+        merged = {name: _check_bound(name, self.bounds.get(name, DEFAULT_BOUNDS[name])) for name in PARAMETER_NAMES}
         object.__setattr__(self, "bounds", MappingProxyType(merged))
 
         targets = self._names(self.targets, "targets")
@@ -219,17 +210,7 @@ class ParameterSpace:
 
     @staticmethod
     def _names(names: Iterable[str], argument: str) -> tuple[str, ...]:
-        if isinstance(names, str):
-            raise ParameterError(f"ParameterSpace: `{argument}` must be a sequence of names, got the string {names!r}")
-        result = tuple(names)
-        unknown = [n for n in result if n not in PARAMETER_NAMES]
-        if unknown:
-            raise ParameterError(
-                f"ParameterSpace: `{argument}` has unknown names {unknown}; valid names are {list(PARAMETER_NAMES)}"
-            )
-        if len(set(result)) != len(result):
-            raise ParameterError(f"ParameterSpace: `{argument}` repeats a name: {list(result)}")
-        return result
+        return check_names(names, argument, where="ParameterSpace", allow_empty=True)
 
     # ------------------------------------------------------------------ derived views
     @property
@@ -283,9 +264,7 @@ class ParameterSpace:
         """
         new_bounds = dict(self.bounds)
         if bounds is not None:
-            if not isinstance(bounds, Mapping):
-                raise ParameterError(f"ParameterSpace.replace: `bounds` must be a mapping, got {type(bounds).__name__}")
-            new_bounds.update(bounds)
+            new_bounds.update(check_instance(bounds, "bounds", Mapping, where="ParameterSpace.replace"))
         if targets is None and nuisance is None:
             return ParameterSpace(new_bounds, self.targets, self.nuisance)
         if targets is None:
@@ -355,11 +334,9 @@ class ParameterSpace:
             ``(n, 10)`` parameters in canonical order, on ``targets``' device and dtype;
             differentiable with respect to ``targets``.
         """
-        if not isinstance(targets, torch.Tensor) or targets.ndim != 2 or targets.shape[1] != len(self.targets):
-            shape = tuple(targets.shape) if isinstance(targets, torch.Tensor) else type(targets).__name__
-            raise ParameterError(
-                f"sample_nuisance: `targets` must be a tensor of shape (n, {len(self.targets)}), got {shape}"
-            )
+        check_tensor(targets, "targets", where="sample_nuisance", shape=("n", len(self.targets)))
+        # Integer targets get float32 nuisance (join promotes), never truncated nuisance.
+        dtype = targets.dtype if targets.dtype.is_floating_point else torch.float32
         nuisance = self._draw(
             targets.shape[0],
             self.nuisance_names,
@@ -368,7 +345,7 @@ class ParameterSpace:
             offset,
             index,
             stream,
-            targets.dtype,
+            dtype,
             targets.device,
             "sample_nuisance",
         )
@@ -407,19 +384,19 @@ class ParameterSpace:
         device: torch.device | str | None,
         where: str,
     ) -> torch.Tensor:
-        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
-            raise ParameterError(f"{where}: `n` must be an int >= 0, got {n!r}")
+        n = check_int(n, "n", where=where, minimum=0)
+        check_instance(dtype, "dtype", torch.dtype, where=where)
         if not dtype.is_floating_point:
             raise ParameterError(f"{where}: `dtype` must be a floating dtype, got {dtype}")
+        self._check_range(names, dtype, where)
         if (seed is None) == (generator is None):
             raise ParameterError(f"{where}: pass exactly one of `seed` (portable) or `generator` (on-device)")
         if generator is not None:
-            if not isinstance(generator, torch.Generator):
-                raise ParameterError(f"{where}: `generator` must be a torch.Generator, got {type(generator).__name__}")
+            check_instance(generator, "generator", torch.Generator, where=where)
             target_device = torch.device(device) if device is not None else generator.device
             unit = torch.rand((int(n), len(names)), generator=generator, dtype=dtype, device=generator.device)
             return self._scale(unit, names).to(target_device)
-        seed = _check_seed(seed, where)
+        seed = check_int(seed, "seed", where=where)
         if index is not None:
             keys = np.asarray(index.cpu() if isinstance(index, torch.Tensor) else index)
             if keys.size == 0 and keys.ndim == 1:
@@ -430,17 +407,27 @@ class ParameterSpace:
                     f"got shape {keys.shape} dtype {keys.dtype}"
                 )
             rows = keys.astype(np.uint64)[:, None]
-        elif isinstance(offset, bool) or not isinstance(offset, (int, np.integer)) or offset < 0:
-            raise ParameterError(f"{where}: `offset` must be an int >= 0, got {offset!r}")
         else:
-            rows = np.arange(int(offset), int(offset) + int(n), dtype=np.uint64)[:, None]
+            offset = check_int(offset, "offset", where=where, minimum=0)
+            rows = np.arange(offset, offset + n, dtype=np.uint64)[:, None]
         columns = np.asarray([PARAMETER_NAMES.index(name) for name in names], dtype=np.uint64)[None, :]
-        unit64 = hash_uniform(seed, *_stream_words(stream), rows, columns)
+        unit64 = hash_uniform(seed, *_stream_words(stream, where), rows, columns)
         low = np.asarray(self.low(names))
         high = np.asarray(self.high(names))
         # Scale in float64 before the cast so every dtype rounds the same real number.
         values = torch.from_numpy(low + (high - low) * unit64).to(dtype)
         return values.to(device) if device is not None else values
+
+    def _check_range(self, names: Sequence[str], dtype: torch.dtype, where: str) -> None:
+        # Bounds are float32-safe (checked in __post_init__); a narrower dtype may not hold them.
+        largest = float(torch.finfo(dtype).max)
+        for name in names:
+            low, high = self.bounds[name]
+            if max(abs(low), abs(high), high - low) > largest:
+                raise ParameterError(
+                    f"{where}: the bound ({low}, {high}) of `{name}` does not fit {dtype} (max {largest:g}); "
+                    "sampling would give inf"
+                )
 
     # ------------------------------------------------------------------ split / join
     def split(self, params: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -457,6 +444,9 @@ class ParameterSpace:
     def join(self, targets: torch.Tensor, nuisance: torch.Tensor) -> torch.Tensor:
         """Inverse of [`split()`][spirograph.space.ParameterSpace.split]; differentiable in both blocks.
 
+        The result has ``targets``' dtype when it is floating; integer targets are promoted
+        with ``nuisance``'s dtype, so float nuisance is never truncated.
+
         Shape:
             ``(..., len(targets)), (..., len(nuisance)) -> (..., 10)``.
         """
@@ -467,7 +457,8 @@ class ParameterSpace:
                 f"join: `targets` and `nuisance` need the same leading shape, got "
                 f"{tuple(targets.shape)} and {tuple(nuisance.shape)}"
             )
-        stacked = torch.cat([targets, nuisance.to(targets.dtype)], dim=-1)
+        dtype = targets.dtype if targets.dtype.is_floating_point else torch.promote_types(targets.dtype, nuisance.dtype)
+        stacked = torch.cat([targets.to(dtype), nuisance.to(dtype)], dim=-1)
         order = self.target_index + self.nuisance_index
         inverse = [order.index(position) for position in range(len(PARAMETER_NAMES))]
         return stacked[..., inverse]
@@ -478,7 +469,4 @@ class ParameterSpace:
 
 
 def _check_last_dim(tensor: Any, size: int, where: str, argument: str) -> None:
-    if not isinstance(tensor, torch.Tensor):
-        raise ParameterError(f"{where}: `{argument}` must be a torch.Tensor, got {type(tensor).__name__}")
-    if tensor.ndim == 0 or tensor.shape[-1] != size:
-        raise ParameterError(f"{where}: `{argument}` must have shape (..., {size}), got {tuple(tensor.shape)}")
+    check_tensor(tensor, argument, where=where, shape=(..., size))

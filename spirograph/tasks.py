@@ -5,7 +5,7 @@ The paper scores a representation by linear regression of four *target* paramete
 such regression: the column of the ``(N, 10)`` parameter table holding its label and
 the mean and variance of that parameter's prior. The prior variance is the mean
 squared error of the best constant guess (the prior mean), so ``mse / prior_variance``
-is an error normalised across tasks of very different scales.
+is an error normalized across tasks of very different scales.
 
 Tasks can be built for any parameter: [`nuisance_tasks()`][spirograph.tasks.nuisance_tasks] measures how much
 nuisance information a representation keeps, and [`tasks_from_names()`][spirograph.tasks.tasks_from_names] builds a
@@ -14,13 +14,13 @@ task set from any names.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import overload
 
 import torch
 
+from spirograph._checks import check_instance, check_int, check_names, check_number, check_space, check_tensor
 from spirograph.errors import ParameterError
 from spirograph.space import PARAMETER_NAMES, ParameterSpace
 
@@ -59,22 +59,12 @@ class Task:
     prior_mean: float = 0.0
 
     def __post_init__(self) -> None:
-        if not isinstance(self.name, str) or not self.name:
-            raise ParameterError(f"Task: `name` must be a non-empty string, got {self.name!r}")
-        if isinstance(self.index, bool) or not isinstance(self.index, int) or not 0 <= self.index < 10:
-            raise ParameterError(f"Task: `index` must be an int in [0, 10), got {self.index!r}")
-        try:
-            variance = float(self.prior_variance)
-            mean = float(self.prior_mean)
-        except (TypeError, ValueError):
-            raise ParameterError(
-                f"Task: `prior_variance` and `prior_mean` must be numbers, got {self.prior_variance!r}, "
-                f"{self.prior_mean!r}"
-            ) from None
-        if not (math.isfinite(variance) and variance > 0):
-            raise ParameterError(f"Task: `prior_variance` must be a finite number > 0, got {self.prior_variance!r}")
-        if not math.isfinite(mean):
-            raise ParameterError(f"Task: `prior_mean` must be finite, got {self.prior_mean!r}")
+        check_instance(self.name, "name", str, where="Task", expected="a non-empty string")
+        if not self.name:
+            raise ParameterError("Task: `name` must be a non-empty string, got ''")
+        check_int(self.index, "index", where="Task", minimum=0, maximum=len(PARAMETER_NAMES) - 1)
+        variance = check_number(self.prior_variance, "prior_variance", where="Task", above=0)
+        mean = check_number(self.prior_mean, "prior_mean", where="Task")
         object.__setattr__(self, "prior_variance", variance)
         object.__setattr__(self, "prior_mean", mean)
 
@@ -116,8 +106,7 @@ class TaskSet(Sequence[Task]):
         if not items:
             raise ParameterError("TaskSet: `tasks` must hold at least one Task, got none")
         for position, task in enumerate(items):
-            if not isinstance(task, Task):
-                raise ParameterError(f"TaskSet: `tasks[{position}]` must be a Task, got {type(task).__name__}")
+            check_instance(task, f"tasks[{position}]", Task, where="TaskSet")
         names = [task.name for task in items]
         repeated = sorted({n for n in names if names.count(n) > 1})
         if repeated:
@@ -187,20 +176,7 @@ class TaskSet(Sequence[Task]):
 
 
 def _check_params(params: object, where: str) -> None:
-    if not isinstance(params, torch.Tensor):
-        raise ParameterError(
-            f"{where}: `params` must be a torch.Tensor of shape (..., 10), got {type(params).__name__}"
-        )
-    if params.ndim == 0 or params.shape[-1] != len(PARAMETER_NAMES):
-        raise ParameterError(f"{where}: `params` must have shape (..., 10), got {tuple(params.shape)}")
-
-
-def _space(space: ParameterSpace | None, where: str) -> ParameterSpace:
-    if space is None:
-        return ParameterSpace()
-    if not isinstance(space, ParameterSpace):
-        raise ParameterError(f"{where}: `space` must be a ParameterSpace or None, got {type(space).__name__}")
-    return space
+    check_tensor(params, "params", where=where, shape=(..., len(PARAMETER_NAMES)))
 
 
 def tasks_from_names(names: Sequence[str], space: ParameterSpace | None = None) -> TaskSet:
@@ -222,15 +198,8 @@ def tasks_from_names(names: Sequence[str], space: ParameterSpace | None = None) 
         >>> tasks_from_names(["h", "m"]).names
         ('h', 'm')
     """
-    space = _space(space, "tasks_from_names")
-    if isinstance(names, str):
-        raise ParameterError(f"tasks_from_names: `names` must be a sequence of names, got the string {names!r}")
-    chosen = tuple(names)
-    unknown = [n for n in chosen if n not in PARAMETER_NAMES]
-    if unknown:
-        raise ParameterError(
-            f"tasks_from_names: unknown task names {unknown}; expected names from {list(PARAMETER_NAMES)}"
-        )
+    space = check_space(space, where="tasks_from_names")
+    chosen = check_names(names, "names", where="tasks_from_names")
     variances = space.prior_variance(chosen)
     means = space.prior_mean(chosen)
     return TaskSet(
@@ -250,7 +219,7 @@ def target_tasks(space: ParameterSpace | None = None) -> TaskSet:
     Returns:
         The target tasks, in target order.
     """
-    space = _space(space, "target_tasks")
+    space = check_space(space, where="target_tasks")
     return tasks_from_names(space.targets, space)
 
 
@@ -263,5 +232,5 @@ def nuisance_tasks(space: ParameterSpace | None = None) -> TaskSet:
     Returns:
         The nuisance tasks, in nuisance order.
     """
-    space = _space(space, "nuisance_tasks")
+    space = check_space(space, where="nuisance_tasks")
     return tasks_from_names(space.nuisance_names, space)

@@ -16,8 +16,9 @@ import secrets
 import torch
 from torch import nn
 
+from spirograph._checks import check_int, check_space, check_tensor
 from spirograph.errors import ParameterError
-from spirograph.render import Normalize, render
+from spirograph.render import Normalize, check_settings, render
 from spirograph.space import ParameterSpace
 
 __all__ = ["SpirographTransform"]
@@ -61,14 +62,10 @@ class SpirographTransform(nn.Module):
         seed: int | None = None,
     ) -> None:
         super().__init__()
-        if space is None:
-            space = ParameterSpace()
-        elif not isinstance(space, ParameterSpace):
-            raise ParameterError(f"SpirographTransform: `space` must be a ParameterSpace, got {type(space).__name__}")
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
-            raise ParameterError(f"SpirographTransform: `seed` must be an int or None, got {seed!r}")
-        # Checks the renderer settings now rather than at the first batch.
-        render(torch.zeros(0, 10), size=size, n_points=n_points, extent=extent, normalize=normalize)
+        space = check_space(space, where="SpirographTransform")
+        if seed is not None:
+            seed = check_int(seed, "seed", where="SpirographTransform")
+        check_settings(size, n_points, extent, normalize, where="SpirographTransform")
         self.space = space
         self.size = size
         self.n_points = n_points
@@ -129,28 +126,17 @@ class SpirographTransform(nn.Module):
             (when sampled here) so ``torch.autograd.grad(loss, nuisance)`` works.
         """
         space = self._space(space)
-        if not isinstance(targets, torch.Tensor) or targets.ndim != 2 or targets.shape[1] != len(space.targets):
-            shape = tuple(targets.shape) if isinstance(targets, torch.Tensor) else type(targets).__name__
-            raise ParameterError(
-                f"SpirographTransform: `targets` must have shape (n, {len(space.targets)}), got {shape}"
-            )
-        if not targets.dtype.is_floating_point:
-            raise ParameterError(f"SpirographTransform: `targets` must have a floating dtype, got {targets.dtype}")
+        where = "SpirographTransform"
+        check_tensor(targets, "targets", where=where, shape=("n", len(space.targets)), floating=True)
         if nuisance is None:
             nuisance = self.sample_nuisance(targets.shape[0], device=targets.device, dtype=targets.dtype, space=space)
             nuisance.requires_grad_(True)
-        elif nuisance.shape != (targets.shape[0], len(space.nuisance_names)):
-            raise ParameterError(
-                f"SpirographTransform: `nuisance` must have shape ({targets.shape[0]}, {len(space.nuisance_names)}), "
-                f"got {tuple(nuisance.shape)}"
-            )
+        else:
+            check_tensor(nuisance, "nuisance", where=where, shape=(targets.shape[0], len(space.nuisance_names)))
         return self.render(targets, nuisance, space=space), nuisance
 
     def _space(self, space: ParameterSpace | None) -> ParameterSpace:
-        if space is None:
-            return self.space
-        if not isinstance(space, ParameterSpace):
-            raise ParameterError(f"SpirographTransform: `space` must be a ParameterSpace, got {type(space).__name__}")
+        space = check_space(space, where="SpirographTransform", default=self.space)
         if space.targets != self.space.targets or space.nuisance != self.space.nuisance:
             raise ParameterError(
                 "SpirographTransform: `space` must keep the target/nuisance split "

@@ -1,4 +1,4 @@
-"""Pictures of the dataset: image grids, parameter traversals, the two normalisations.
+"""Pictures of the dataset: image grids, parameter traversals, the two normalizations.
 
 Plain functions. Rendering functions return image tensors ``(..., 3, size, size)`` in
 ``[0, 1]``; [`image_grid()`][spirograph.viz.image_grid] turns a batch into one `PIL.Image.Image`, upscaled
@@ -25,14 +25,23 @@ from pathlib import Path
 import torch
 from PIL import Image, ImageDraw, ImageFont
 
+from spirograph._checks import (
+    check_choice,
+    check_instance,
+    check_int,
+    check_names,
+    check_number,
+    check_space,
+    check_tensor,
+)
 from spirograph._files import atomic_write
-from spirograph.errors import ParameterError
+from spirograph.errors import ParameterError, ParameterTypeError
 from spirograph.render import Normalize, render
 from spirograph.space import PARAMETER_NAMES, ParameterSpace
 
 __all__ = [
     "image_grid",
-    "normalisation_comparison",
+    "normalization_comparison",
     "nuisance_variations",
     "parameters_from_mapping",
     "save_gif",
@@ -44,15 +53,8 @@ __all__ = [
 ]
 
 
-def _check_int(value: object, name: str, where: str, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ParameterError(f"{where}: `{name}` must be an int >= {minimum}, got {value!r}")
-    return value
-
-
 def _check_images(images: object, where: str) -> torch.Tensor:
-    if not isinstance(images, torch.Tensor):
-        raise ParameterError(f"{where}: `images` must be a torch.Tensor, got {type(images).__name__}")
+    images = check_tensor(images, "images", where=where)
     if images.ndim == 3:
         images = images[None]
     if images.ndim != 4 or images.shape[1] not in (1, 3):
@@ -134,11 +136,10 @@ def image_grid(
         (326, 131)
     """
     images = _check_images(images, "image_grid")
-    nrow = _check_int(nrow, "nrow", "image_grid", 1)
-    scale = _check_int(scale, "scale", "image_grid", 1)
-    padding = _check_int(padding, "padding", "image_grid", 0)
-    if isinstance(pad_value, bool) or not isinstance(pad_value, (int, float)) or not 0 <= pad_value <= 1:
-        raise ParameterError(f"image_grid: `pad_value` must be a number in [0, 1], got {pad_value!r}")
+    nrow = check_int(nrow, "nrow", where="image_grid", minimum=1)
+    scale = check_int(scale, "scale", where="image_grid", minimum=1)
+    padding = check_int(padding, "padding", where="image_grid", minimum=0)
+    pad_value = check_number(pad_value, "pad_value", where="image_grid", minimum=0, maximum=1)
 
     rows = math.ceil(images.shape[0] / nrow)
     if row_labels is not None and (
@@ -157,7 +158,7 @@ def image_grid(
         raise ParameterError(
             f"image_grid: `captions` must be {images.shape[0]} strings (one per image), got {captions!r}"
         )
-    font_size = _check_int(font_size, "font_size", "image_grid", 6)
+    font_size = check_int(font_size, "font_size", where="image_grid", minimum=6)
 
     pixels = _to_bytes(images)  # (n, H, W, 3)
     if scale > 1:
@@ -234,8 +235,7 @@ def _label_rows(
 def _atomic_save(path: str | os.PathLike[str], save: object, where: str) -> Path:
     # `save(file_object)` writes the bytes; they land in a temporary file in the
     # destination directory, which is then renamed over `path`.
-    if not isinstance(path, (str, os.PathLike)):
-        raise ParameterError(f"{where}: `path` must be a str or os.PathLike, got {type(path).__name__}")
+    check_instance(path, "path", (str, os.PathLike), where=where, expected="a str or os.PathLike")
     return atomic_write(path, save)  # type: ignore[arg-type]
 
 
@@ -252,8 +252,7 @@ def save_png(image: Image.Image | torch.Tensor, path: str | os.PathLike[str], *,
     """
     if isinstance(image, torch.Tensor):
         image = to_pil(image, scale=scale)
-    if not isinstance(image, Image.Image):
-        raise ParameterError(f"save_png: `image` must be a PIL image or a tensor, got {type(image).__name__}")
+    check_instance(image, "image", Image.Image, where="save_png", expected="a PIL image or a tensor")
     picture = image
     return _atomic_save(path, lambda stream: picture.save(stream, format="PNG", optimize=True), "save_png")
 
@@ -280,16 +279,18 @@ def save_gif(
     Returns:
         ``path`` as a `pathlib.Path`.
     """
-    duration = _check_int(duration, "duration", "save_gif", 1)
-    loop = _check_int(loop, "loop", "save_gif", 0)
+    duration = check_int(duration, "duration", where="save_gif", minimum=1)
+    loop = check_int(loop, "loop", where="save_gif", minimum=0)
     if isinstance(frames, torch.Tensor):
         frames = [to_pil(frame, scale=scale) for frame in _check_images(frames, "save_gif").unbind(0)]
     if isinstance(frames, (Image.Image, str, bytes)) or not isinstance(frames, Sequence):
-        raise ParameterError(
+        raise ParameterTypeError(
             f"save_gif: `frames` must be a sequence of PIL images or a tensor, got {type(frames).__name__}"
         )
-    if not frames or not all(isinstance(frame, Image.Image) for frame in frames):
-        raise ParameterError("save_gif: `frames` must hold at least one PIL image and nothing else")
+    if not frames:
+        raise ParameterError("save_gif: `frames` must hold at least one PIL image, got none")
+    for k, frame in enumerate(frames):
+        check_instance(frame, f"frames[{k}]", Image.Image, where="save_gif", expected="a PIL image")
     sizes = {frame.size for frame in frames}
     if len(sizes) != 1:
         raise ParameterError(f"save_gif: `frames` must all have one size, got {sorted(sizes)}")
@@ -325,28 +326,14 @@ def parameters_from_mapping(values: Mapping[str, float], *, space: ParameterSpac
         >>> parameters_from_mapping({"m": 3.0, "b": 0.5})[:4]
         tensor([3.0000, 0.5000, 1.5000, 0.6250])
     """
-    space = _check_space(space, "parameters_from_mapping")
-    if not isinstance(values, Mapping):
-        raise ParameterError(f"parameters_from_mapping: `values` must be a mapping, got {type(values).__name__}")
-    unknown = [name for name in values if name not in PARAMETER_NAMES]
-    if unknown:
-        raise ParameterError(
-            f"parameters_from_mapping: unknown parameter names {unknown}; valid names are {list(PARAMETER_NAMES)}"
-        )
+    where = "parameters_from_mapping"
+    space = check_space(space, where=where)
+    check_instance(values, "values", Mapping, where=where, expected="a mapping")
+    check_names(list(values), "values", where=where, allow_empty=True)
     vector = list(space.prior_mean())
     for name, value in values.items():
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-            raise ParameterError(f"parameters_from_mapping: `{name}` must be a finite number, got {value!r}")
-        vector[PARAMETER_NAMES.index(name)] = float(value)
+        vector[PARAMETER_NAMES.index(name)] = check_number(value, name, where=where)
     return torch.tensor(vector, dtype=torch.float32)
-
-
-def _check_space(space: ParameterSpace | None, where: str) -> ParameterSpace:
-    if space is None:
-        return ParameterSpace()
-    if not isinstance(space, ParameterSpace):
-        raise ParameterError(f"{where}: `space` must be a ParameterSpace, got {type(space).__name__}")
-    return space
 
 
 def _check_base(
@@ -356,11 +343,8 @@ def _check_base(
         return torch.tensor(space.prior_mean(), dtype=torch.float32)
     if isinstance(base_params, Mapping):
         return parameters_from_mapping(base_params, space=space)
-    if not isinstance(base_params, torch.Tensor) or base_params.shape != (len(PARAMETER_NAMES),):
-        shape = tuple(base_params.shape) if isinstance(base_params, torch.Tensor) else type(base_params).__name__
-        raise ParameterError(f"{where}: `base_params` must be a (10,) tensor, a mapping or None, got {shape}")
-    if not base_params.dtype.is_floating_point:
-        raise ParameterError(f"{where}: `base_params` must have a floating dtype, got {base_params.dtype}")
+    check_instance(base_params, "base_params", torch.Tensor, where=where, expected="a (10,) tensor, a mapping or None")
+    check_tensor(base_params, "base_params", where=where, shape=(len(PARAMETER_NAMES),), floating=True)
     return base_params.detach()
 
 
@@ -390,17 +374,13 @@ def traversal_params(
     Shape:
         ``(steps, 10)``.
     """
-    space = _check_space(space, "traversal")
-    if parameter not in PARAMETER_NAMES:
-        raise ParameterError(f"traversal: `parameter` must be one of {list(PARAMETER_NAMES)}, got {parameter!r}")
-    steps = _check_int(steps, "steps", "traversal", 2)
+    space = check_space(space, where="traversal")
+    check_choice(parameter, "parameter", PARAMETER_NAMES, where="traversal")
+    steps = check_int(steps, "steps", where="traversal", minimum=2)
     base = _check_base(base_params, space, "traversal")
     bound_low, bound_high = space.bounds[parameter]
-    start = bound_low if low is None else low
-    stop = bound_high if high is None else high
-    for name, value in (("low", start), ("high", stop)):
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-            raise ParameterError(f"traversal: `{name}` must be a finite number or None, got {value!r}")
+    start = bound_low if low is None else check_number(low, "low", where="traversal")
+    stop = bound_high if high is None else check_number(high, "high", where="traversal")
     if start >= stop:
         raise ParameterError(f"traversal: the sweep of `{parameter}` needs low < high, got ({start}, {stop})")
     params = base.to(torch.float64).repeat(steps, 1)
@@ -498,18 +478,18 @@ def traversal_grid(
 
 def nuisance_variations(
     params: torch.Tensor,
-    k: int,
+    n_draws: int,
     *,
     space: ParameterSpace | None = None,
     seed: int = 0,
 ) -> torch.Tensor:
-    """Keep each row's targets and redraw its nuisance ``k`` times (what the invariance is about).
+    """Keep each row's targets and redraw its nuisance ``n_draws`` times (what the invariance is about).
 
     Draw ``v`` of row ``i`` is a pure function of ``(seed, i, v)``.
 
     Args:
         params: parameters in canonical order.
-        k: draws per row, ``>= 1``.
+        n_draws: nuisance draws per row, ``>= 1``.
         space: the target/nuisance split and the nuisance prior (the paper's by default).
         seed: seed of the draws.
 
@@ -517,20 +497,18 @@ def nuisance_variations(
         Parameters in canonical order, ``[i, v]`` holding draw ``v`` of row ``i``.
 
     Shape:
-        ``(n, 10) -> (n, k, 10)``.
+        ``(n, 10) -> (n, n_draws, 10)``.
     """
-    space = _check_space(space, "nuisance_variations")
-    k = _check_int(k, "k", "nuisance_variations", 1)
-    if not isinstance(params, torch.Tensor) or params.ndim != 2 or params.shape[1] != len(PARAMETER_NAMES):
-        shape = tuple(params.shape) if isinstance(params, torch.Tensor) else type(params).__name__
-        raise ParameterError(f"nuisance_variations: `params` must have shape (n, 10), got {shape}")
+    space = check_space(space, where="nuisance_variations")
+    n_draws = check_int(n_draws, "n_draws", where="nuisance_variations", minimum=1)
+    check_tensor(params, "params", where="nuisance_variations", shape=("n", len(PARAMETER_NAMES)))
     targets, _ = space.split(params)
     index = torch.arange(params.shape[0])
-    draws = [space.sample_nuisance(targets, seed=seed, index=index, stream=(2, draw)) for draw in range(k)]
+    draws = [space.sample_nuisance(targets, seed=seed, index=index, stream=(2, draw)) for draw in range(n_draws)]
     return torch.stack(draws, dim=1)
 
 
-def normalisation_comparison(
+def normalization_comparison(
     params: torch.Tensor,
     *,
     size: int = 32,
@@ -541,7 +519,7 @@ def normalisation_comparison(
     labels: bool = True,
     font_size: int = 14,
 ) -> Image.Image:
-    """The same parameters under both normalisations, one above the other.
+    """The same parameters under both normalizations, one above the other.
 
     The top row is ``normalize="row"`` (each image row divided by its own maximum: the
     paper's released generator and this package's default); the bottom row is
@@ -563,11 +541,9 @@ def normalisation_comparison(
     Shape:
         ``params``: ``(n, 10)``.
     """
-    if not isinstance(params, torch.Tensor) or params.ndim != 2 or params.shape[1] != len(PARAMETER_NAMES):
-        shape = tuple(params.shape) if isinstance(params, torch.Tensor) else type(params).__name__
-        raise ParameterError(f"normalisation_comparison: `params` must have shape (n, 10), got {shape}")
+    check_tensor(params, "params", where="normalization_comparison", shape=("n", len(PARAMETER_NAMES)))
     if params.shape[0] == 0:
-        raise ParameterError("normalisation_comparison: `params` must hold at least one row, got 0")
+        raise ParameterError("normalization_comparison: `params` must hold at least one row, got 0")
     modes: tuple[Normalize, ...] = ("row", "image")
     rendered = [render(params, size=size, n_points=n_points, extent=extent, normalize=mode) for mode in modes]
     names = ['"row": each row / its max', '"image": image / its max']

@@ -24,12 +24,14 @@ PUBLIC = [
     "EvaluationResult",
     "ExportError",
     "HubError",
+    "IndexOutOfRangeError",
     "InvarianceResult",
     "LinearProbe",
     "MissingDependencyError",
     "OracleEncoder",
     "ParameterError",
     "ParameterSpace",
+    "ParameterTypeError",
     "PixelEncoder",
     "RandomEncoder",
     "Renderer",
@@ -67,7 +69,14 @@ def test_errors_subclass_builtins() -> None:
     assert issubclass(spirograph.HubError, OSError)
     assert issubclass(spirograph.ChecksumError, spirograph.HubError)
     assert issubclass(spirograph.ExportError, spirograph.HubError)
-    for error in (spirograph.ParameterError, spirograph.ConfigError, spirograph.HubError):
+    assert issubclass(spirograph.ParameterTypeError, TypeError)
+    assert not issubclass(spirograph.ParameterTypeError, ValueError)
+    assert issubclass(spirograph.IndexOutOfRangeError, IndexError)
+    assert issubclass(spirograph.TrainingError, FloatingPointError)
+    # A bad field of a configuration object is a kind of bad parameter value.
+    assert issubclass(spirograph.ConfigError, spirograph.ParameterError)
+    errors = (spirograph.ParameterError, spirograph.ParameterTypeError, spirograph.IndexOutOfRangeError)
+    for error in (*errors, spirograph.ConfigError, spirograph.HubError, spirograph.CheckpointError):
         assert issubclass(error, spirograph.SpirographError)
 
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from spirograph.bench import benchmark_render, format_table, naive_render
-from spirograph.errors import ParameterError
+from spirograph.errors import ParameterError, ParameterTypeError
 from spirograph.render import render
 from spirograph.space import ParameterSpace
 
@@ -75,7 +75,6 @@ def test_benchmark_without_naive_or_backward() -> None:
     ("kwargs", "match"),
     [
         ({"batch_sizes": ()}, r"`batch_sizes` must be a non-empty sequence of ints, got \(\)"),
-        ({"batch_sizes": 64}, r"`batch_sizes` must be a non-empty sequence of ints, got 64"),
         ({"batch_sizes": (8, 0)}, r"`batch_sizes` must be an int >= 1, got 0"),
         ({"repeats": 0}, r"`repeats` must be an int >= 1, got 0"),
         ({"naive_repeats": -1}, r"`naive_repeats` must be an int >= 1, got -1"),
@@ -88,6 +87,33 @@ def test_benchmark_without_naive_or_backward() -> None:
 def test_bad_arguments(kwargs: dict[str, object], match: str) -> None:
     with pytest.raises(ParameterError, match=match):
         benchmark_render(**kwargs)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"batch_sizes": 64}, r"`batch_sizes` must be a non-empty sequence of ints, got 64"),
+        ({"batch_sizes": (8, 2.0)}, r"`batch_sizes` must be an int >= 1, got float 2.0"),
+        ({"repeats": "3"}, r"`repeats` must be an int >= 1, got str '3'"),
+        ({"dtype": "float32"}, r"`dtype` must be a floating torch.dtype, got str 'float32'"),
+        ({"device": 0}, r"`device` must be a torch.device or a device name"),
+    ],
+)
+def test_arguments_of_the_wrong_type(kwargs: dict[str, object], match: str) -> None:
+    with pytest.raises(ParameterTypeError, match="benchmark_render: " + match):
+        benchmark_render(**kwargs)  # type: ignore[arg-type]
+
+
+def test_batches_beyond_memory_are_refused_before_any_timing() -> None:
+    # 10**9 images of 32x32 would need terabytes: refused before the first (small) size is timed.
+    with pytest.raises(ParameterError, match=r"benchmark_render: 1000000000 images of 32x32 pixels .* GiB"):
+        benchmark_render((8, 10**9), repeats=1, naive=False)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error on a machine without CUDA")
+def test_cuda_without_cuda_is_a_clear_error() -> None:
+    with pytest.raises(ParameterError, match=r"benchmark_render: `device` is 'cuda' but CUDA is not available"):
+        benchmark_render((8,), device="cuda")
 
 
 def test_naive_render_bad_shape() -> None:

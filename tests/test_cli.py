@@ -296,7 +296,7 @@ def test_export_push_and_bench_call_the_library(
         (["preview", "--params", "m=1,m=2"], ["--params", "'m' is given twice"]),
         (["preview", "--params", "m=3", "--split", "val"], ["do not combine them with --split"]),
         (["preview", "--offset", "99999"], ["--offset 99999 plus 32 images runs past the 100,000 items"]),
-        (["preview", "--size", "1"], ["`size` must be an int >= 2, got 1"]),
+        (["preview", "--size", "1"], ["`size` must be an int in [2, 4096], got 1"]),
         (["preview", "--params", "sigma=0"], ["sigma (index 3) must be > 0"]),
         (["preview", "--params-file", "missing.json"], ["--params-file: cannot read"]),
         (["traverse"], ["one of the arguments --parameter/-p --all is required"]),

@@ -15,8 +15,10 @@ from torch.utils.data import DataLoader, DistributedSampler
 from spirograph import (
     PARAMETER_NAMES,
     SPLITS,
+    IndexOutOfRangeError,
     ParameterError,
     ParameterSpace,
+    ParameterTypeError,
     Spirograph,
     SpirographViews,
     render,
@@ -283,12 +285,22 @@ def test_unknown_split_lists_the_valid_ones() -> None:
         (1.5, r"`subset` as a fraction must be in \(0, 1\], got 1.5"),
         (0.0, r"`subset` as a fraction must be in \(0, 1\], got 0.0"),
         (float("nan"), r"`subset` as a fraction must be in \(0, 1\], got nan"),
-        ("half", r"`subset` must be an int count or a float fraction, got str"),
-        (True, r"`subset` must be an int count or a float fraction, got True"),
     ],
 )
 def test_bad_subset(subset: object, match: str) -> None:
     with pytest.raises(ParameterError, match=match):
+        Spirograph("val", subset=subset)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("subset", "match"),
+    [
+        ("half", r"`subset` must be an int count or a float fraction, got str 'half'"),
+        (True, r"`subset` must be an int count or a float fraction, got bool True"),
+    ],
+)
+def test_subset_of_the_wrong_type(subset: object, match: str) -> None:
+    with pytest.raises(ParameterTypeError, match=match):
         Spirograph("val", subset=subset)  # type: ignore[arg-type]
 
 
@@ -298,19 +310,30 @@ def test_bad_subset(subset: object, match: str) -> None:
         ({"mode": "pixels"}, r"`mode` must be one of \['images', 'targets'\], got 'pixels'"),
         ({"source": "disk"}, r"`source` must be one of \['render', 'hub', 'local'\], got 'disk'"),
         ({"normalize": "global"}, r"`normalize` must be one of \['row', 'image'\], got 'global'"),
-        ({"size": 1}, r"`size` must be an int >= 2, got 1"),
-        ({"n_points": 1}, r"`n_points` must be an int >= 2, got 1"),
+        ({"size": 1}, r"`size` must be an int in \[2, 4096\], got 1"),
+        ({"n_points": 1}, r"`n_points` must be an int in \[2, 65536\], got 1"),
         ({"extent": -1.0}, r"`extent` must be a finite number > 0, got -1.0"),
-        ({"space": "paper"}, r"`space` must be a ParameterSpace, got str"),
-        ({"transform": 3}, r"`transform` must be callable or None, got int"),
-        ({"seed": 1.5}, r"`seed` must be an int or None, got 1.5"),
         ({"repo_id": "a/b"}, r"`repo_id` and `revision` need `source='hub'`"),
         ({"source": "hub", "n_points": 30}, r"`source='hub'` copies use n_points=40 and extent=6.0, got n_points=30"),
         ({"source": "hub", "seed": 5}, r"`source='hub'` serves the canonical data"),
     ],
 )
 def test_bad_options(kwargs: dict[str, object], match: str) -> None:
-    with pytest.raises(ValueError, match=match):
+    with pytest.raises(ParameterError, match=match):
+        Spirograph("val", **kwargs)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"space": "paper"}, r"`space` must be a ParameterSpace or None, got str 'paper'"),
+        ({"transform": 3}, r"`transform` must be callable or None, got int 3"),
+        ({"seed": 1.5}, r"`seed` must be an int, got float 1.5"),
+        ({"mode": 0}, r"`mode` must be one of \['images', 'targets'\], got int 0"),
+    ],
+)
+def test_options_of_the_wrong_type(kwargs: dict[str, object], match: str) -> None:
+    with pytest.raises(ParameterTypeError, match="Spirograph: " + match):
         Spirograph("val", **kwargs)  # type: ignore[arg-type]
 
 
@@ -344,9 +367,55 @@ def test_out_of_range_and_bad_index_types() -> None:
     assert dataset.__getitems__([]) == []
 
 
-@pytest.mark.parametrize("k", [0, -1, 1.5, True])
-def test_bad_view_count(k: object) -> None:
-    with pytest.raises(ParameterError, match=r"`k` must be an int >= 1, got"):
+def test_index_errors_are_package_errors() -> None:
+    dataset = Spirograph("val", subset=10, mode="targets")
+    with pytest.raises(IndexOutOfRangeError, match="Spirograph: index 10 is out of range for 10 items"):
+        dataset[10]
+    with pytest.raises(ParameterTypeError, match=r"Spirograph: index must be an int, got float 1\.0"):
+        dataset[1.0]  # type: ignore[index]
+    # Iteration through __getitem__ still stops at the first IndexError.
+    assert len(list(dataset)) == 10
+
+
+def test_a_boolean_tensor_is_refused_like_a_bool() -> None:
+    dataset = Spirograph("val", subset=10)
+    with pytest.raises(ParameterTypeError, match="index must be an int, got bool True"):
+        dataset[True]  # type: ignore[index]
+    with pytest.raises(ParameterTypeError, match="index must be an int, got bool True"):
+        dataset[torch.tensor(True)]  # type: ignore[index]
+    with pytest.raises(ParameterTypeError, match="index must be an int, got bool"):
+        dataset.views(2)[torch.tensor(False)]  # type: ignore[index]
+    assert torch.equal(dataset[torch.tensor(3)][1], dataset[3][1])
+
+
+def test_view_params_checks_its_arguments() -> None:
+    dataset = Spirograph("val", subset=10)
+    with pytest.raises(ParameterTypeError, match=r"Spirograph.view_params: indices must be ints, got dtype float64"):
+        dataset.view_params([1.5], 2)  # type: ignore[list-item]
+    with pytest.raises(IndexOutOfRangeError, match=r"Spirograph.view_params: index 10 is out of range for 10 items"):
+        dataset.view_params([10], 2)
+    with pytest.raises(ParameterError, match=r"Spirograph.view_params: `k` must be an int >= 1, got 0"):
+        dataset.view_params([1], 0)
+    with pytest.raises(ParameterError, match=r"Spirograph.view_params: `epoch` must be an int >= 0, got -1"):
+        dataset.view_params([1], 2, epoch=-1)
+    assert torch.equal(dataset.view_params([-1], 2), dataset.view_params([9], 2))
+
+
+def test_images_checks_its_range() -> None:
+    dataset = Spirograph("val", subset=10)
+    with pytest.raises(ParameterTypeError, match=r"Spirograph.images: `start` must be an int, got float 0\.5"):
+        dataset.images(0.5)  # type: ignore[arg-type]
+    with pytest.raises(ParameterTypeError, match=r"Spirograph.images: `stop` must be an int, got str '3'"):
+        dataset.images(0, "3")  # type: ignore[arg-type]
+    with pytest.raises(ParameterError, match=r"need 0 <= start <= stop <= 10, got \[3, 2\)"):
+        dataset.images(3, 2)
+
+
+@pytest.mark.parametrize(
+    ("k", "error"), [(0, ParameterError), (-1, ParameterError), (1.5, ParameterTypeError), (True, ParameterTypeError)]
+)
+def test_bad_view_count(k: object, error: type[Exception]) -> None:
+    with pytest.raises(error, match=r"SpirographViews: `k` must be an int >= 1, got"):
         Spirograph("val", subset=4).views(k)  # type: ignore[arg-type]
 
 

@@ -10,16 +10,16 @@ import torch
 from torch import nn
 
 from spirograph.dataset import Spirograph
-from spirograph.errors import ConfigError, ParameterError
+from spirograph.errors import ParameterError, ParameterTypeError
 from spirograph.evaluation import (
     EVALUATION_STREAM,
     EvaluationResult,
     InvarianceResult,
-    _Features,
     evaluate,
     feature_averaging,
     invariance,
 )
+from spirograph.evaluation._encoding import _Features
 from spirograph.references import OracleEncoder, PixelEncoder, RandomEncoder
 from spirograph.robustness import SHIFT_FAMILIES, RobustnessResult, ShiftFamily, robustness
 from spirograph.space import DEFAULT_BOUNDS, PARAMETER_NAMES, ParameterSpace
@@ -72,7 +72,7 @@ def test_oracle_scores_zero(train: Spirograph, test: Spirograph, probe: str, dev
 def test_features_independent_of_targets_score_the_prior_variance(train: Spirograph, test: Spirograph) -> None:
     blind = OracleEncoder(["h", "back_r", "back_g"])
     result = evaluate(blind, train=train, test=test, probe="ridge", progress=False)
-    for task, value in result.normalised_mse.items():
+    for task, value in result.normalized_mse.items():
         assert 0.8 < value < 1.3, (task, value)
     assert all(r2 < 0.1 for r2 in result.r2.values())
 
@@ -81,7 +81,7 @@ def test_pixels_and_random_network_beat_the_prior(train: Spirograph, test: Spiro
     encoder = RandomEncoder(seed=0, width=8).to(device)
     random_features = evaluate(encoder, train=train, test=test, probe="ridge", device=device, progress=False)
     assert random_features.feature_dim == 128
-    assert random_features.normalised_mse["fore_r"] < 0.5  # colour is easy to read off linearly
+    assert random_features.normalized_mse["fore_r"] < 0.5  # colour is easy to read off linearly
 
 
 def test_random_encoder_is_a_pure_function_of_its_seed() -> None:
@@ -100,7 +100,7 @@ def test_random_encoder_is_a_pure_function_of_its_seed() -> None:
 def test_pixel_encoder_flattens() -> None:
     images = torch.rand(3, 3, 32, 32)
     torch.testing.assert_close(PixelEncoder()(images), images.reshape(3, -1))
-    with pytest.raises(ParameterError, match=r"`images` must be a tensor of shape \(B, C, H, W\), got \(3, 32\)"):
+    with pytest.raises(ParameterError, match=r"PixelEncoder: `images` must have shape \(B, C, H, W\), got \(3, 32\)"):
         PixelEncoder()(torch.zeros(3, 32))
 
 
@@ -229,13 +229,13 @@ def test_robustness_of_pixels(train: Spirograph, test: Spirograph) -> None:
 
 
 def test_bad_families() -> None:
-    with pytest.raises(ConfigError, match=r"unknown shift family 'hue'; expected one of \['background_shift'"):
+    with pytest.raises(ParameterError, match=r"robustness: `families` must be one of \['background_shift'.*got 'hue'"):
         robustness(PixelEncoder(), ["hue"])
     with pytest.raises(ParameterError, match=r"value -1.5 gives invalid bounds: .*needs low < high, got \(2.0, 1.0\)"):
         SHIFT_FAMILIES["h_spread"].space(-1.5)
     with pytest.raises(ParameterError, match=r"`kind` must be one of \['shift', 'spread'\], got 'tilt'"):
         ShiftFamily("x", ("h",), "tilt", (0.1,))  # type: ignore[arg-type]
-    with pytest.raises(ParameterError, match="`parameters` must name parameters"):
+    with pytest.raises(ParameterError, match=r"ShiftFamily: `parameters` has unknown names \['hue'\]"):
         ShiftFamily("x", ("hue",), "shift", (0.1,))
     with pytest.raises(ParameterError, match="`value` must be a finite number, got nan"):
         SHIFT_FAMILIES["h_shift"].bounds(math.nan)
@@ -247,14 +247,14 @@ def test_invariance_of_an_invariant_encoder_and_of_pixels(train: Spirograph, tes
     kwargs["device"] = device
     oracle = invariance(OracleEncoder(), probe="ridge", **kwargs)
     assert oracle.conditional_variance == 0.0
-    assert oracle.conditional_variance_normalised == 0.0
+    assert oracle.conditional_variance_normalized == 0.0
     assert oracle.nuisance_share == 0.0
     # Targets carry no nuisance information: the probe does no better than the prior mean.
     assert oracle.nuisance_mse is not None and oracle.nuisance_mse_prior_mean is not None
     assert oracle.nuisance_mse == pytest.approx(oracle.nuisance_mse_prior_mean, rel=0.2)
     pixels = invariance(PixelEncoder(), nuisance_probe=False, **kwargs)
     assert pixels.conditional_variance > 0
-    assert 0 < pixels.conditional_variance_normalised <= 1.5
+    assert 0 < pixels.conditional_variance_normalized <= 1.5
     assert 0.3 < pixels.nuisance_share <= 1
     assert pixels.nuisance_mse is None
 
@@ -301,7 +301,7 @@ def test_json_round_trip(tmp_path: Path, train: Spirograph, test: Spirograph) ->
     assert InvarianceResult.from_json(diagnostics.to_json()) == diagnostics
     assert set(diagnostics.to_dict()) >= {
         "conditional_variance",
-        "conditional_variance_normalised",
+        "conditional_variance_normalized",
         "nuisance_share",
         "nuisance_mse",
         "nuisance_mse_prior_mean",
@@ -315,7 +315,7 @@ def test_json_round_trip(tmp_path: Path, train: Spirograph, test: Spirograph) ->
 # ---------------------------------------------------------------------- bad input
 def test_bad_encoder_outputs(train: Spirograph, test: Spirograph) -> None:
     kwargs: dict[str, Any] = {"train": train, "test": test, "probe": "ridge", "progress": False}
-    with pytest.raises(ParameterError, match=r"encoder output must be a torch.Tensor of shape \(B, d\), got list"):
+    with pytest.raises(ParameterTypeError, match=r"encoder output must be a torch.Tensor of shape \(B, d\), got list"):
         evaluate(lambda images: images.flatten(1).tolist(), **kwargs)
     with pytest.raises(ParameterError, match=r"= \(256, d\) for a batch of 256 inputs, got \(255, 3072\)"):
         evaluate(lambda images: images.flatten(1)[1:], batch_size=256, **kwargs)
@@ -330,7 +330,7 @@ def test_bad_encoder_outputs(train: Spirograph, test: Spirograph) -> None:
 
     with pytest.raises(ParameterError, match="encoder output must be finite, got 2 NaN/inf values"):
         evaluate(nan_encoder, **kwargs)
-    with pytest.raises(ConfigError, match=r"`encoder` must be an nn\.Module or a callable, got str"):
+    with pytest.raises(ParameterTypeError, match=r"`encoder` must be an nn\.Module or a callable, got str"):
         evaluate("resnet18", **kwargs)  # type: ignore[arg-type]
 
 
@@ -362,45 +362,68 @@ def test_huge_finite_features_pass_the_finite_check() -> None:
 def test_bad_settings(train: Spirograph, test: Spirograph) -> None:
     kwargs: dict[str, Any] = {"train": train, "test": test, "progress": False}
     encoder = PixelEncoder()
-    with pytest.raises(ConfigError, match=r"`averaging` values \(M\) must be ints >= 1, got 0"):
+    with pytest.raises(ParameterError, match=r"evaluate: `averaging` must be an int >= 1, got 0"):
         evaluate(encoder, averaging=0, **kwargs)
-    with pytest.raises(ConfigError, match=r"`averaging` values \(M\) must be ints >= 1, got -2 in \[1, -2\]"):
+    with pytest.raises(ParameterError, match=r"evaluate: `averaging\[1\]` must be an int >= 1, got -2"):
         evaluate(encoder, averaging=[1, -2], **kwargs)
-    with pytest.raises(ConfigError, match=r"`averaging` must be an int M >= 1 or a non-empty list"):
+    with pytest.raises(ParameterError, match=r"`averaging` must be an int M >= 1 or a non-empty list"):
         evaluate(encoder, averaging=[], **kwargs)
-    with pytest.raises(ConfigError, match=r"`probe` must be one of \['lbfgs', 'ridge'\], got 'svm'"):
+    with pytest.raises(ParameterError, match=r"`probe` must be one of \['lbfgs', 'ridge'\], got 'svm'"):
         evaluate(encoder, probe="svm", **kwargs)  # type: ignore[arg-type]
-    with pytest.raises(ConfigError, match="`steps` must be an int >= 1, got 0"):
+    with pytest.raises(ParameterError, match="evaluate: `steps` must be an int >= 1, got 0"):
         evaluate(encoder, steps=0, **kwargs)
-    with pytest.raises(ConfigError, match="`batch_size` must be an int >= 1, got 0"):
+    with pytest.raises(ParameterError, match="evaluate: `batch_size` must be an int >= 1, got 0"):
         evaluate(encoder, batch_size=0, **kwargs)
-    with pytest.raises(ConfigError, match="`tasks` must be a TaskSet"):
-        evaluate(encoder, tasks=["m"], **kwargs)  # type: ignore[arg-type]
-    with pytest.raises(ParameterError, match=r"unknown task names \['radius'\]"):
+    with pytest.raises(ParameterError, match=r"tasks_from_names: `names` has unknown names \['radius'\]"):
         evaluate(encoder, tasks=tasks_from_names(["radius"]), **kwargs)
-    with pytest.raises(ConfigError, match=r"tasks \['h'\] are nuisance parameters"):
+    with pytest.raises(ParameterError, match=r"tasks \['h'\] are nuisance parameters"):
         evaluate(encoder, tasks=tasks_from_names(["m", "h"]), averaging=2, **kwargs)
-    with pytest.raises(ConfigError, match="`train` must be a Spirograph dataset or None, got list"):
-        evaluate(encoder, train=[1, 2], test=test, progress=False)  # type: ignore[arg-type]
-    with pytest.raises(ConfigError, match="same renderer"):
+    with pytest.raises(ParameterError, match="same renderer"):
         evaluate(encoder, train=train, test=Spirograph("test", subset=8, normalize="image"), progress=False)
-    with pytest.raises(ConfigError, match="`device` must name a torch device, got 'gpu0'"):
+    with pytest.raises(
+        ParameterError, match="evaluate: `device` must name a torch device such as 'cpu' or 'cuda', got 'gpu0'"
+    ):
         evaluate(encoder, device="gpu0", **kwargs)
-    with pytest.raises(ConfigError, match="`space` must be a ParameterSpace or None, got dict"):
-        evaluate(encoder, space={"h": (0, 1)}, **kwargs)  # type: ignore[arg-type]
-    with pytest.raises(ConfigError, match="pass the values of M as `ms`"):
+    with pytest.raises(ParameterError, match="pass the values of M as `ms`"):
         feature_averaging(encoder, averaging=3, **kwargs)
-    with pytest.raises(ConfigError, match="`n_draws` must be an int >= 2, got 1"):
+    with pytest.raises(ParameterError, match="invariance: `n_draws` must be an int >= 2, got 1"):
         invariance(encoder, n_draws=1)
-    with pytest.raises(ConfigError, match="`n_examples` must be <= len\\(data\\) = 8, got 9"):
+    with pytest.raises(ParameterError, match="`n_examples` must be <= len\\(data\\) = 8, got 9"):
         invariance(encoder, data=Spirograph("test", subset=8), n_examples=9)
+
+
+def test_settings_of_the_wrong_type(train: Spirograph, test: Spirograph) -> None:
+    kwargs: dict[str, Any] = {"train": train, "test": test, "progress": False}
+    encoder = PixelEncoder()
+    with pytest.raises(ParameterTypeError, match=r"evaluate: `averaging` must be an int >= 1, got float 1.5"):
+        evaluate(encoder, averaging=1.5, **kwargs)  # type: ignore[arg-type]
+    with pytest.raises(ParameterTypeError, match=r"evaluate: `tasks` must be a TaskSet"):
+        evaluate(encoder, tasks=["m"], **kwargs)  # type: ignore[arg-type]
+    with pytest.raises(ParameterTypeError, match="evaluate: `train` must be a Spirograph dataset or None, got list"):
+        evaluate(encoder, train=[1, 2], test=test, progress=False)  # type: ignore[arg-type]
+    with pytest.raises(ParameterTypeError, match="evaluate: `space` must be a ParameterSpace or None, got dict"):
+        evaluate(encoder, space={"h": (0, 1)}, **kwargs)  # type: ignore[arg-type]
+    with pytest.raises(ParameterTypeError, match="evaluate: `progress` must be a bool, got int 1"):
+        evaluate(encoder, train=train, test=test, progress=1)  # type: ignore[arg-type]
+    with pytest.raises(ParameterTypeError, match=r"evaluate: `device` must be a torch\.device or a device name"):
+        evaluate(encoder, device=0, **kwargs)  # type: ignore[arg-type]
+    with pytest.raises(ParameterTypeError, match="invariance: `nuisance_probe` must be a bool, got str 'yes'"):
+        invariance(encoder, nuisance_probe="yes")  # type: ignore[arg-type]
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error on a machine without CUDA")
+def test_a_cuda_device_without_cuda_is_a_clear_error(train: Spirograph, test: Spirograph) -> None:
+    with pytest.raises(ParameterError, match=r"evaluate: `device` is 'cuda' but CUDA is not available on this machine"):
+        evaluate(PixelEncoder(), train=train, test=test, device="cuda", progress=False)
+    with pytest.raises(ParameterError, match=r"invariance: `device` is 'cuda:0' but CUDA is not available"):
+        invariance(PixelEncoder(), device="cuda:0", progress=False)
 
 
 def test_nuisance_tasks_can_be_scored_at_one_draw(train: Spirograph, test: Spirograph) -> None:
     result = evaluate(OracleEncoder(["h"]), train=train, test=test, tasks=nuisance_tasks(), probe="ridge",
                       progress=False)  # fmt: skip
     assert result.mse["h"] < 1e-12
-    assert result.normalised_mse["back_r"] > 0.8
+    assert result.normalized_mse["back_r"] > 0.8
     assert target_tasks().names != nuisance_tasks().names
 
 

@@ -17,6 +17,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import huggingface_hub.constants as hub_constants
 import huggingface_hub.utils._http as hub_http
@@ -367,3 +368,27 @@ def test_discard_removes_only_the_link_and_its_blob(hub: LoopbackHub, tmp_path: 
     assert outside.exists()
     download_module._discard(pointer, REPO)
     assert not pointer.exists() and not pointer.is_symlink() and not blob.exists()
+
+
+@pytest.mark.parametrize(
+    ("change", "match"),
+    [
+        (lambda m: m.pop("files"), r"`files` is missing"),
+        (lambda m: m["configs"]["v1"].update(size="32"), r"`configs\['v1'\]\['size'\]` must be a int, got str '32'"),
+        (
+            lambda m: m["configs"]["v1"]["splits"]["test"].update(num_rows=-1),
+            r"`configs\['v1'\]\['splits'\]\['test'\]\['num_rows'\]` must be an int >= 0, got -1",
+        ),
+        (lambda m: m["configs"]["v1"]["splits"]["test"].update(files="x"), r"\['files'\]` must be a list, got str"),
+        (
+            lambda m: m["files"][m["configs"]["v1"]["splits"]["test"]["files"][0]].update(sha256=None),
+            r"\['sha256'\]` must be a str, got NoneType",
+        ),
+    ],
+)
+def test_malformed_manifest_fields_are_a_clear_error(hub: LoopbackHub, change: Any, match: str) -> None:
+    manifest = json.loads((hub.folder / MANIFEST_NAME).read_text())
+    change(manifest)
+    hub.overrides[MANIFEST_NAME] = json.dumps(manifest).encode()
+    with pytest.raises(HubError, match=r"load_split: manifest.json of dataset 'spirograph/spirograph': .*" + match):
+        load_split("test", limit=5)

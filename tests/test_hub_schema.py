@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -12,8 +13,18 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import spirograph.hub
-from spirograph.errors import ConfigError
-from spirograph.hub.schema import CONFIGS, config_for, encode_rows, get_config, sha256_file, shard_bounds, to_uint8
+from spirograph.errors import ConfigError, HubError
+from spirograph.hub.schema import (
+    CONFIGS,
+    MANIFEST_FORMAT,
+    check_manifest,
+    config_for,
+    encode_rows,
+    get_config,
+    sha256_file,
+    shard_bounds,
+    to_uint8,
+)
 
 
 def test_public_names() -> None:
@@ -77,3 +88,51 @@ def test_sha256_file(tmp_path: Path) -> None:
     data = bytes(range(256)) * 5000
     (tmp_path / "blob").write_bytes(data)
     assert sha256_file(tmp_path / "blob", chunk=4096) == hashlib.sha256(data).hexdigest()
+
+
+def _manifest() -> dict[str, Any]:
+    entry = {"sha256": "ab" * 32, "bytes": 10, "num_rows": 5}
+    split = {"num_rows": 5, "files": ["data/test-00000.parquet"]}
+    return {
+        "format": MANIFEST_FORMAT,
+        "configs": {"v1": {"size": 32, "normalize": "row", "splits": {"test": split}}},
+        "files": {"data/test-00000.parquet": entry},
+    }
+
+
+def test_check_manifest_accepts_a_well_formed_manifest() -> None:
+    manifest = _manifest()
+    assert check_manifest(manifest, "t") is manifest
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "match"),
+    [
+        (("format",), 2, r"t must have format 1, got 2"),
+        (("configs",), [], r"t: `configs` must be a dict, got list"),
+        (("configs", "v1", "normalize"), 1, r"`configs\['v1'\]\['normalize'\]` must be a str, got int 1"),
+        (("configs", "v1", "size"), True, r"`configs\['v1'\]\['size'\]` must be a int, got bool True"),
+        (("configs", "v1", "splits", "test", "num_rows"), 2.5, r"\['num_rows'\]` must be a int, got float 2.5"),
+        (("configs", "v1", "splits", "test", "files"), [3], r"\['files'\]\[0\]` must be a str, got 3"),
+        (("files",), {}, r"t: `files\['data/test-00000.parquet'\]` is missing"),
+        (("files", "data/test-00000.parquet", "sha256"), "XYZ", r"\['sha256'\]` must be 64 lowercase hex digits"),
+        (("files", "data/test-00000.parquet", "bytes"), -1, r"\['bytes'\]` must be an int >= 0, got -1"),
+    ],
+)
+def test_check_manifest_names_the_bad_field(path: tuple[str, ...], value: object, match: str) -> None:
+    manifest = _manifest()
+    container: Any = manifest
+    for key in path[:-1]:
+        container = container[key]
+    container[path[-1]] = value
+    with pytest.raises(HubError, match=match):
+        check_manifest(manifest, "t")
+
+
+def test_check_manifest_refuses_a_missing_field() -> None:
+    manifest = _manifest()
+    del manifest["configs"]["v1"]["splits"]["test"]["num_rows"]
+    with pytest.raises(HubError, match=r"t: `configs\['v1'\]\['splits'\]\['test'\]\['num_rows'\]` is missing"):
+        check_manifest(manifest, "t")
+    with pytest.raises(HubError, match=r"t must have format 1, got 'list'"):
+        check_manifest([], "t")

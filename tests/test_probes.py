@@ -5,7 +5,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from spirograph.errors import ConfigError, ParameterError
+from spirograph.errors import ParameterError, ParameterTypeError
 from spirograph.probes import LinearProbe, regression_scores
 from spirograph.tasks import tasks_from_names
 
@@ -95,7 +95,7 @@ def test_score_values() -> None:
     assert scores["mse"]["m"] == pytest.approx(float(residual[:, 0].pow(2).mean()))
     assert scores["mse_mean"] == pytest.approx(float(residual.pow(2).mean()))
     assert scores["r2"]["b"] == pytest.approx(1 - float(residual[:, 1].pow(2).mean() / y[:, 1].var(unbiased=False)))
-    assert scores["normalised_mse"]["m"] == pytest.approx(scores["mse"]["m"] / 0.75)
+    assert scores["normalized_mse"]["m"] == pytest.approx(scores["mse"]["m"] / 0.75)
     plain = regression_scores(probe.predict(x), y)
     assert set(plain) == {"mse", "mse_mean", "r2"} and list(plain["mse"]) == ["0", "1"]
 
@@ -107,20 +107,26 @@ def test_one_dimensional_labels() -> None:
 
 
 def test_bad_settings() -> None:
-    with pytest.raises(ConfigError, match=r"`method` must be one of \['lbfgs', 'ridge'\], got 'sgd'"):
+    with pytest.raises(ParameterError, match=r"`method` must be one of \['lbfgs', 'ridge'\], got 'sgd'"):
         LinearProbe("sgd")  # type: ignore[arg-type]
-    with pytest.raises(ConfigError, match="`l2` must be a finite number >= 0, got -1"):
+    with pytest.raises(ParameterError, match="`l2` must be a finite number >= 0, got -1"):
         LinearProbe(l2=-1)
-    with pytest.raises(ConfigError, match="`steps` must be an int >= 1, got 0"):
+    with pytest.raises(ParameterError, match="`steps` must be an int >= 1, got 0"):
         LinearProbe(steps=0)
-    with pytest.raises(ConfigError, match="`dtype` must be a floating"):
+    with pytest.raises(ParameterError, match="`dtype` must be a floating"):
         LinearProbe(dtype=torch.int64)
+    with pytest.raises(ParameterTypeError, match=r"LinearProbe: `steps` must be an int >= 1, got float 5\.0"):
+        LinearProbe(steps=5.0)  # type: ignore[arg-type]
+    with pytest.raises(ParameterTypeError, match="LinearProbe: `standardize` must be a bool, got int 1"):
+        LinearProbe(standardize=1)  # type: ignore[arg-type]
+    with pytest.raises(ParameterTypeError, match=r"LinearProbe: `dtype` must be a floating torch\.dtype, got str"):
+        LinearProbe(dtype="float64")  # type: ignore[arg-type]
 
 
 def test_bad_data() -> None:
     x, y = _problem(20, 3, 2, seed=9)
     probe = LinearProbe("ridge")
-    with pytest.raises(ConfigError, match="not fitted"):
+    with pytest.raises(ParameterError, match="not fitted"):
         probe.predict(x)
     with pytest.raises(ParameterError, match="same number of rows, got 20 and 19"):
         probe.fit(x, y[:19])
@@ -130,7 +136,7 @@ def test_bad_data() -> None:
         probe.fit(bad, y)
     with pytest.raises(ParameterError, match=r"`features` must have shape \(N, d\), got \(20,\)"):
         probe.fit(x[:, 0], y)
-    with pytest.raises(ParameterError, match=r"`features` must be a torch\.Tensor, got list"):
+    with pytest.raises(ParameterTypeError, match=r"`features` must be a torch\.Tensor of shape \(N, d\), got list"):
         probe.fit(x.tolist(), y)  # type: ignore[arg-type]
     probe.fit(x, y)
     with pytest.raises(ParameterError, match=r"`features` must have 3 columns, got shape \(20, 4\)"):

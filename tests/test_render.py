@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from reference import naive_render
 from torch.autograd import forward_ad
 
-from spirograph.errors import ParameterError
+from spirograph.errors import ParameterError, ParameterTypeError
 from spirograph.render import _EXPONENT_FLOOR, Renderer, _GaussianFactor, _tracks_derivatives, render
 from spirograph.space import DEFAULT_BOUNDS, PARAMETER_NAMES, ParameterSpace
 
@@ -438,12 +438,18 @@ def _good(n: int = 2) -> torch.Tensor:
         (torch.tensor(1.0), r"`params` must have shape \(\.\.\., 10\), got \(\)"),
         (torch.zeros(2, 10, dtype=torch.int64), r"`params` must have a floating dtype, got torch.int64"),
         (torch.zeros(2, 10, dtype=torch.bool), r"`params` must have a floating dtype, got torch.bool"),
-        ([0.0] * 10, r"`params` must be a torch.Tensor, got list"),
     ],
 )
-def test_bad_params_shape_or_type(params: object, match: str) -> None:
+def test_bad_params_shape_or_dtype(params: object, match: str) -> None:
     with pytest.raises(ParameterError, match=match):
         render(params)  # type: ignore[arg-type]
+
+
+def test_params_of_the_wrong_type() -> None:
+    with pytest.raises(
+        ParameterTypeError, match=r"render: `params` must be a torch.Tensor of shape \(\.\.\., 10\), got list"
+    ):
+        render([0.0] * 10)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(
@@ -475,29 +481,102 @@ def test_bad_value_checks_are_skipped_under_vmap() -> None:
 
 
 @pytest.mark.parametrize(
-    ("options", "match"),
+    ("options", "error", "match"),
     [
-        ({"size": 1}, r"`size` must be an int >= 2, got 1"),
-        ({"size": 0}, r"`size` must be an int >= 2, got 0"),
-        ({"size": 8.0}, r"`size` must be an int >= 2, got 8.0"),
-        ({"size": True}, r"`size` must be an int >= 2, got True"),
-        ({"n_points": 1}, r"`n_points` must be an int >= 2, got 1"),
-        ({"n_points": "40"}, r"`n_points` must be an int >= 2, got '40'"),
-        ({"extent": 0.0}, r"`extent` must be a finite number > 0, got 0.0"),
-        ({"extent": -6}, r"`extent` must be a finite number > 0, got -6"),
-        ({"extent": math.inf}, r"`extent` must be a finite number > 0, got inf"),
-        ({"extent": math.nan}, r"`extent` must be a finite number > 0, got nan"),
-        ({"normalize": "max"}, r"`normalize` must be one of \['row', 'image'\], got 'max'"),
-        ({"normalize": None}, r"`normalize` must be one of \['row', 'image'\], got None"),
+        ({"size": 1}, ParameterError, r"`size` must be an int in \[2, 4096\], got 1"),
+        ({"size": 0}, ParameterError, r"`size` must be an int in \[2, 4096\], got 0"),
+        ({"size": 100_000}, ParameterError, r"`size` must be an int in \[2, 4096\], got 100000"),
+        ({"size": 8.0}, ParameterTypeError, r"`size` must be an int in \[2, 4096\], got float 8.0"),
+        ({"size": True}, ParameterTypeError, r"`size` must be an int in \[2, 4096\], got bool True"),
+        ({"n_points": 1}, ParameterError, r"`n_points` must be an int in \[2, 65536\], got 1"),
+        ({"n_points": 10**9}, ParameterError, r"`n_points` must be an int in \[2, 65536\], got 1000000000"),
+        ({"n_points": "40"}, ParameterTypeError, r"`n_points` must be an int in \[2, 65536\], got str '40'"),
+        ({"extent": 0.0}, ParameterError, r"`extent` must be a finite number > 0, got 0.0"),
+        ({"extent": -6}, ParameterError, r"`extent` must be a finite number > 0, got -6"),
+        ({"extent": math.inf}, ParameterError, r"`extent` must be a finite number > 0, got inf"),
+        ({"extent": math.nan}, ParameterError, r"`extent` must be a finite number > 0, got nan"),
+        ({"extent": "6"}, ParameterTypeError, r"`extent` must be a finite number > 0, got str '6'"),
+        ({"normalize": "max"}, ParameterError, r"`normalize` must be one of \['row', 'image'\], got 'max'"),
+        ({"normalize": None}, ParameterTypeError, r"`normalize` must be one of \['row', 'image'\], got NoneType None"),
     ],
 )
-def test_bad_options(options: dict[str, object], match: str) -> None:
-    with pytest.raises(ParameterError, match=match):
+def test_bad_options(options: dict[str, object], error: type[Exception], match: str) -> None:
+    with pytest.raises(error, match="render: " + match):
         render(_good(), **options)  # type: ignore[arg-type]
-    with pytest.raises(ParameterError, match=match):
+    with pytest.raises(error, match="Renderer: " + match):
         Renderer(**options)  # type: ignore[arg-type]
+
+
+def test_batch_memory_is_checked_before_allocating() -> None:
+    # 10**7 images of 256x256 would need terabytes: refused up front, with the estimate.
+    params = torch.zeros(1, 10).expand(10**7, 10)
+    with pytest.raises(ParameterError, match=r"render: 10000000 images of 256x256 pixels .* GiB, more than the"):
+        render(params, size=256)
+
+
+@pytest.mark.parametrize(
+    ("values", "match"),
+    [
+        ({"m": 1e38}, r"\|m - h\| / b \* 2 pi is not finite"),
+        ({"b": 1e-45}, r"\|m - h\| / b \* 2 pi is not finite"),
+        ({"m": 3e38, "h": -3e38}, r"\|m - h\| / b \* 2 pi is not finite"),
+        ({"m": 1e37, "h": 1e37, "sigma": 1e-6}, r"\(\|m - h\| \+ \|h\|\) \* sqrt\(log2\(e\) / sigma\) is not finite"),
+        (
+            {"m": 2.0, "h": 0.5, "sigma": 0.25, "fore_r": 1e33, "back_r": -1e33},
+            r"\|fore - back\| / \(n_points \* 1e-8\) is not finite",
+        ),
+    ],
+)
+def test_values_that_would_render_nan_are_refused(values: dict[str, float], match: str) -> None:
+    params = _good(3)
+    for name, value in values.items():
+        params[2, PARAMETER_NAMES.index(name)] = value
+    assert not torch.isfinite(render(params, validate=False)[2]).all()  # what validation prevents
+    with pytest.raises(ParameterError, match=r"render: `params` row 2 \(m=.*\) overflows torch.float32: " + match):
+        render(params)
+
+
+def test_the_overflow_bound_is_the_edge_of_finite_output() -> None:
+    # Just inside the documented bound the image is finite; in float64 the same values are fine.
+    params = _good(1)
+    params[0, 0] = 1e37  # |m - h| / b * 2 pi ~ 1e38 at b ~ 0.6: finite in float32
+    params[0, 1] = 0.6
+    assert torch.isfinite(render(params)).all()
+    params64 = _good(1).double()
+    params64[0, 1] = 1e-45
+    assert torch.isfinite(render(params64)).all()
 
 
 def test_parameter_error_is_a_value_error() -> None:
     with pytest.raises(ValueError, match="size"):
         render(_good(), size=1)
+
+
+_MAGNITUDES = st.builds(
+    lambda sign, exponent: sign * 10.0**exponent, st.sampled_from([-1.0, 1.0]), st.integers(-45, 38)
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(_MAGNITUDES, min_size=10, max_size=10))
+def test_a_validated_render_is_finite_or_refused(values: list[float]) -> None:
+    values[1], values[3] = abs(values[1]), abs(values[3])  # b > 0 and sigma > 0 have their own checks
+    params = torch.tensor([values], dtype=torch.float32)
+    if not torch.isfinite(params).all() or (params[0, [1, 3]] <= 0).any():
+        return  # 1e-45 * -1 rounds to -0.0; overflowing literals are the finiteness check's
+    try:
+        images = render(params, size=8, n_points=10)
+    except ParameterError as error:
+        assert "overflows torch.float32" in str(error)
+        return
+    assert torch.isfinite(images).all()
+
+
+def test_check_settings_raises_the_class_a_configuration_object_asks_for() -> None:
+    from spirograph.errors import ConfigError
+    from spirograph.render import check_settings
+
+    with pytest.raises(ConfigError, match=r"^HubConfig: `size` must be an int in \[2, 4096\], got 1$"):
+        check_settings(1, 40, 6.0, "row", where="HubConfig", error=ConfigError)
+    with pytest.raises(ParameterTypeError, match=r"^HubConfig: `size` must be an int in \[2, 4096\], got str '32'$"):
+        check_settings("32", 40, 6.0, "row", where="HubConfig", error=ConfigError)

@@ -11,7 +11,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from spirograph.errors import ParameterError
+from spirograph.errors import ParameterError, ParameterTypeError
 from spirograph.space import DEFAULT_BOUNDS, DEFAULT_TARGETS, PARAMETER_NAMES, ParameterSpace, hash_uniform
 
 NUISANCE = ("h", "fore_g", "fore_b", "back_r", "back_g", "back_b")
@@ -142,21 +142,16 @@ def test_everything_can_be_a_target_or_nuisance() -> None:
     [
         ({"bounds": {"m": (5.0, 2.0)}}, r"bound of `m` needs low < high, got \(5.0, 2.0\)"),
         ({"bounds": {"h": (1.0, 1.0)}}, r"bound of `h` needs low < high, got \(1.0, 1.0\)"),
-        ({"bounds": {"m": (2.0, math.inf)}}, r"bound of `m` must be finite, got \(2.0, inf\)"),
-        ({"bounds": {"h": (math.nan, 1.0)}}, r"bound of `h` must be finite, got \(nan, 1.0\)"),
         ({"bounds": {"b": (0.0, 1.0)}}, r"bound of `b` must be > 0, got \(0.0, 1.0\)"),
         ({"bounds": {"b": (-1.0, 1.0)}}, r"bound of `b` must be > 0, got \(-1.0, 1.0\)"),
         ({"bounds": {"sigma": (0.0, 1.0)}}, r"bound of `sigma` must be > 0, got \(0.0, 1.0\)"),
         ({"bounds": {"sigma": (-0.5, 0.5)}}, r"bound of `sigma` must be > 0, got \(-0.5, 0.5\)"),
         ({"bounds": {"back_r": (-0.1, 0.5)}}, r"colour bound of `back_r` must lie in \[0, 1\], got \(-0.1, 0.5\)"),
         ({"bounds": {"fore_g": (0.5, 1.5)}}, r"colour bound of `fore_g` must lie in \[0, 1\], got \(0.5, 1.5\)"),
-        ({"bounds": {"radius": (1.0, 2.0)}}, r"`bounds` names unknown parameters \['radius'\]; valid names are"),
-        ({"bounds": {"m": (1.0,)}}, r"bound of `m` must be a pair of numbers \(low, high\), got \(1.0,\)"),
-        ({"bounds": {"m": "ab"}}, r"bound of `m` must be a pair of numbers \(low, high\), got 'ab'"),
-        ({"bounds": {"m": None}}, r"bound of `m` must be a pair of numbers \(low, high\), got None"),
-        ({"bounds": [("m", (1.0, 2.0))]}, r"`bounds` must be a mapping name -> \(low, high\), got list"),
+        ({"bounds": {"radius": (1.0, 2.0)}}, r"`bounds` has unknown names \['radius'\]; valid names are"),
+        ({"bounds": {"m": (1.0, 3.5e38)}}, r"bound of `m` must lie within float32's range"),
+        ({"bounds": {"m": (-3e38, 3e38)}}, r"bound of `m` must lie within float32's range"),
         ({"targets": ("m", "size")}, r"`targets` has unknown names \['size'\]; valid names are"),
-        ({"targets": "m"}, r"`targets` must be a sequence of names, got the string 'm'"),
         ({"targets": ("m", "m")}, r"`targets` repeats a name: \['m', 'm'\]"),
         ({"nuisance": ("h", "bogus")}, r"`nuisance` has unknown names \['bogus'\]"),
         ({"nuisance": ("h", "m")}, r"\['m'\] are both targets and nuisance; each belongs to one set"),
@@ -168,15 +163,66 @@ def test_everything_can_be_a_target_or_nuisance() -> None:
     ],
 )
 def test_invalid_space(kwargs: dict[str, object], match: str) -> None:
-    with pytest.raises(ParameterError, match=match):
+    with pytest.raises(ParameterError, match="ParameterSpace: .*" + match):
         ParameterSpace(**kwargs)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"bounds": {"m": (2.0, math.inf)}}, r"`bounds\['m'\]` must be a finite number, got inf"),
+        ({"bounds": {"h": (math.nan, 1.0)}}, r"`bounds\['h'\]` must be a finite number, got nan"),
+    ],
+)
+def test_non_finite_bounds(kwargs: dict[str, object], match: str) -> None:
+    with pytest.raises(ParameterError, match="ParameterSpace: " + match):
+        ParameterSpace(**kwargs)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        (
+            {"bounds": {"m": "25"}},
+            r"`bounds\['m'\]` must be a pair of numbers \(low, high\) as a tuple or list, got str '25'",
+        ),
+        ({"bounds": {"m": {2.0, 5.0}}}, r"`bounds\['m'\]` must be a pair of numbers .* got set"),
+        ({"bounds": {"m": (1.0,)}}, r"`bounds\['m'\]` must be a pair of numbers .* got tuple \(1.0,\)"),
+        ({"bounds": {"m": None}}, r"`bounds\['m'\]` must be a pair of numbers .* got NoneType None"),
+        ({"bounds": {"m": ("2", "5")}}, r"`bounds\['m'\]` must be a finite number, got str '2'"),
+        ({"bounds": {"m": (True, 5.0)}}, r"`bounds\['m'\]` must be a finite number, got bool True"),
+        ({"bounds": [("m", (1.0, 2.0))]}, r"`bounds` must be a mapping name -> \(low, high\), got list"),
+        ({"targets": "m"}, r"`targets` must be a sequence of names, got str 'm'"),
+        ({"targets": ("m", 3)}, r"`targets` must be a sequence of names \(strings\), got int 3"),
+    ],
+)
+def test_space_arguments_of_the_wrong_type(kwargs: dict[str, object], match: str) -> None:
+    with pytest.raises(ParameterTypeError, match="ParameterSpace: " + match):
+        ParameterSpace(**kwargs)  # type: ignore[arg-type]
+
+
+def test_bounds_as_arrays_and_lists_are_accepted() -> None:
+    space = ParameterSpace(bounds={"m": np.array([2.0, 4.0]), "h": [1, 2]})
+    assert space.bounds["m"] == (2.0, 4.0) and space.bounds["h"] == (1.0, 2.0)
+
+
+def test_bounds_wider_than_a_narrow_dtype_are_refused_when_sampling() -> None:
+    space = ParameterSpace(bounds={"m": (0.0, 1e6)})
+    assert torch.isfinite(space.sample(64, seed=0)).all()
+    with pytest.raises(ParameterError, match=r"sample: the bound \(0.0, 1000000.0\) of `m` does not fit torch.float16"):
+        space.sample(4, seed=0, dtype=torch.float16)
+    with pytest.raises(ParameterError, match=r"does not fit torch.float16"):
+        space.sample(4, generator=torch.Generator(), dtype=torch.float16)
+    edge = ParameterSpace(bounds={"m": (0.0, 3.4e38)})
+    assert torch.isfinite(edge.sample(1000, seed=0)).all()
+    assert torch.isfinite(edge.sample(1000, generator=torch.Generator().manual_seed(0))).all()
 
 
 def test_replace_validates() -> None:
     space = ParameterSpace()
     with pytest.raises(ParameterError, match=r"bound of `sigma` must be > 0"):
         space.replace(bounds={"sigma": (0.0, 1.0)})
-    with pytest.raises(ParameterError, match=r"`bounds` must be a mapping, got tuple"):
+    with pytest.raises(ParameterTypeError, match=r"replace: `bounds` must be a Mapping, got tuple"):
         space.replace(bounds=(("m", (1.0, 2.0)),))  # type: ignore[arg-type]
     with pytest.raises(ParameterError, match=r"`nuisance` has unknown names \['x'\]"):
         space.replace(nuisance=("x",))
@@ -288,22 +334,14 @@ def test_sample_nuisance_with_generator(device: torch.device) -> None:
     ("kwargs", "match"),
     [
         ({"n": -1, "seed": 0}, r"sample: `n` must be an int >= 0, got -1"),
-        ({"n": 2.0, "seed": 0}, r"sample: `n` must be an int >= 0, got 2.0"),
-        ({"n": True, "seed": 0}, r"sample: `n` must be an int >= 0, got True"),
         ({"n": 2}, r"sample: pass exactly one of `seed` \(portable\) or `generator` \(on-device\)"),
         ({"n": 2, "seed": 0, "generator": torch.Generator()}, r"pass exactly one of `seed`"),
-        ({"n": 2, "seed": 0.5}, r"sample: `seed` must be an int, got float 0.5"),
-        ({"n": 2, "seed": "0"}, r"sample: `seed` must be an int, got str '0'"),
-        ({"n": 2, "generator": 3}, r"sample: `generator` must be a torch.Generator, got int"),
         ({"n": 2, "seed": 0, "dtype": torch.int32}, r"sample: `dtype` must be a floating dtype, got torch.int32"),
         ({"n": 2, "seed": 0, "offset": -1}, r"sample: `offset` must be an int >= 0, got -1"),
-        ({"n": 2, "seed": 0, "offset": 1.5}, r"sample: `offset` must be an int >= 0, got 1.5"),
         ({"n": 2, "seed": 0, "index": [0]}, r"sample: `index` must be 2 non-negative integers in one dimension"),
         ({"n": 2, "seed": 0, "index": [0, -1]}, r"`index` must be 2 non-negative integers"),
         ({"n": 2, "seed": 0, "index": [0.0, 1.0]}, r"`index` must be 2 non-negative integers .* dtype float64"),
         ({"n": 2, "seed": 0, "index": [[0, 1]]}, r"`index` must be 2 non-negative integers .* shape \(1, 2\)"),
-        ({"n": 2, "seed": 0, "stream": "a"}, r"`stream` must be an int or a sequence of ints, got 'a'"),
-        ({"n": 2, "seed": 0, "stream": (1, 2.5)}, r"`stream` must be an int or a sequence of ints, got \(1, 2.5\)"),
     ],
 )
 def test_bad_sampling_arguments(kwargs: dict[str, object], match: str) -> None:
@@ -311,15 +349,32 @@ def test_bad_sampling_arguments(kwargs: dict[str, object], match: str) -> None:
         ParameterSpace().sample(**kwargs)  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"n": 2.0, "seed": 0}, r"sample: `n` must be an int >= 0, got float 2.0"),
+        ({"n": True, "seed": 0}, r"sample: `n` must be an int >= 0, got bool True"),
+        ({"n": 2, "seed": 0.5}, r"sample: `seed` must be an int, got float 0.5"),
+        ({"n": 2, "seed": "0"}, r"sample: `seed` must be an int, got str '0'"),
+        ({"n": 2, "generator": 3}, r"sample: `generator` must be a Generator, got int 3"),
+        ({"n": 2, "seed": 0, "dtype": "float32"}, r"sample: `dtype` must be a dtype, got str 'float32'"),
+        ({"n": 2, "seed": 0, "offset": 1.5}, r"sample: `offset` must be an int >= 0, got float 1.5"),
+        ({"n": 2, "seed": 0, "stream": "a"}, r"sample: `stream` must be an int, got str 'a'"),
+        ({"n": 2, "seed": 0, "stream": (1, 2.5)}, r"sample: `stream\[1\]` must be an int, got float 2.5"),
+    ],
+)
+def test_sampling_arguments_of_the_wrong_type(kwargs: dict[str, object], match: str) -> None:
+    with pytest.raises(ParameterTypeError, match=match):
+        ParameterSpace().sample(**kwargs)  # type: ignore[arg-type]
+
+
 def test_bad_sample_nuisance_targets() -> None:
     space = ParameterSpace()
-    with pytest.raises(
-        ParameterError, match=r"sample_nuisance: `targets` must be a tensor of shape \(n, 4\), got \(3, 5\)"
-    ):
+    with pytest.raises(ParameterError, match=r"sample_nuisance: `targets` must have shape \(n, 4\), got \(3, 5\)"):
         space.sample_nuisance(torch.zeros(3, 5), seed=0)
-    with pytest.raises(ParameterError, match=r"`targets` must be a tensor of shape \(n, 4\), got \(4,\)"):
+    with pytest.raises(ParameterError, match=r"`targets` must have shape \(n, 4\), got \(4,\)"):
         space.sample_nuisance(torch.zeros(4), seed=0)
-    with pytest.raises(ParameterError, match=r"`targets` must be a tensor of shape \(n, 4\), got list"):
+    with pytest.raises(ParameterTypeError, match=r"`targets` must be a torch.Tensor of shape \(n, 4\), got list"):
         space.sample_nuisance([[0.0] * 4], seed=0)  # type: ignore[arg-type]
     with pytest.raises(ParameterError, match=r"sample_nuisance_block: `n` must be an int >= 0, got -2"):
         space.sample_nuisance_block(-2, seed=0)
@@ -342,11 +397,11 @@ def test_hash_uniform_range_and_broadcast() -> None:
 def test_hash_uniform_bad_keys() -> None:
     with pytest.raises(ParameterError, match=r"hash_uniform: expected at least one key, got none"):
         hash_uniform()
-    with pytest.raises(ParameterError, match=r"hash_uniform: `words\[1\]` must be an int, got float"):
+    with pytest.raises(ParameterTypeError, match=r"hash_uniform: `words\[1\]` must be an int, got float"):
         hash_uniform(1, 2.0)  # type: ignore[arg-type]
-    with pytest.raises(ParameterError, match=r"hash_uniform: `words\[0\]` must hold integers, got dtype float64"):
+    with pytest.raises(ParameterTypeError, match=r"hash_uniform: `words\[0\]` must hold integers, got dtype float64"):
         hash_uniform(np.zeros(3))
-    with pytest.raises(ParameterError, match=r"`words\[0\]` must be an int, got bool"):
+    with pytest.raises(ParameterTypeError, match=r"`words\[0\]` must be an int, got bool"):
         hash_uniform(True)
 
 
@@ -393,11 +448,23 @@ def test_join_casts_nuisance_to_target_dtype() -> None:
     assert joined.dtype == torch.float64
 
 
+def test_integer_targets_keep_float_nuisance() -> None:
+    space = ParameterSpace()
+    joined = space.join(torch.tensor([[3, 1, 1, 1]]), torch.full((1, 6), 0.75))
+    assert joined.dtype == torch.float32 and joined[0, 2] == 0.75
+    drawn = space.sample_nuisance(torch.tensor([[3, 1, 1, 1]]), seed=0)
+    assert drawn.dtype == torch.float32
+    expected = space.sample_nuisance(torch.tensor([[3.0, 1.0, 1.0, 1.0]]), seed=0)
+    assert torch.equal(drawn, expected) and (drawn[0, list(space.nuisance_index)] % 1 != 0).all()
+
+
 def test_bad_split_join() -> None:
     space = ParameterSpace()
     with pytest.raises(ParameterError, match=r"split: `params` must have shape \(\.\.\., 10\), got \(3, 9\)"):
         space.split(torch.zeros(3, 9))
-    with pytest.raises(ParameterError, match=r"split: `params` must be a torch.Tensor, got list"):
+    with pytest.raises(
+        ParameterTypeError, match=r"split: `params` must be a torch.Tensor of shape \(\.\.\., 10\), got list"
+    ):
         space.split([0.0] * 10)  # type: ignore[arg-type]
     with pytest.raises(ParameterError, match=r"join: `targets` must have shape \(\.\.\., 4\), got \(3, 5\)"):
         space.join(torch.zeros(3, 5), torch.zeros(3, 6))

@@ -5,7 +5,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from spirograph.errors import ParameterError
+from spirograph.errors import ParameterError, ParameterTypeError
 from spirograph.space import DEFAULT_BOUNDS, PARAMETER_NAMES, ParameterSpace
 from spirograph.tasks import Task, TaskSet, nuisance_tasks, target_tasks, tasks_from_names
 
@@ -60,28 +60,32 @@ def test_any_names_make_a_task_set(names: list[str]) -> None:
 
 
 def test_unknown_task_names() -> None:
-    with pytest.raises(ParameterError, match=r"unknown task names \['radius'\]"):
+    with pytest.raises(ParameterError, match=r"tasks_from_names: `names` has unknown names \['radius'\]"):
         tasks_from_names(["m", "radius"])
-    with pytest.raises(ParameterError, match="sequence of names, got the string"):
+    with pytest.raises(ParameterTypeError, match="tasks_from_names: `names` must be a sequence of names, got str 'm'"):
         tasks_from_names("m")
 
 
 def test_bad_tasks_and_sets() -> None:
     with pytest.raises(ParameterError, match="prior_variance` must be a finite number > 0, got 0"):
         Task("m", 0, 0)
-    with pytest.raises(ParameterError, match=r"`index` must be an int in \[0, 10\), got 10"):
+    with pytest.raises(ParameterError, match=r"Task: `index` must be an int in \[0, 9\], got 10"):
         Task("m", 10, 1.0)
+    with pytest.raises(ParameterTypeError, match=r"Task: `index` must be an int in \[0, 9\], got float 1.0"):
+        Task("m", 1.0, 1.0)  # type: ignore[arg-type]
+    with pytest.raises(ParameterTypeError, match="Task: `prior_variance` must be a finite number > 0, got str '1'"):
+        Task("m", 0, "1")  # type: ignore[arg-type]
     with pytest.raises(ParameterError, match="non-empty string"):
         Task("", 0, 1.0)
     with pytest.raises(ParameterError, match="at least one Task"):
         TaskSet([])
     with pytest.raises(ParameterError, match=r"unique, got \['m'\]"):
         TaskSet([Task("m", 0, 1.0), Task("m", 1, 1.0)])
-    with pytest.raises(ParameterError, match=r"`tasks\[0\]` must be a Task, got str"):
+    with pytest.raises(ParameterTypeError, match=r"`tasks\[0\]` must be a Task, got str"):
         TaskSet(["m"])  # type: ignore[list-item]
     with pytest.raises(ParameterError, match=r"must have shape \(\.\.\., 10\), got \(3, 9\)"):
         target_tasks().labels(torch.zeros(3, 9))
-    with pytest.raises(ParameterError, match=r"must be a torch\.Tensor"):
+    with pytest.raises(ParameterTypeError, match=r"must be a torch\.Tensor"):
         target_tasks().labels([[0.0] * 10])  # type: ignore[arg-type]
-    with pytest.raises(ParameterError, match="`space` must be a ParameterSpace"):
+    with pytest.raises(ParameterTypeError, match="target_tasks: `space` must be a ParameterSpace or None, got str"):
         target_tasks("paper")  # type: ignore[arg-type]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from spirograph import ParameterError, ParameterSpace, Spirograph, SpirographTransform, render
+from spirograph import ParameterError, ParameterSpace, ParameterTypeError, Spirograph, SpirographTransform, render
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 
@@ -89,7 +89,6 @@ def test_custom_split_of_targets_and_nuisance() -> None:
     ("call", "match"),
     [
         (lambda t: t(torch.zeros(4, 3)), r"`targets` must have shape \(n, 4\), got \(4, 3\)"),
-        (lambda t: t([1, 2, 3, 4]), r"`targets` must have shape \(n, 4\), got list"),
         (lambda t: t(torch.ones(2, 4, dtype=torch.long)), r"`targets` must have a floating dtype, got torch.int64"),
         (
             lambda t: t(torch.ones(2, 4), nuisance=torch.ones(2, 5)),
@@ -99,7 +98,6 @@ def test_custom_split_of_targets_and_nuisance() -> None:
             lambda t: t(torch.ones(2, 4), space=ParameterSpace().replace(targets=("m",))),
             r"`space` must keep the target/nuisance split",
         ),
-        (lambda t: t(torch.ones(2, 4), space="shifted"), r"`space` must be a ParameterSpace, got str"),
     ],
 )
 def test_bad_input(call: object, match: str) -> None:
@@ -108,14 +106,38 @@ def test_bad_input(call: object, match: str) -> None:
 
 
 @pytest.mark.parametrize(
+    ("call", "match"),
+    [
+        (lambda t: t([1, 2, 3, 4]), r"`targets` must be a torch.Tensor of shape \(n, 4\), got list"),
+        (lambda t: t(torch.ones(2, 4), space="shifted"), r"`space` must be a ParameterSpace or None, got str"),
+        (lambda t: t(torch.ones(2, 4), nuisance=[0.0] * 6), r"`nuisance` must be a torch.Tensor of shape \(2, 6\)"),
+    ],
+)
+def test_input_of_the_wrong_type(call: object, match: str) -> None:
+    with pytest.raises(ParameterTypeError, match="SpirographTransform: " + match):
+        call(SpirographTransform(seed=0))  # type: ignore[operator]
+
+
+@pytest.mark.parametrize(
     ("kwargs", "match"),
     [
-        ({"space": 3}, r"`space` must be a ParameterSpace, got int"),
-        ({"seed": "x"}, r"`seed` must be an int or None, got 'x'"),
         ({"normalize": "both"}, r"`normalize` must be one of"),
-        ({"size": 0}, r"`size` must be an int >= 2, got 0"),
+        ({"size": 0}, r"`size` must be an int in \[2, 4096\], got 0"),
     ],
 )
 def test_bad_construction(kwargs: dict[str, object], match: str) -> None:
     with pytest.raises(ParameterError, match=match):
+        SpirographTransform(**kwargs)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"space": 3}, r"`space` must be a ParameterSpace or None, got int 3"),
+        ({"seed": "x"}, r"`seed` must be an int, got str 'x'"),
+        ({"size": 32.0}, r"`size` must be an int in \[2, 4096\], got float 32.0"),
+    ],
+)
+def test_construction_with_the_wrong_type(kwargs: dict[str, object], match: str) -> None:
+    with pytest.raises(ParameterTypeError, match="SpirographTransform: " + match):
         SpirographTransform(**kwargs)  # type: ignore[arg-type]

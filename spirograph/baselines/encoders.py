@@ -14,7 +14,8 @@ from typing import Literal
 import torch
 from torch import nn
 
-from spirograph.errors import ConfigError
+from spirograph._checks import check_choice, check_int
+from spirograph.errors import ParameterError
 
 __all__ = [
     "ENCODERS",
@@ -34,12 +35,6 @@ ENCODER_INITS: tuple[str, ...] = ("kaiming-fan-out", "pytorch")
 ``"kaiming-fan-out"`` is the paper's released code (every convolution Kaiming-normal with
 ``mode="fan_out"`` for ReLU, every BatchNorm scale 1 and shift 0); ``"pytorch"`` keeps
 PyTorch's default initialisation."""
-
-
-def _check_positive_int(value: object, where: str, argument: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigError(f"{where}: `{argument}` must be an int >= 1, got {value!r}")
-    return value
 
 
 class _BasicBlock(nn.Module):
@@ -85,9 +80,9 @@ class ResNet18(nn.Module):
 
     def __init__(self, in_channels: int = 3, representation_dim: int = 512) -> None:
         super().__init__()
-        _check_positive_int(in_channels, "ResNet18", "in_channels")
+        check_int(in_channels, "in_channels", where="ResNet18", minimum=1)
         if representation_dim != 512:
-            raise ConfigError(
+            raise ParameterError(
                 f"ResNet18: `representation_dim` must be 512 (the last stage's width), got {representation_dim!r}"
             )
         self.representation_dim = 512
@@ -129,9 +124,9 @@ class SmallConvEncoder(nn.Module):
 
     def __init__(self, in_channels: int = 3, representation_dim: int = 128, width: int = 32) -> None:
         super().__init__()
-        _check_positive_int(in_channels, "SmallConvEncoder", "in_channels")
-        _check_positive_int(representation_dim, "SmallConvEncoder", "representation_dim")
-        _check_positive_int(width, "SmallConvEncoder", "width")
+        check_int(in_channels, "in_channels", where="SmallConvEncoder", minimum=1)
+        check_int(representation_dim, "representation_dim", where="SmallConvEncoder", minimum=1)
+        check_int(width, "width", where="SmallConvEncoder", minimum=1)
         self.representation_dim = representation_dim
         channels = (in_channels, width, 2 * width, 4 * width, representation_dim)
         strides = (1, 2, 2, 2)
@@ -174,13 +169,12 @@ def initialize_encoder(encoder: nn.Module, init: EncoderInit = "kaiming-fan-out"
         ``encoder``, for chaining.
 
     Raises:
-        ConfigError: an unknown ``init``.
+        ParameterError: an unknown ``init``.
 
     Examples:
         >>> encoder = initialize_encoder(SmallConvEncoder(width=8), "kaiming-fan-out")
     """
-    if init not in ENCODER_INITS:
-        raise ConfigError(f"initialize_encoder: `init` must be one of {list(ENCODER_INITS)}, got {init!r}")
+    check_choice(init, "init", ENCODER_INITS, where="initialize_encoder")
     if init == "pytorch":
         return encoder
     for module in encoder.modules():
@@ -214,16 +208,14 @@ def build_encoder(
         A freshly initialised module with a ``representation_dim`` attribute.
 
     Raises:
-        ConfigError: an unknown name or an invalid size.
+        ParameterError: an unknown name or an invalid size.
 
     Examples:
         >>> build_encoder("small", representation_dim=64).representation_dim
         64
     """
-    if name not in ENCODERS:
-        raise ConfigError(f"build_encoder: `name` must be one of {sorted(ENCODERS)}, got {name!r}")
-    if init not in ENCODER_INITS:
-        raise ConfigError(f"build_encoder: `init` must be one of {list(ENCODER_INITS)}, got {init!r}")
+    check_choice(name, "name", sorted(ENCODERS), where="build_encoder")
+    check_choice(init, "init", ENCODER_INITS, where="build_encoder")
     cls, default = ENCODERS[name]
     dim = default if representation_dim is None else representation_dim
     return initialize_encoder(cls(in_channels=in_channels, representation_dim=dim), init)

@@ -1,6 +1,6 @@
 """The contrastive objective: the projection head (critic) and the NT-Xent loss.
 
-SimCLR's normalised-temperature cross entropy (Chen et al., 2020) as used by
+SimCLR's normalized-temperature cross entropy (Chen et al., 2020) as used by
 Foster, Pukdee & Rainforth (ICLR 2021): the ``2N`` projected views of a batch are
 compared by cosine similarity divided by a temperature (0.5), each view's positive is
 the other view of the same example, and a view is never compared with itself.
@@ -12,7 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from spirograph.errors import ConfigError, ParameterError
+from spirograph._checks import check_int, check_number, check_tensor
+from spirograph.errors import ParameterError
 
 __all__ = ["NTXentLoss", "ProjectionHead", "nt_xent"]
 
@@ -35,8 +36,7 @@ class ProjectionHead(nn.Module):
         super().__init__()
         hidden = input_dim if hidden_dim is None else hidden_dim
         for name, value in (("input_dim", input_dim), ("hidden_dim", hidden), ("output_dim", output_dim)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ConfigError(f"ProjectionHead: `{name}` must be an int >= 1, got {value!r}")
+            check_int(value, name, where="ProjectionHead", minimum=1)
         self.input_dim = input_dim
         self.output_dim = output_dim
         self.net = nn.Sequential(
@@ -75,15 +75,14 @@ def nt_xent(z1: torch.Tensor, z2: torch.Tensor, *, temperature: float = 0.5) -> 
         >>> float(nt_xent(z, z)) > 0
         True
     """
-    if not isinstance(z1, torch.Tensor) or not isinstance(z2, torch.Tensor):
-        raise ParameterError(f"nt_xent: `z1` and `z2` must be tensors, got {type(z1).__name__} and {type(z2).__name__}")
+    check_tensor(z1, "z1", where="nt_xent", shape=("N", "d"))
+    check_tensor(z2, "z2", where="nt_xent", shape=("N", "d"))
     if z1.ndim != 2 or z1.shape != z2.shape or z1.shape[0] < 2:
         raise ParameterError(
             f"nt_xent: `z1` and `z2` must both have shape (N, d) with N >= 2, got {tuple(z1.shape)} and "
             f"{tuple(z2.shape)}"
         )
-    if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not temperature > 0:
-        raise ParameterError(f"nt_xent: `temperature` must be a number > 0, got {temperature!r}")
+    check_number(temperature, "temperature", where="nt_xent", above=0)
     n = z1.shape[0]
     z = F.normalize(torch.cat([z1, z2]), dim=1)
     logits = z @ z.T / temperature  # (2N, 2N)
@@ -102,9 +101,7 @@ class NTXentLoss(nn.Module):
 
     def __init__(self, temperature: float = 0.5) -> None:
         super().__init__()
-        if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not temperature > 0:
-            raise ConfigError(f"NTXentLoss: `temperature` must be a number > 0, got {temperature!r}")
-        self.temperature = float(temperature)
+        self.temperature = check_number(temperature, "temperature", where="NTXentLoss", above=0)
 
     def forward(self, z1: torch.Tensor, z2: torch.Tensor) -> torch.Tensor:
         return nt_xent(z1, z2, temperature=self.temperature)

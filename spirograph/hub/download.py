@@ -47,9 +47,9 @@ from spirograph.errors import ChecksumError, ConfigError, HubError, ParameterErr
 from spirograph.hub._extra import require_hub
 from spirograph.hub.schema import (
     HUB_SPLITS,
-    MANIFEST_FORMAT,
     MANIFEST_NAME,
     TORCH_SPLITS,
+    check_manifest,
     config_for,
     sha256_file,
 )
@@ -238,12 +238,7 @@ def _read_manifest(path: Path, repo_id: str) -> dict[str, Any]:
         manifest = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as error:
         raise HubError(f"load_split: {MANIFEST_NAME} of dataset {repo_id!r} is not valid JSON: {error}") from error
-    if not isinstance(manifest, dict) or manifest.get("format") != MANIFEST_FORMAT:
-        found = manifest.get("format") if isinstance(manifest, dict) else type(manifest).__name__
-        raise HubError(
-            f"load_split: {MANIFEST_NAME} of dataset {repo_id!r} must have format {MANIFEST_FORMAT}, got {found!r}"
-        )
-    return manifest
+    return check_manifest(manifest, f"load_split: {MANIFEST_NAME} of dataset {repo_id!r}")
 
 
 def _decode(path: Path, relative: str, size: int, start: int, rows: int) -> tuple[np.ndarray, np.ndarray]:

@@ -24,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import io
 import math
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,7 +34,7 @@ import numpy as np
 import torch
 
 from spirograph.dataset import Spirograph
-from spirograph.errors import ConfigError
+from spirograph.errors import ConfigError, HubError
 from spirograph.hub._extra import require_hub
 from spirograph.render import Normalize
 from spirograph.space import DEFAULT_TARGETS, PARAMETER_NAMES
@@ -50,6 +51,7 @@ __all__ = [
     "MANIFEST_NAME",
     "TORCH_SPLITS",
     "HubConfig",
+    "check_manifest",
     "config_for",
     "encode_rows",
     "features",
@@ -159,6 +161,71 @@ def config_for(size: int, normalize: str, where: str) -> HubConfig:
             return config
     known = sorted({(c.size, c.normalize) for c in CONFIGS.values()})
     raise ConfigError(f"{where}: no hub config has (size, normalize) = {(size, normalize)!r}; known: {known}")
+
+
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+def _field(container: Any, key: str, kind: type | tuple[type, ...], path: str, where: str) -> Any:
+    # container[key], refused with HubError (a malformed copy, not a user mistake) if absent or of another type.
+    if not isinstance(container, dict) or key not in container:
+        raise HubError(f"{where}: `{path}` is missing")
+    value = container[key]
+    if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
+        names = " or ".join(k.__name__ for k in (kind if isinstance(kind, tuple) else (kind,)))
+        raise HubError(f"{where}: `{path}` must be a {names}, got {type(value).__name__} {value!r:.60}")
+    return value
+
+
+def _count(container: Any, key: str, path: str, where: str) -> int:
+    value = _field(container, key, int, path, where)
+    if value < 0:
+        raise HubError(f"{where}: `{path}` must be an int >= 0, got {value}")
+    return int(value)
+
+
+def check_manifest(manifest: Any, where: str) -> dict[str, Any]:
+    """Check the fields of a manifest that a reader relies on, before any is used.
+
+    Args:
+        manifest: the parsed ``manifest.json``.
+        where: the start of an error message, e.g. ``"load_split: manifest.json of dataset 'a/b'"``.
+
+    Returns:
+        ``manifest``, whose ``format`` is :data:`MANIFEST_FORMAT`; every config has an int
+        ``size``, a str ``normalize`` and ``splits`` holding an int ``num_rows >= 0`` and a
+        list of file names; every file listed there has an entry in ``files`` with a
+        64-digit lowercase hex ``sha256``, ``bytes`` and ``num_rows`` (ints >= 0).
+
+    Raises:
+        HubError: a missing field, a field of the wrong type or a bad value, named by its path.
+    """
+    if not isinstance(manifest, dict) or manifest.get("format") != MANIFEST_FORMAT:
+        found = manifest.get("format") if isinstance(manifest, dict) else type(manifest).__name__
+        raise HubError(f"{where} must have format {MANIFEST_FORMAT}, got {found!r}")
+    files = _field(manifest, "files", dict, "files", where)
+    for name, config in _field(manifest, "configs", dict, "configs", where).items():
+        path = f"configs[{name!r}]"
+        _field(config, "size", int, f"{path}['size']", where)
+        _field(config, "normalize", str, f"{path}['normalize']", where)
+        for split, info in _field(config, "splits", dict, f"{path}['splits']", where).items():
+            split_path = f"{path}['splits'][{split!r}]"
+            _count(info, "num_rows", f"{split_path}['num_rows']", where)
+            for k, relative in enumerate(_field(info, "files", list, f"{split_path}['files']", where)):
+                if not isinstance(relative, str):
+                    raise HubError(f"{where}: `{split_path}['files'][{k}]` must be a str, got {relative!r:.60}")
+                _check_file_entry(files, relative, where)
+    return manifest
+
+
+def _check_file_entry(files: dict[str, Any], relative: str, where: str) -> None:
+    path = f"files[{relative!r}]"
+    entry = _field(files, relative, dict, path, where)
+    digest = _field(entry, "sha256", str, f"{path}['sha256']", where)
+    if not _SHA256.fullmatch(digest):
+        raise HubError(f"{where}: `{path}['sha256']` must be 64 lowercase hex digits, got {digest!r:.70}")
+    _count(entry, "bytes", f"{path}['bytes']", where)
+    _count(entry, "num_rows", f"{path}['num_rows']", where)
 
 
 def features() -> datasets.Features:

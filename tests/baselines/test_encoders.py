@@ -7,7 +7,8 @@ import torch
 from torch import nn
 
 from spirograph.baselines.encoders import ENCODERS, EncoderName, ResNet18, SmallConvEncoder, build_encoder
-from spirograph.errors import ConfigError
+from spirograph.errors import ParameterError, ParameterTypeError
+from spirograph.references import RandomEncoder
 
 
 def test_registry_matches_literal() -> None:
@@ -47,16 +48,26 @@ def test_resnet18_keeps_spatial_size_in_first_stage() -> None:
 
 
 def test_build_encoder_unknown_name() -> None:
-    with pytest.raises(ConfigError, match=r"`name` must be one of \['resnet18', 'small'\], got 'vit'"):
+    with pytest.raises(ParameterError, match=r"`name` must be one of \['resnet18', 'small'\], got 'vit'"):
         build_encoder("vit")  # type: ignore[arg-type]
 
 
 def test_resnet18_rejects_other_sizes() -> None:
-    with pytest.raises(ConfigError, match=r"`representation_dim` must be 512.*got 256"):
+    with pytest.raises(ParameterError, match=r"`representation_dim` must be 512.*got 256"):
         build_encoder("resnet18", representation_dim=256)
 
 
 @pytest.mark.parametrize("argument", ["in_channels", "representation_dim", "width"])
 def test_small_encoder_rejects_bad_sizes(argument: str) -> None:
-    with pytest.raises(ConfigError, match=f"`{argument}` must be an int >= 1, got 0"):
+    with pytest.raises(ParameterError, match=f"SmallConvEncoder: `{argument}` must be an int >= 1, got 0"):
         SmallConvEncoder(**{argument: 0})
+    with pytest.raises(ParameterTypeError, match=f"SmallConvEncoder: `{argument}` must be an int >= 1, got float 2.0"):
+        SmallConvEncoder(**{argument: 2.0})
+
+
+def test_encoder_widths_are_checked_alike() -> None:
+    # The reference encoder and the method's encoder refuse the same mistake with the same class.
+    with pytest.raises(ParameterError, match=r"RandomEncoder: `width` must be an int >= 1, got 0"):
+        RandomEncoder(width=0)
+    with pytest.raises(ParameterError, match=r"SmallConvEncoder: `width` must be an int >= 1, got 0"):
+        SmallConvEncoder(width=0)

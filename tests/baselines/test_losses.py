@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from torch import nn
 
 from spirograph.baselines.losses import NTXentLoss, ProjectionHead, nt_xent
-from spirograph.errors import ConfigError, ParameterError
+from spirograph.errors import ParameterError, ParameterTypeError
 
 
 def naive_nt_xent(z1: torch.Tensor, z2: torch.Tensor, temperature: float) -> float:
@@ -88,8 +88,7 @@ def test_module_wraps_function() -> None:
     [
         (torch.zeros(4, 3), torch.zeros(4, 2), r"shape \(N, d\) with N >= 2, got \(4, 3\) and \(4, 2\)"),
         (torch.zeros(1, 3), torch.zeros(1, 3), r"N >= 2, got \(1, 3\)"),
-        (torch.zeros(4), torch.zeros(4), r"got \(4,\) and \(4,\)"),
-        ([[1.0]], torch.zeros(4, 3), "must be tensors, got list and Tensor"),
+        (torch.zeros(4), torch.zeros(4), r"nt_xent: `z1` must have shape \(N, d\), got \(4,\)"),
     ],
 )
 def test_bad_inputs(z1: object, z2: object, match: str) -> None:
@@ -97,11 +96,27 @@ def test_bad_inputs(z1: object, z2: object, match: str) -> None:
         nt_xent(z1, z2)  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize("temperature", [0.0, -1.0, True])
-def test_bad_temperature(temperature: float) -> None:
-    with pytest.raises(ParameterError, match="`temperature` must be a number > 0"):
+def test_inputs_of_the_wrong_type() -> None:
+    with pytest.raises(ParameterTypeError, match=r"nt_xent: `z1` must be a torch.Tensor of shape \(N, d\), got list"):
+        nt_xent([[1.0]], torch.zeros(4, 3))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("temperature", "error", "match"),
+    [
+        (0.0, ParameterError, r"`temperature` must be a finite number > 0, got 0\.0"),
+        (-1.0, ParameterError, r"`temperature` must be a finite number > 0, got -1\.0"),
+        (math.inf, ParameterError, r"`temperature` must be a finite number > 0, got inf"),
+        (True, ParameterTypeError, r"`temperature` must be a finite number > 0, got bool True"),
+        ("0.5", ParameterTypeError, r"`temperature` must be a finite number > 0, got str '0.5'"),
+    ],
+)
+def test_bad_temperature_raises_the_same_error_from_the_function_and_the_module(
+    temperature: float, error: type[Exception], match: str
+) -> None:
+    with pytest.raises(error, match="nt_xent: " + match):
         nt_xent(torch.ones(2, 2), torch.ones(2, 2), temperature=temperature)
-    with pytest.raises(ConfigError, match="`temperature` must be a number > 0"):
+    with pytest.raises(error, match="NTXentLoss: " + match):
         NTXentLoss(temperature)
 
 
@@ -121,5 +136,5 @@ def test_projection_head_structure() -> None:
 @pytest.mark.parametrize("argument", ["input_dim", "hidden_dim", "output_dim"])
 def test_projection_head_bad_sizes(argument: str) -> None:
     kwargs = {"input_dim": 4, "hidden_dim": 4, "output_dim": 4, argument: 0}
-    with pytest.raises(ConfigError, match=f"`{argument}` must be an int >= 1, got 0"):
+    with pytest.raises(ParameterError, match=f"ProjectionHead: `{argument}` must be an int >= 1, got 0"):
         ProjectionHead(**kwargs)

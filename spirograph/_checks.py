@@ -1,0 +1,309 @@
+"""Argument checks shared by the whole package: one home, one policy, one message shape.
+
+Every check takes the value, the argument's ``name`` and ``where`` (the public function
+or class the user called) and either returns the value, normalized, or raises:
+
+- :class:`~spirograph.errors.ParameterTypeError` (a ``TypeError``) when the value has the
+  wrong type: ``"{where}: `{name}` must be {expected}, got {type} {value!r}"``;
+- ``error`` (:class:`~spirograph.errors.ParameterError` by default, a ``ValueError``; a
+  configuration object passes :class:`~spirograph.errors.ConfigError`) when the type is
+  right and the value is not: ``"{where}: `{name}` must be {expected}, got {value!r}"``.
+
+So the same mistake raises the same class with the same message wherever it is made.
+
+Example:
+    >>> check_int(3, "batch_size", where="train", minimum=1)
+    3
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import numpy as np
+import torch
+
+from spirograph.errors import ParameterError, ParameterTypeError
+
+if TYPE_CHECKING:
+    from spirograph.space import ParameterSpace
+
+__all__ = [
+    "check_bool",
+    "check_callable",
+    "check_choice",
+    "check_device",
+    "check_instance",
+    "check_int",
+    "check_names",
+    "check_number",
+    "check_space",
+    "check_tensor",
+    "describe",
+]
+
+T = TypeVar("T")
+ShapeSpec = Sequence[Any]  # ints, names of free sizes, and a leading Ellipsis
+_REPR_LIMIT = 80
+
+
+def describe(value: Any) -> str:
+    """``type value`` for an error message, the value's repr cut to 80 characters."""
+    text = repr(value)
+    if len(text) > _REPR_LIMIT:
+        text = text[: _REPR_LIMIT - 3] + "..."
+    return f"{type(value).__name__} {text}"
+
+
+def _type_error(where: str, name: str, expected: str, value: Any) -> ParameterTypeError:
+    return ParameterTypeError(f"{where}: `{name}` must be {expected}, got {describe(value)}")
+
+
+def _range_text(minimum: float | None, maximum: float | None, above: float | None, below: float | None) -> str:
+    low = f">= {minimum}" if minimum is not None else f"> {above}" if above is not None else ""
+    high = f"<= {maximum}" if maximum is not None else f"< {below}" if below is not None else ""
+    if low and high:
+        left = "[" if minimum is not None else "("
+        right = "]" if maximum is not None else ")"
+        lower = minimum if minimum is not None else above
+        upper = maximum if maximum is not None else below
+        return f" in {left}{lower}, {upper}{right}"
+    return f" {low or high}" if low or high else ""
+
+
+def _in_range(
+    value: float, minimum: float | None, maximum: float | None, above: float | None, below: float | None
+) -> bool:
+    return (
+        (minimum is None or value >= minimum)
+        and (maximum is None or value <= maximum)
+        and (above is None or value > above)
+        and (below is None or value < below)
+    )
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
+def check_int(
+    value: Any,
+    name: str,
+    *,
+    where: str,
+    minimum: int | None = None,
+    maximum: int | None = None,
+    error: type[ParameterError] = ParameterError,
+) -> int:
+    """An ``int`` (NumPy integers accepted, ``bool`` refused) within ``[minimum, maximum]``.
+
+    Returns:
+        ``int(value)``.
+    """
+    expected = "an int" + _range_text(minimum, maximum, None, None)
+    if not _is_int(value):
+        raise _type_error(where, name, expected, value)
+    number = int(value)
+    if not _in_range(number, minimum, maximum, None, None):
+        raise error(f"{where}: `{name}` must be {expected}, got {number!r}")
+    return number
+
+
+def check_number(
+    value: Any,
+    name: str,
+    *,
+    where: str,
+    minimum: float | None = None,
+    maximum: float | None = None,
+    above: float | None = None,
+    below: float | None = None,
+    finite: bool = True,
+    error: type[ParameterError] = ParameterError,
+) -> float:
+    """A real number (``int``, ``float`` or a NumPy scalar; ``bool`` refused).
+
+    Args:
+        value, name, where: the value, the argument's name and the caller.
+        minimum, maximum: inclusive bounds.
+        above, below: exclusive bounds.
+        finite: refuse NaN and infinities.
+        error: the class of a bad value.
+
+    Returns:
+        ``float(value)``.
+    """
+    expected = ("a finite number" if finite else "a number") + _range_text(minimum, maximum, above, below)
+    if not isinstance(value, numbers.Real) or isinstance(value, (bool, np.bool_)):
+        raise _type_error(where, name, expected, value)
+    number = float(value)
+    if (
+        (finite and not math.isfinite(number))
+        or math.isnan(number)
+        or not _in_range(number, minimum, maximum, above, below)
+    ):
+        raise error(f"{where}: `{name}` must be {expected}, got {value!r}")
+    return number
+
+
+def check_bool(value: Any, name: str, *, where: str) -> bool:
+    """``True`` or ``False`` (NumPy booleans accepted); ``0``, ``1`` or ``"yes"`` are refused."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise _type_error(where, name, "a bool", value)
+    return bool(value)
+
+
+def check_choice(
+    value: Any, name: str, choices: Iterable[Any], *, where: str, error: type[ParameterError] = ParameterError
+) -> Any:
+    """One of ``choices`` (for string options, a non-string is a type error)."""
+    options = list(choices)
+    expected = f"one of {options}"
+    if all(isinstance(option, str) for option in options) and not isinstance(value, str):
+        raise _type_error(where, name, expected, value)
+    if value not in options:
+        raise error(f"{where}: `{name}` must be {expected}, got {value!r}")
+    return value
+
+
+def check_instance(value: Any, name: str, kind: type[T] | tuple[type, ...], *, where: str, expected: str = "") -> T:
+    """An instance of ``kind`` (``expected`` words the type for the message)."""
+    if not isinstance(value, kind):
+        if not expected:
+            kinds = kind if isinstance(kind, tuple) else (kind,)
+            expected = " or ".join(f"a {k.__name__}" for k in kinds)
+        raise _type_error(where, name, expected, value)
+    return value  # type: ignore[return-value]
+
+
+def check_callable(value: Any, name: str, *, where: str, expected: str = "callable") -> Callable[..., Any]:
+    """A callable."""
+    if not callable(value):
+        raise _type_error(where, name, expected, value)
+    return value
+
+
+def check_names(
+    names: Any,
+    name: str,
+    *,
+    where: str,
+    allowed: Sequence[str] | None = None,
+    allow_empty: bool = False,
+    error: type[ParameterError] = ParameterError,
+) -> tuple[str, ...]:
+    """A sequence of distinct names drawn from ``allowed`` (the ten parameter names by default).
+
+    A single string is refused (it would be read letter by letter).
+
+    Returns:
+        The names as a tuple, in the order given.
+    """
+    if allowed is None:
+        from spirograph.space import PARAMETER_NAMES
+
+        allowed = PARAMETER_NAMES
+    expected = "a sequence of names"
+    if isinstance(names, (str, bytes)) or not isinstance(names, Iterable):
+        raise _type_error(where, name, expected, names)
+    chosen = tuple(names)
+    for item in chosen:
+        if not isinstance(item, str):
+            raise _type_error(where, name, "a sequence of names (strings)", item)
+    unknown = [item for item in chosen if item not in allowed]
+    if unknown:
+        raise error(f"{where}: `{name}` has unknown names {unknown}; valid names are {list(allowed)}")
+    if not chosen and not allow_empty:
+        raise error(f"{where}: `{name}` must name at least one of {list(allowed)}, got none")
+    if len(set(chosen)) != len(chosen):
+        raise error(f"{where}: `{name}` repeats a name: {list(chosen)}")
+    return chosen
+
+
+def _shape_text(shape: ShapeSpec) -> str:
+    parts = ["..." if dim is Ellipsis else str(dim) for dim in shape]
+    return "(" + ", ".join(parts) + ("," if len(parts) == 1 else "") + ")"
+
+
+def _shape_matches(actual: tuple[int, ...], shape: ShapeSpec) -> bool:
+    spec = list(shape)
+    if spec and spec[0] is Ellipsis:
+        tail = spec[1:]
+        if len(actual) < max(len(tail), 1):
+            return False
+        actual = actual[len(actual) - len(tail) :]
+        spec = tail
+    if len(actual) != len(spec):
+        return False
+    return all(not isinstance(want, int) or want == got for want, got in zip(spec, actual, strict=True))
+
+
+def check_tensor(
+    value: Any,
+    name: str,
+    *,
+    where: str,
+    shape: ShapeSpec | None = None,
+    floating: bool = False,
+) -> torch.Tensor:
+    """A :class:`torch.Tensor`, optionally of a shape and a floating dtype.
+
+    Args:
+        value, name, where: the value, the argument's name and the caller.
+        shape: the expected shape: ints are fixed sizes, strings name free sizes
+            (``("n", 10)``), a leading ``...`` allows any leading dimensions (at least one
+            dimension in all).
+        floating: require a floating dtype.
+
+    Returns:
+        ``value``.
+    """
+    expected = "a torch.Tensor" + (f" of shape {_shape_text(shape)}" if shape is not None else "")
+    if not isinstance(value, torch.Tensor):
+        raise _type_error(where, name, expected, value)
+    if shape is not None and not _shape_matches(tuple(value.shape), shape):
+        raise ParameterError(f"{where}: `{name}` must have shape {_shape_text(shape)}, got {tuple(value.shape)}")
+    if floating and not value.dtype.is_floating_point:
+        raise ParameterError(f"{where}: `{name}` must have a floating dtype, got {value.dtype}")
+    return value
+
+
+def check_device(value: Any, name: str = "device", *, where: str) -> torch.device:
+    """A torch device (or its name) that exists on this machine.
+
+    Raises:
+        ParameterTypeError: not a ``str`` or :class:`torch.device`.
+        ParameterError: an unknown device name, or a CUDA/MPS device that is not available.
+    """
+    if not isinstance(value, (str, torch.device)):
+        raise _type_error(where, name, "a torch.device or a device name such as 'cpu' or 'cuda'", value)
+    try:
+        device = torch.device(value)
+    except (RuntimeError, TypeError, ValueError):
+        raise ParameterError(
+            f"{where}: `{name}` must name a torch device such as 'cpu' or 'cuda', got {value!r}"
+        ) from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ParameterError(f"{where}: `{name}` is {value!r} but CUDA is not available on this machine")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise ParameterError(
+                f"{where}: `{name}` is {value!r} but this machine has {torch.cuda.device_count()} CUDA device(s)"
+            )
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise ParameterError(f"{where}: `{name}` is {value!r} but MPS is not available on this machine")
+    return device
+
+
+def check_space(
+    space: Any, name: str = "space", *, where: str, default: ParameterSpace | None = None
+) -> ParameterSpace:
+    """A :class:`~spirograph.ParameterSpace`; ``None`` gives ``default`` (the paper's space if none)."""
+    from spirograph.space import ParameterSpace
+
+    if space is None:
+        return ParameterSpace() if default is None else default
+    return check_instance(space, name, ParameterSpace, where=where, expected="a ParameterSpace or None")
