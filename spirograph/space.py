@@ -14,7 +14,7 @@ generator's device, which is what on-device training wants.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
@@ -191,6 +191,9 @@ class ParameterSpace:
         check_names(list(self.bounds), "bounds", where="ParameterSpace", allow_empty=True)
         merged = {name: _check_bound(name, self.bounds.get(name, DEFAULT_BOUNDS[name])) for name in PARAMETER_NAMES}
         object.__setattr__(self, "bounds", MappingProxyType(merged))
+        # Small constant tensors per (what, dtype, device), made once: a training step then
+        # copies nothing from the host (a copy to a GPU would wait for the device).
+        object.__setattr__(self, "_constants", {})
 
         targets = self._names(self.targets, "targets")
         if self.nuisance is None:
@@ -274,9 +277,22 @@ class ParameterSpace:
         return ParameterSpace(new_bounds, tuple(targets), None if nuisance is None else tuple(nuisance))
 
     # ------------------------------------------------------------------ sampling
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Rebuilt from its fields (the read-only bounds view and the constants cache do not pickle),
+        # so datasets holding a space work with spawned DataLoader workers.
+        return (ParameterSpace, (dict(self.bounds), self.targets, self.nuisance))
+
+    def _constant(self, key: tuple[Any, ...], make: Callable[[], torch.Tensor]) -> torch.Tensor:
+        cache: dict[tuple[Any, ...], torch.Tensor] = self._constants  # type: ignore[attr-defined]
+        if key not in cache:
+            cache[key] = make()
+        return cache[key]
+
     def _scale(self, unit: torch.Tensor, names: Sequence[str]) -> torch.Tensor:
-        low = torch.tensor(self.low(names), dtype=unit.dtype, device=unit.device)
-        high = torch.tensor(self.high(names), dtype=unit.dtype, device=unit.device)
+        def bounds() -> torch.Tensor:
+            return torch.tensor([self.low(names), self.high(names)], dtype=unit.dtype).to(unit.device)
+
+        low, high = self._constant(("bounds", tuple(names), unit.dtype, unit.device), bounds).unbind()
         return low + (high - low) * unit
 
     def sample(
@@ -459,9 +475,13 @@ class ParameterSpace:
             )
         dtype = targets.dtype if targets.dtype.is_floating_point else torch.promote_types(targets.dtype, nuisance.dtype)
         stacked = torch.cat([targets.to(dtype), nuisance.to(dtype)], dim=-1)
-        order = self.target_index + self.nuisance_index
-        inverse = [order.index(position) for position in range(len(PARAMETER_NAMES))]
-        return stacked[..., inverse]
+
+        def inverse() -> torch.Tensor:
+            order = self.target_index + self.nuisance_index
+            positions = [order.index(position) for position in range(len(PARAMETER_NAMES))]
+            return torch.tensor(positions).to(stacked.device)
+
+        return stacked.index_select(-1, self._constant(("join", stacked.device), inverse))
 
     def __repr__(self) -> str:
         changed = {n: b for n, b in self.bounds.items() if tuple(b) != DEFAULT_BOUNDS[n]}

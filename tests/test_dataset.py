@@ -441,7 +441,7 @@ def _all_views(loader: DataLoader) -> torch.Tensor:
     return torch.cat([views for views, _ in loader])
 
 
-@pytest.mark.parametrize("context", ["fork"])
+@pytest.mark.parametrize("context", ["fork", "spawn"])
 def test_set_epoch_reaches_persistent_workers(context: str) -> None:
     views = Spirograph("val", subset=12).views(2)
     loader = DataLoader(views, batch_size=3, num_workers=2, persistent_workers=True, multiprocessing_context=context)

@@ -472,3 +472,14 @@ def test_bad_split_join() -> None:
         space.join(torch.zeros(3, 4), torch.zeros(3, 4))
     with pytest.raises(ParameterError, match=r"join: `targets` and `nuisance` need the same leading shape"):
         space.join(torch.zeros(3, 4), torch.zeros(2, 6))
+
+
+def test_pickle_round_trip_keeps_the_space() -> None:
+    import pickle
+
+    space = ParameterSpace(bounds={"h": (1.0, 2.0)}, targets=("m", "b", "h", "sigma"))
+    space.sample_nuisance_block(3, generator=torch.Generator().manual_seed(0))  # fills the constants cache
+    copy = pickle.loads(pickle.dumps(space))
+    assert copy == space and copy.bounds["h"] == (1.0, 2.0) and copy.nuisance_names == space.nuisance_names
+    first = space.sample_nuisance_block(4, generator=torch.Generator().manual_seed(1))
+    assert torch.equal(copy.sample_nuisance_block(4, generator=torch.Generator().manual_seed(1)), first)

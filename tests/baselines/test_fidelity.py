@@ -15,7 +15,7 @@ from torch import nn
 
 from spirograph.baselines import build_encoder, initialize_encoder, nt_xent
 from spirograph.baselines.train import TrainConfig, _build_model, load_checkpoint, main, train
-from spirograph.errors import CheckpointError, ConfigError, SpirographError, TrainingError
+from spirograph.errors import CheckpointError, ConfigError, ParameterError, SpirographError, TrainingError
 
 from . import test_train
 
@@ -120,7 +120,7 @@ def test_initialisation_is_seeded_and_checked() -> None:
     assert all(
         torch.equal(x, y) for x, y in zip(_build_model(a).parameters(), _build_model(b).parameters(), strict=True)
     )
-    with pytest.raises(ConfigError, match=r"`init` must be one of \['kaiming-fan-out', 'pytorch'\], got 'he'"):
+    with pytest.raises(ParameterError, match=r"`init` must be one of \['kaiming-fan-out', 'pytorch'\], got 'he'"):
         initialize_encoder(nn.Conv2d(1, 1, 1), "he")  # type: ignore[arg-type]
 
 
