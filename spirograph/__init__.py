@@ -26,6 +26,7 @@ from spirograph.errors import (
     ParameterError,
     ParameterTypeError,
     SpirographError,
+    TrainingError,
 )
 
 if TYPE_CHECKING:
@@ -72,6 +73,7 @@ __all__ = [
     "SplitInfo",
     "Task",
     "TaskSet",
+    "TrainingError",
     "__version__",
     "evaluate",
     "feature_averaging",

@@ -44,6 +44,7 @@ PUBLIC = [
     "SplitInfo",
     "Task",
     "TaskSet",
+    "TrainingError",
     "__version__",
     "evaluate",
     "feature_averaging",
