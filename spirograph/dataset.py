@@ -129,6 +129,14 @@ def _check_index(index: Any, length: int, where: str) -> int:
     return index % length
 
 
+def _check_optionals(transform: Any, target_transform: Any, seed: Any) -> None:
+    for name, value in (("transform", transform), ("target_transform", target_transform)):
+        if value is not None:
+            check_callable(value, name, where="Spirograph", expected="callable or None")
+    if seed is not None:
+        check_int(seed, "seed", where="Spirograph")
+
+
 def _check_copy_options(source: str, n_points: int, extent: float, seed: int | None, space: ParameterSpace) -> None:
     if n_points != 40 or extent != 6.0:
         raise ParameterError(
@@ -256,12 +264,8 @@ class Spirograph(Dataset):
         check_choice(mode, "mode", _MODES, where=where)
         check_choice(source, "source", _SOURCES, where=where)
         space = check_space(space, where=where)
-        for name, value in (("transform", transform), ("target_transform", target_transform)):
-            if value is not None:
-                check_callable(value, name, where=where, expected="callable or None")
+        _check_optionals(transform, target_transform, seed)
         check_settings(size, n_points, extent, normalize, where=where)
-        if seed is not None:
-            check_int(seed, "seed", where=where)
 
         info = SPLITS[split]
         self.split = split
@@ -462,9 +466,7 @@ class SpirographViews(Dataset):
 
     def set_epoch(self, epoch: int) -> None:
         """Choose the epoch whose nuisance draws are served, in this process and in its DataLoader workers."""
-        if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
-            raise ParameterError(f"SpirographViews.set_epoch: `epoch` must be an int >= 0, got {epoch!r}")
-        self._epoch.fill_(epoch)
+        self._epoch.fill_(check_int(epoch, "epoch", where="SpirographViews.set_epoch", minimum=0))
 
     def __len__(self) -> int:
         return len(self.dataset)
