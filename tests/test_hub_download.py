@@ -190,7 +190,7 @@ def test_manifest_overstating_a_shard_raises(hub: LoopbackHub, limit: int | None
     with pytest.raises(
         HubError, match=rf"'data/train-00000-of-00003.parquet' holds {SHARD_ROWS} rows but .* says {ROWS}"
     ):
-        load_split("train", limit=limit)
+        load_split("train", limit=limit, repo_id=REPO)
 
 
 def test_manifest_understating_a_shard_raises(hub: LoopbackHub) -> None:
@@ -198,7 +198,7 @@ def test_manifest_understating_a_shard_raises(hub: LoopbackHub) -> None:
     manifest["files"]["data/train-00000-of-00003.parquet"]["num_rows"] = 4
     hub.overrides[MANIFEST_NAME] = json.dumps(manifest).encode()
     with pytest.raises(HubError, match=rf"holds {SHARD_ROWS} rows but .* says 4"):
-        load_split("train", limit=4)
+        load_split("train", limit=4, repo_id=REPO)
 
 
 # ---------------------------------------------------------------- offline and unreachable
@@ -319,7 +319,7 @@ def test_hostile_etag_touches_nothing_outside_the_cache(
     shard = "data/test-00000-of-00003.parquet"
     _serve(server, _HostileHub(hub.folder, REPO, shard, header, '"../../../victim.txt"'))
     with pytest.raises(HubError, match=rf"{header}: .*not a plain file name"):
-        load_split("test", limit=4)
+        load_split("test", limit=4, repo_id=REPO)
     if victim_exists:
         assert victim.read_text() == "precious\n"
     else:
@@ -327,7 +327,7 @@ def test_hostile_etag_touches_nothing_outside_the_cache(
     assert sorted(path.name for path in tmp_path.iterdir()) == sorted(["hf-cache"] + ["victim.txt"] * victim_exists)
     # The honest answer still works afterwards.
     _serve(server, hub)
-    _check_against_torch(*load_split("test", limit=4), "test")
+    _check_against_torch(*load_split("test", limit=4, repo_id=REPO), "test")
 
 
 def test_hostile_commit_on_a_missing_file_touches_nothing_outside_the_cache(
@@ -339,25 +339,25 @@ def test_hostile_commit_on_a_missing_file_touches_nothing_outside_the_cache(
     hostile.hidden.add(shard)
     _serve(server, hostile)
     with pytest.raises(HubError, match=r"X-Repo-Commit: '../../../planted'.*not a plain file name"):
-        load_split("test", limit=4)
+        load_split("test", limit=4, repo_id=REPO)
     assert sorted(path.name for path in tmp_path.iterdir()) == ["hf-cache"]
 
 
 def test_discard_never_follows_a_link_out_of_the_cache(hub: LoopbackHub, tmp_path: Path) -> None:
     # A cache poisoned earlier: the snapshot entry of a shard links to a file outside the cache.
-    load_split("val", limit=4)
+    load_split("val", limit=4, repo_id=REPO)
     victim = tmp_path / "victim.txt"
     victim.write_text("precious\n")
     pointer = next((tmp_path / "hf-cache").glob("datasets--*/snapshots/*/data/validation-00000-of-00003.parquet"))
     pointer.unlink()
     pointer.symlink_to(victim)
     with pytest.raises(HubError, match=r"links to .*victim.txt.*outside the cache's blobs folder"):
-        load_split("val", limit=4)
+        load_split("val", limit=4, repo_id=REPO)
     assert victim.read_text() == "precious\n"
 
 
 def test_discard_removes_only_the_link_and_its_blob(hub: LoopbackHub, tmp_path: Path) -> None:
-    load_split("val", limit=4)
+    load_split("val", limit=4, repo_id=REPO)
     pointer = next((tmp_path / "hf-cache").glob("datasets--*/snapshots/*/data/validation-00000-of-00003.parquet"))
     blob = pointer.resolve()
     outside = tmp_path / "outside.parquet"
@@ -390,5 +390,5 @@ def test_malformed_manifest_fields_are_a_clear_error(hub: LoopbackHub, change: A
     manifest = json.loads((hub.folder / MANIFEST_NAME).read_text())
     change(manifest)
     hub.overrides[MANIFEST_NAME] = json.dumps(manifest).encode()
-    with pytest.raises(HubError, match=r"load_split: manifest.json of dataset 'spirograph/spirograph': .*" + match):
-        load_split("test", limit=5)
+    with pytest.raises(HubError, match=rf"load_split: manifest.json of dataset '{REPO}': .*" + match):
+        load_split("test", limit=5, repo_id=REPO)

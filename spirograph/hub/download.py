@@ -49,6 +49,7 @@ from spirograph.hub.schema import (
     HUB_SPLITS,
     MANIFEST_NAME,
     TORCH_SPLITS,
+    HubConfig,
     check_manifest,
     config_for,
     sha256_file,
@@ -265,6 +266,28 @@ def _decode(path: Path, relative: str, size: int, start: int, rows: int) -> tupl
     return params, images
 
 
+def _split_layout(manifest: dict[str, Any], config: HubConfig, hub_split: str, repo: str) -> dict[str, Any]:
+    """The manifest's entry of ``hub_split`` in ``config``, checked to be the config asked for."""
+    configs = manifest.get("configs", {})
+    if config.name not in configs:
+        raise HubError(
+            f"load_split: dataset {repo!r} has configs {sorted(configs)}, not {config.name!r} "
+            f"(size={config.size}, normalize={config.normalize!r})"
+        )
+    layout = configs[config.name]
+    if (layout.get("size"), layout.get("normalize")) != (config.size, config.normalize):
+        raise HubError(
+            f"load_split: config {config.name!r} of dataset {repo!r} must have size={config.size}, "
+            f"normalize={config.normalize!r}, got size={layout.get('size')}, normalize={layout.get('normalize')!r}"
+        )
+    if hub_split not in layout.get("splits", {}):
+        raise HubError(
+            f"load_split: config {config.name!r} of dataset {repo!r} has splits {sorted(layout['splits'])}, "
+            f"not {hub_split!r}"
+        )
+    return dict(layout["splits"][hub_split])
+
+
 def load_split(
     split: str,
     *,
@@ -309,24 +332,7 @@ def load_split(
     manifest_path = _fetch(repo, MANIFEST_NAME, revision)
     manifest = _read_manifest(manifest_path, repo)
     pinned = _pinned_revision(manifest_path, revision)
-    configs = manifest.get("configs", {})
-    if config.name not in configs:
-        raise HubError(
-            f"load_split: dataset {repo!r} has configs {sorted(configs)}, not {config.name!r} "
-            f"(size={size}, normalize={normalize!r})"
-        )
-    layout = configs[config.name]
-    if (layout.get("size"), layout.get("normalize")) != (size, normalize):
-        raise HubError(
-            f"load_split: config {config.name!r} of dataset {repo!r} must have size={size}, normalize={normalize!r}, "
-            f"got size={layout.get('size')}, normalize={layout.get('normalize')!r}"
-        )
-    if hub_split not in layout.get("splits", {}):
-        raise HubError(
-            f"load_split: config {config.name!r} of dataset {repo!r} has splits {sorted(layout['splits'])}, "
-            f"not {hub_split!r}"
-        )
-    info = layout["splits"][hub_split]
+    info = _split_layout(manifest, config, hub_split, repo)
     wanted = info["num_rows"] if limit is None else limit
     if wanted > info["num_rows"]:
         raise HubError(
