@@ -36,7 +36,7 @@ import os
 import re
 import shutil
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -385,8 +385,38 @@ def _export_into(
     tqdm: Any,
     repo_id: str | None = None,
 ) -> None:
+    """Write every shard, the pictures, the card and, last, the manifest into ``root``."""
     from spirograph.hub.card import TRAVERSAL_PICTURE, dataset_card
 
+    layout, jobs = _plan(root, configs, torch_splits, subset, shard_rows)
+    files = _write_shards(jobs, quiet, num_proc, tqdm)
+    for config_layout in layout.values():
+        for info in config_layout["splits"].values():
+            # In-memory (Arrow) size, the `num_bytes` of the card's `dataset_info`.
+            info["num_bytes"] = sum(files[path].pop("arrow_bytes") for path in info["files"])
+
+    grids: dict[str, str] = {}
+    for config in configs:
+        name = f"samples-{config.name}.png"
+        first = torch_splits[0]
+        _sample_grid(first, config, root / name, layout[config.name]["splits"][HUB_SPLITS[first]]["num_rows"])
+        grids[config.name] = name
+        files[name] = _file_entry(root, name)
+    _traversal_picture(configs[0], root / TRAVERSAL_PICTURE)
+    files[TRAVERSAL_PICTURE] = _file_entry(root, TRAVERSAL_PICTURE)
+
+    manifest = _manifest(layout, files, subset, shard_rows)
+    _write_text(root / "README.md", dataset_card(manifest, grids, repo_id=repo_id))
+    files["README.md"] = _file_entry(root, "README.md")
+    manifest["files"] = dict(sorted(files.items()))
+    # The manifest is written last: a folder with a manifest is a complete export.
+    _write_text(root / MANIFEST_NAME, json.dumps(manifest, indent=2) + "\n")
+
+
+def _plan(
+    root: Path, configs: list[HubConfig], torch_splits: list[str], subset: int | None, shard_rows: int
+) -> tuple[dict[str, dict[str, Any]], list[dict[str, Any]]]:
+    """The manifest's ``configs`` layout and one job per shard to write."""
     jobs: list[dict[str, Any]] = []
     layout: dict[str, dict[str, Any]] = {}
     for config in configs:
@@ -410,12 +440,16 @@ def _export_into(
             "directory": config.directory,
             "splits": splits_info,
         }
+    return layout, jobs
 
+
+def _write_shards(jobs: list[dict[str, Any]], quiet: bool, num_proc: int, tqdm: Any) -> dict[str, dict[str, Any]]:
+    """Write every shard (in worker processes when ``num_proc > 1``); their manifest entries by path."""
     files: dict[str, dict[str, Any]] = {}
     total = sum(job["stop"] - job["start"] for job in jobs)
     with tqdm(total=total, unit=" rows", desc="Exporting Spirograph", disable=quiet) as progress:
         if num_proc == 1:
-            results = (_write_shard(job) for job in jobs)
+            results: Iterable[dict[str, Any]] = (_write_shard(job) for job in jobs)
             for result in results:
                 files[result["path"]] = result
                 progress.update(result["num_rows"])
@@ -431,23 +465,14 @@ def _export_into(
                     progress.update(result["num_rows"])
     for entry in files.values():
         del entry["path"]
-    for config_layout in layout.values():
-        for info in config_layout["splits"].values():
-            # In-memory (Arrow) size, the `num_bytes` of the card's `dataset_info`.
-            info["num_bytes"] = sum(files[path].pop("arrow_bytes") for path in info["files"])
+    return files
 
-    grids: dict[str, str] = {}
-    for config in configs:
-        name = f"samples-{config.name}.png"
-        first = torch_splits[0]
-        _sample_grid(first, config, root / name, layout[config.name]["splits"][HUB_SPLITS[first]]["num_rows"])
-        grids[config.name] = name
-        files[name] = _file_entry(root, name)
-    _traversal_picture(configs[0], root / TRAVERSAL_PICTURE)
-    files[TRAVERSAL_PICTURE] = _file_entry(root, TRAVERSAL_PICTURE)
 
+def _manifest(
+    layout: dict[str, dict[str, Any]], files: dict[str, dict[str, Any]], subset: int | None, shard_rows: int
+) -> dict[str, Any]:
     space = ParameterSpace()
-    manifest: dict[str, Any] = {
+    return {
         "format": MANIFEST_FORMAT,
         "package": "spirograph",
         "package_version": __version__,
@@ -462,11 +487,6 @@ def _export_into(
         "configs": layout,
         "files": files,
     }
-    _write_text(root / "README.md", dataset_card(manifest, grids, repo_id=repo_id))
-    files["README.md"] = _file_entry(root, "README.md")
-    manifest["files"] = dict(sorted(files.items()))
-    # The manifest is written last: a folder with a manifest is a complete export.
-    _write_text(root / MANIFEST_NAME, json.dumps(manifest, indent=2) + "\n")
 
 
 def push(
