@@ -263,6 +263,25 @@ image, target = data[0]
 The package also renders the same rows locally without any download: `Spirograph("{torch_split}"{renderer})`."""
 
 
+def _copy_notes(manifest: dict[str, Any]) -> tuple[str, str]:
+    """What this copy leaves out: the rows beyond its subset, the configs it was not given."""
+    subset = manifest.get("subset")
+    subset_note = (
+        f"\n\n**This copy holds only the first {subset:,} rows of each split**; the full splits hold "
+        "100,000 / 10,000 / 20,000 rows.\n"
+        if subset is not None
+        else ""
+    )
+    others = [name for name in CONFIGS if name not in manifest["configs"]]
+    other_note = (
+        f" The package knows other configs too ({', '.join(f'`{name}`' for name in others)}); export them "
+        "with `spirograph export --config NAME`."
+        if others
+        else ""
+    )
+    return subset_note, other_note
+
+
 def dataset_card(manifest: dict[str, Any], grids: dict[str, str], *, repo_id: str | None = None) -> str:
     """The full ``README.md`` of an export.
 
@@ -276,22 +295,9 @@ def dataset_card(manifest: dict[str, Any], grids: dict[str, str], *, repo_id: st
         The card's text: YAML front matter then Markdown.
     """
     pictures = "\n\n".join(f"![Samples of config {name}]({path})" for name, path in grids.items())
-    subset = manifest.get("subset")
-    subset_note = (
-        f"\n\n**This copy holds only the first {subset:,} rows of each split**; the full splits hold "
-        "100,000 / 10,000 / 20,000 rows.\n"
-        if subset is not None
-        else ""
-    )
     first = next(iter(manifest["configs"]))
     exported = ", ".join(f"`{name}`" for name in manifest["configs"])
-    others = [name for name in CONFIGS if name not in manifest["configs"]]
-    other_note = (
-        f" The package knows other configs too ({', '.join(f'`{name}`' for name in others)}); export them "
-        "with `spirograph export --config NAME`."
-        if others
-        else ""
-    )
+    subset_note, other_note = _copy_notes(manifest)
     return f"""{_front_matter(manifest)}
 # Spirograph
 
