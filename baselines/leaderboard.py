@@ -15,8 +15,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from spirograph._files import atomic_write, atomic_write_text
 from spirograph.evaluation import PAPER_AVERAGING
+from spirograph.files import atomic_write, atomic_write_text
 
 HERE = Path(__file__).resolve().parent
 TASKS = ("m", "b", "sigma", "fore_r")

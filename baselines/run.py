@@ -28,10 +28,10 @@ import torch
 from torch import nn
 
 from spirograph import Spirograph, __version__
-from spirograph._files import atomic_write_text
 from spirograph.baselines import TrainConfig, penalty_statistic, train
 from spirograph.errors import ConfigError
 from spirograph.evaluation import PAPER_AVERAGING, evaluate, invariance
+from spirograph.files import atomic_write_text
 from spirograph.references import OracleEncoder, PixelEncoder, RandomEncoder
 from spirograph.robustness import robustness
 from spirograph.transform import SpirographTransform

@@ -26,7 +26,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 import spirograph
 from spirograph import Spirograph
-from spirograph._files import atomic_write_text
+from spirograph.files import atomic_write_text
 
 RESULTS = Path(__file__).resolve().parent / "results" / "dataset.json"
 

@@ -36,10 +36,10 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from spirograph._files import atomic_write_text
-from spirograph._version import __version__
+import spirograph
 from spirograph.dataset import Spirograph
 from spirograph.evaluation import EVALUATION_STREAM, evaluate
+from spirograph.files import atomic_write_text
 from spirograph.references import PixelEncoder
 
 RESULTS = Path(__file__).resolve().parent / "results" / "evaluation.json"
@@ -159,7 +159,7 @@ def _print_row(row: dict[str, object]) -> None:
 def _write(out: Path, device: torch.device, rows: list[dict[str, object]]) -> None:
     record = {
         "benchmark": "evaluation",
-        "package_version": __version__,
+        "package_version": spirograph.__version__,
         "torch": torch.__version__,
         "device": str(device),
         "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor(),

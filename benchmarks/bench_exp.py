@@ -23,7 +23,7 @@ from pathlib import Path
 
 import torch
 
-from spirograph._files import atomic_write_text
+from spirograph.files import atomic_write_text
 
 RESULTS = Path(__file__).resolve().parent / "results" / "exp.json"
 LOWEST = -40.0 * 1.4426950408889634  # the renderer's float32 floor exp(-40), in base 2

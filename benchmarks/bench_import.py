@@ -21,7 +21,7 @@ import sys
 import time
 from pathlib import Path
 
-from spirograph._files import atomic_write_text
+from spirograph.files import atomic_write_text
 
 CASES: dict[str, str] = {
     "python (no import)": "pass",

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import torch
 
-from spirograph._files import atomic_write_text
 from spirograph.bench import benchmark_render, format_table
+from spirograph.files import atomic_write_text
 
 _THREAD_VARIABLES = ("OMP_NUM_THREADS", "OMP_WAIT_POLICY", "KMP_BLOCKTIME", "MKL_NUM_THREADS")
 DEFAULT_OUTPUT = Path(__file__).resolve().parent / "results" / "render.json"

@@ -475,8 +475,8 @@ def _run_push(args: argparse.Namespace) -> int:
 
 
 def _run_bench(args: argparse.Namespace) -> int:
-    from spirograph._files import atomic_write_text
     from spirograph.bench import benchmark_render, format_table
+    from spirograph.files import atomic_write_text
 
     batch_sizes = tuple(size for group in args.batch_sizes for size in group)
     rows = benchmark_render(batch_sizes, threads=args.threads)

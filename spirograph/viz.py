@@ -34,8 +34,8 @@ from spirograph._checks import (
     check_space,
     check_tensor,
 )
-from spirograph._files import atomic_write
 from spirograph.errors import ParameterError, ParameterTypeError
+from spirograph.files import atomic_write
 from spirograph.render import Normalize, render
 from spirograph.space import PARAMETER_NAMES, ParameterSpace
 

@@ -9,7 +9,7 @@ from typing import BinaryIO
 
 import pytest
 
-from spirograph._files import atomic_write, atomic_write_text
+from spirograph.files import atomic_write, atomic_write_text
 
 
 def test_text_lands_complete(tmp_path: Path) -> None:

@@ -50,7 +50,6 @@ from torch import nn
 from torch.utils.data import DistributedSampler
 from tqdm.auto import tqdm
 
-from spirograph._files import atomic_write, atomic_write_text
 from spirograph._version import __version__
 from spirograph.baselines.encoders import ENCODER_INITS, ENCODERS, EncoderInit, build_encoder
 from spirograph.baselines.losses import ProjectionHead, nt_xent
@@ -58,6 +57,7 @@ from spirograph.baselines.optim import LARS, capped_cosine, parameter_groups, sc
 from spirograph.baselines.penalty import gradient_penalty
 from spirograph.dataset import SPLITS, Spirograph
 from spirograph.errors import CheckpointError, ConfigError, SpirographError, TrainingError
+from spirograph.files import atomic_write, atomic_write_text
 from spirograph.render import NORMALIZE_MODES, Normalize
 from spirograph.space import DEFAULT_TARGETS, ParameterSpace
 from spirograph.transform import SpirographTransform

@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from spirograph._checks import check_instance
-from spirograph._files import atomic_write_text
 from spirograph._version import __version__
 from spirograph.errors import ParameterError
+from spirograph.files import atomic_write_text
 
 __all__ = ["EvaluationResult", "InvarianceResult"]
 

@@ -43,10 +43,10 @@ from typing import Any
 
 import torch
 
-from spirograph._files import fsync_directory, fsync_file
 from spirograph._version import __version__
 from spirograph.dataset import SPLITS, VERSION, Spirograph
 from spirograph.errors import ConfigError, ExportError, HubError
+from spirograph.files import fsync_directory, fsync_file
 from spirograph.hub._extra import require_hub
 from spirograph.hub.schema import (
     DEFAULT_SHARD_ROWS,
