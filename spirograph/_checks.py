@@ -3,15 +3,15 @@
 Every check takes the value, the argument's ``name`` and ``where`` (the public function
 or class the user called) and either returns the value, normalized, or raises:
 
-- :class:`~spirograph.errors.ParameterTypeError` (a ``TypeError``) when the value has the
+- [`ParameterTypeError`][spirograph.errors.ParameterTypeError] (a ``TypeError``) when the value has the
   wrong type: ``"{where}: `{name}` must be {expected}, got {type} {value!r}"``;
-- ``error`` (:class:`~spirograph.errors.ParameterError` by default, a ``ValueError``; a
-  configuration object passes :class:`~spirograph.errors.ConfigError`) when the type is
+- ``error`` ([`ParameterError`][spirograph.errors.ParameterError] by default, a ``ValueError``; a
+  configuration object passes [`ConfigError`][spirograph.errors.ConfigError]) when the type is
   right and the value is not: ``"{where}: `{name}` must be {expected}, got {value!r}"``.
 
 So the same mistake raises the same class with the same message wherever it is made.
 
-Example:
+Examples:
     >>> check_int(3, "batch_size", where="train", minimum=1)
     3
 """
@@ -127,9 +127,13 @@ def check_number(
     """A real number (``int``, ``float`` or a NumPy scalar; ``bool`` refused).
 
     Args:
-        value, name, where: the value, the argument's name and the caller.
-        minimum, maximum: inclusive bounds.
-        above, below: exclusive bounds.
+        value: the value to check.
+        name: the argument's name, for the message.
+        where: the caller, for the message.
+        minimum: inclusive lower bound.
+        maximum: inclusive upper bound.
+        above: exclusive lower bound.
+        below: exclusive upper bound.
         finite: refuse NaN and infinities.
         error: the class of a bad value.
 
@@ -249,10 +253,12 @@ def check_tensor(
     shape: ShapeSpec | None = None,
     floating: bool = False,
 ) -> torch.Tensor:
-    """A :class:`torch.Tensor`, optionally of a shape and a floating dtype.
+    """A `torch.Tensor`, optionally of a shape and a floating dtype.
 
     Args:
-        value, name, where: the value, the argument's name and the caller.
+        value: the value to check.
+        name: the argument's name, for the message.
+        where: the caller, for the message.
         shape: the expected shape: ints are fixed sizes, strings name free sizes
             (``("n", 10)``), a leading ``...`` allows any leading dimensions (at least one
             dimension in all).
@@ -275,7 +281,7 @@ def check_device(value: Any, name: str = "device", *, where: str) -> torch.devic
     """A torch device (or its name) that exists on this machine.
 
     Raises:
-        ParameterTypeError: not a ``str`` or :class:`torch.device`.
+        ParameterTypeError: not a ``str`` or `torch.device`.
         ParameterError: an unknown device name, or a CUDA/MPS device that is not available.
     """
     if not isinstance(value, (str, torch.device)):
@@ -301,7 +307,7 @@ def check_device(value: Any, name: str = "device", *, where: str) -> torch.devic
 def check_space(
     space: Any, name: str = "space", *, where: str, default: ParameterSpace | None = None
 ) -> ParameterSpace:
-    """A :class:`~spirograph.ParameterSpace`; ``None`` gives ``default`` (the paper's space if none)."""
+    """A [`ParameterSpace`][spirograph.space.ParameterSpace]; ``None`` gives ``default`` (the paper's space if none)."""
     from spirograph.space import ParameterSpace
 
     if space is None:

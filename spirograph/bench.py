@@ -222,7 +222,7 @@ def benchmark_render(
 
 @dataclass(frozen=True)
 class _Settings:
-    """What :func:`benchmark_render` holds fixed across batch sizes and passes."""
+    """What [`benchmark_render()`][spirograph.bench.benchmark_render] holds fixed across batch sizes and passes."""
 
     repeats: int
     naive_repeats: int
@@ -236,7 +236,7 @@ class _Settings:
 
 
 def _measure(batch_size: int, name: str, seed: int, settings: _Settings) -> dict[str, Any]:
-    """One row of :func:`benchmark_render`: one batch size and one pass, both renderers interleaved."""
+    """One row of `benchmark_render()`: one batch size and one pass, both renderers interleaved."""
     device, dtype, size = settings.device, settings.dtype, settings.size
     options: dict[str, Any] = {"size": size, "n_points": settings.n_points, "normalize": settings.normalize}
     synchronize: Callable[[], None] = (

@@ -3,15 +3,15 @@
 Every error subclasses [`SpirographError`][spirograph.errors.SpirographError] and the closest builtin, so that
 ``except ValueError`` or ``except OSError`` keeps working in user code.
 
-The policy, applied by the checks of :mod:`spirograph._checks`:
+The policy, applied by the checks of `spirograph._checks`:
 
-- an argument of the wrong type raises :class:`ParameterTypeError` (a ``TypeError``);
+- an argument of the wrong type raises [`ParameterTypeError`][spirograph.errors.ParameterTypeError] (a ``TypeError``);
 - an argument of the right type with a bad value, shape or dtype raises
-  :class:`ParameterError` (a ``ValueError``);
+  [`ParameterError`][spirograph.errors.ParameterError] (a ``ValueError``);
 - a field of a configuration object (``TrainConfig``, a hub builder config, a
-  leaderboard entry) with a bad value raises :class:`ConfigError`, a kind of
-  :class:`ParameterError`;
-- an index outside a dataset raises :class:`IndexOutOfRangeError` (an ``IndexError``,
+  leaderboard entry) with a bad value raises [`ConfigError`][spirograph.errors.ConfigError], a kind of
+  [`ParameterError`][spirograph.errors.ParameterError];
+- an index outside a dataset raises [`IndexOutOfRangeError`][spirograph.errors.IndexOutOfRangeError] (an ``IndexError``,
   so that Python's iteration protocol keeps working);
 - I/O, hub and checkpoint failures raise their own classes below.
 """

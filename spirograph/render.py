@@ -95,19 +95,22 @@ def _tracks_derivatives(tensor: torch.Tensor) -> bool:
 
 
 MAX_SIZE = 4096
-"""The largest canvas side :func:`render` accepts (one float32 image is then 200 MB)."""
+"""The largest canvas side [`render()`][spirograph.render.render] accepts (one float32 image is then 200 MB)."""
 
 MAX_POINTS = 65536
-"""The most curve points :func:`render` accepts."""
+"""The most curve points [`render()`][spirograph.render.render] accepts."""
 
 
 def check_settings(
     size: Any, n_points: Any, extent: Any, normalize: Any, *, where: str, error: type[ParameterError] = ParameterError
 ) -> None:
-    """Check renderer settings (the checks of :func:`render`, for callers that hold them).
+    """Check renderer settings (the checks of [`render()`][spirograph.render.render], for callers that hold them).
 
     Args:
-        size, n_points, extent, normalize: as in :func:`render`.
+        size: as in [`render()`][spirograph.render.render].
+        n_points: as in [`render()`][spirograph.render.render].
+        extent: as in [`render()`][spirograph.render.render].
+        normalize: as in [`render()`][spirograph.render.render].
         where: the caller, for the message.
         error: the class of a bad value (a configuration object passes ``ConfigError``).
 
@@ -151,7 +154,7 @@ def check_memory(
 ) -> None:
     """Refuse a render whose memory would exceed the device's, before anything is allocated.
 
-    The estimate counts the result and one chunk's working tensors (see :func:`render`);
+    The estimate counts the result and one chunk's working tensors (see [`render()`][spirograph.render.render]);
     the device's memory is the machine's physical memory for the CPU and the GPU's total
     memory for CUDA (other devices are not checked).
 

@@ -433,10 +433,10 @@ def test_device_comes_from_the_encoder_when_not_given(train: Spirograph, test: S
     assert torch.device(result.device) == next(encoder.parameters()).device
     assert evaluate(PixelEncoder(), train=train, test=test, probe="ridge", progress=False).device == "cpu"
     # The rule itself: the first parameter or buffer, else the CPU; an explicit device wins.
-    from spirograph.evaluation import _check_device
+    from spirograph.evaluation._encoding import encoder_device
 
     on_meta = nn.Linear(2, 2, device="meta")
-    assert _check_device(None, on_meta, "evaluate") == torch.device("meta")
-    assert _check_device(None, nn.BatchNorm1d(2, affine=False).to("meta"), "evaluate") == torch.device("meta")
-    assert _check_device(None, lambda x: x, "evaluate") == torch.device("cpu")
-    assert _check_device("cpu", on_meta, "evaluate") == torch.device("cpu")
+    assert encoder_device(on_meta, None, "evaluate") == torch.device("meta")
+    assert encoder_device(nn.BatchNorm1d(2, affine=False).to("meta"), None, "evaluate") == torch.device("meta")
+    assert encoder_device(lambda x: x, None, "evaluate") == torch.device("cpu")
+    assert encoder_device(on_meta, "cpu", "evaluate") == torch.device("cpu")

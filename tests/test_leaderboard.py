@@ -160,7 +160,7 @@ def test_leaderboard_marks_runs_cut_short_and_their_precision(tmp_path: Path) ->
         "mse": {"m": 0.01, "b": 0.01, "sigma": 0.01, "fore_r": 0.01},
         "feature_averaging": {"1": 0.01},
         "conditional_variance": 0.25,
-        "conditional_variance_normalised": 0.5,
+        "conditional_variance_normalized": 0.5,
         "nuisance_share": 0.4,
         "nuisance_mse": 0.07,
         "nuisance_mse_prior_mean": 0.08,

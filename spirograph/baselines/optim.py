@@ -247,8 +247,8 @@ def capped_cosine(epoch: int, *, epochs: int, warmup_epochs: int, base_lr: float
         The learning rate.
 
     Examples:
-        >>> round(capped_cosine(9, epochs=50, warmup_epochs=10, base_lr=3.0), 4)
-        2.7664
+        >>> round(capped_cosine(9, epochs=50, warmup_epochs=10, base_lr=3.0), 3)
+        2.766
     """
     for name, value in (("epoch", epoch), ("epochs", epochs), ("warmup_epochs", warmup_epochs)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:

@@ -16,7 +16,7 @@ every method is scored the same way:
    the feature of an item is the mean over ``M`` nuisance draws, for both the probe's
    training set and the test set; the paper's default is ``M = 1``.
 4. **Probe.** One linear layer on all target tasks, fitted by full-batch L-BFGS (500
-   steps, L2 weight ``1e-8`` on the weights, see :mod:`spirograph.probes`).
+   steps, L2 weight ``1e-8`` on the weights, see [`spirograph.probes`][spirograph.probes]).
 5. **Scores.** Test MSE per task and its mean over tasks; also ``R^2`` and the MSE over
    the task's prior variance.
 

@@ -153,25 +153,31 @@ def invariance(
     - ``conditional_variance_normalized``: per projection, the above over the total
       variance of the projection over all examples and draws, averaged over projections.
     - ``nuisance_share``: on the raw features, ``sum_d E_x Var(z_d | x) / sum_d Var(z_d)``.
-    - ``nuisance_mse`` (with ``nuisance_probe``): :func:`evaluate` with the nuisance
+    - ``nuisance_mse`` (with ``nuisance_probe``): `evaluate()` with the nuisance
       tasks (M = 1) on ``train``/``test``, the paper's other diagnostic, beside
       ``nuisance_mse_prior_mean``, the MSE of predicting each prior mean on that test set.
 
     Args:
-        encoder: as in :func:`evaluate`.
+        encoder: as in `evaluate()`.
         data: items whose draws are compared (default ``Spirograph("test", subset=n_examples)``).
         n_examples: how many items of ``data`` (the first ones), ``>= 2``.
         n_draws: nuisance draws per item, ``>= 2``.
         n_projections: random Rademacher projections averaged, ``>= 1``.
         seed: seed of the nuisance draws and the projections.
         space: nuisance prior and split (default: ``data.space``).
-        nuisance_probe: also fit the nuisance probe (costs one :func:`evaluate`).
-        train, test, probe, l2, steps, proportion: the nuisance probe's data and settings,
-            as in :func:`evaluate`.
-        device, batch_size, progress: as in :func:`evaluate`.
+        nuisance_probe: also fit the nuisance probe (costs one `evaluate()`).
+        train: the nuisance probe's training set, as in `evaluate()`.
+        test: the nuisance probe's test set, as in `evaluate()`.
+        probe: the nuisance probe's solver, as in `evaluate()`.
+        l2: the nuisance probe's L2 weight, as in `evaluate()`.
+        steps: the nuisance probe's L-BFGS steps, as in `evaluate()`.
+        proportion: the nuisance probe's default share of each split, as in `evaluate()`.
+        device: as in `evaluate()` (by default the encoder's device).
+        batch_size: as in `evaluate()`.
+        progress: as in `evaluate()`.
 
     Returns:
-        The :class:`InvarianceResult`.
+        The `InvarianceResult`.
     """
     where = "invariance"
     counts = (n_examples, n_draws, n_projections, seed)

@@ -1,4 +1,4 @@
-"""The paper's linear-probe protocol: :func:`evaluate` and :func:`feature_averaging`.
+"""The paper's linear-probe protocol: `evaluate()` and `feature_averaging()`.
 
 Feature averaging over several ``M`` reuses one pass: the running sum of features over
 draws ``0 .. M-1`` is snapshotted at each requested ``M`` (memory ``O(N d)``, never
@@ -84,7 +84,7 @@ def _check_renderers(train: Spirograph, test: Spirograph, where: str) -> None:
 
 @dataclass
 class _Protocol:
-    """The checked settings of one :func:`evaluate` call, and what it accumulates."""
+    """The checked settings of one `evaluate()` call, and what it accumulates."""
 
     train: Spirograph
     test: Spirograph
@@ -108,7 +108,7 @@ class _Protocol:
 
 
 def _check_protocol(settings: dict[str, Any], where: str) -> _Protocol:
-    """Every setting of :func:`evaluate` checked before any encoding."""
+    """Every setting of `evaluate()` checked before any encoding."""
     ms = _check_averaging(settings["averaging"], where)
     probe = check_choice(settings["probe"], "probe", PROBE_METHODS, where=where)
     l2 = check_number(settings["l2"], "l2", where=where, minimum=0)
@@ -156,7 +156,7 @@ def evaluate(
         encoder: an ``nn.Module`` or callable mapping images ``(B, 3, 32, 32)`` float32 on
             ``device`` to features ``(B, d)``. It is put in eval mode (and restored after)
             and called under ``torch.no_grad``. An encoder with ``encodes_parameters =
-            True`` (e.g. :class:`spirograph.references.OracleEncoder`) receives the
+            True`` (e.g. [`OracleEncoder`][spirograph.references.OracleEncoder]) receives the
             ``(B, 10)`` parameters of each input instead of its image.
         train: the probe's training set (default ``Spirograph("train", subset=proportion)``).
         test: the test set (default ``Spirograph("test", subset=proportion)``).
@@ -177,8 +177,8 @@ def evaluate(
             not given (the paper's 0.5).
 
     Returns:
-        The :class:`EvaluationResult`; with a list for ``averaging`` its headline scores
-        are those of the largest ``M`` and :attr:`~EvaluationResult.feature_averaging`
+        The `EvaluationResult`; with a list for ``averaging`` its headline scores
+        are those of the largest ``M`` and `feature_averaging`
         holds the curve.
 
     Raises:
@@ -187,7 +187,7 @@ def evaluate(
             without CUDA, a nuisance task with ``M > 1``, ...), or an encoder output that
             is not a finite ``(B, d)`` tensor.
 
-    Example:
+    Examples:
         >>> from spirograph.references import PixelEncoder
         >>> result = evaluate(PixelEncoder(), train=Spirograph("train", subset=64),
         ...                   test=Spirograph("test", subset=32), probe="ridge", progress=False)
@@ -279,9 +279,9 @@ def feature_averaging(
     features, and fits a probe on the averages at each ``M`` in ``ms``.
 
     Args:
-        encoder: as in :func:`evaluate`.
+        encoder: as in `evaluate()`.
         ms: the values of ``M`` (the paper's ``1, 2, 3, 4, 5, 10, 20, 30`` by default).
-        **kwargs: any other argument of :func:`evaluate`.
+        **kwargs: any other argument of `evaluate()`.
 
     Returns:
         ``{M: mse_mean}`` in increasing ``M``. For per-task values and settings use

@@ -77,24 +77,31 @@ class EvaluationResult(_Record):
 
     Attributes:
         mse: test MSE per task (at ``averaging`` draws per feature).
-        mse_mean: mean of :attr:`mse` over tasks (the paper's headline number).
+        mse_mean: mean of `mse` over tasks (the paper's headline number).
         r2: ``1 - SSE / SST`` per task on the test labels.
         normalized_mse: MSE over the task's prior variance (1 = no better than the prior mean).
-        normalized_mse_mean: mean of :attr:`normalized_mse`.
+        normalized_mse_mean: mean of `normalized_mse`.
         averaging: ``M``, the number of nuisance draws averaged per feature.
         feature_averaging: ``M -> mse_mean`` for every requested ``M`` (``None`` for one ``M``).
         feature_averaging_per_task: ``M -> {task: MSE}`` (``None`` for one ``M``).
         tasks: the task names.
-        probe, l2, steps: the probe settings.
-        n_train, n_test: items in the probe's training and test sets.
+        probe: the probe's solver (``"lbfgs"`` or ``"ridge"``).
+        l2: the probe's L2 weight.
+        steps: the probe's L-BFGS steps.
+        n_train: items in the probe's training set.
+        n_test: items in the test set.
         splits: ``{"train": split name, "test": split name}``.
         seeds: ``{"evaluation": seed of the nuisance draws, "train": split seed, "test": split seed}``.
-        normalize, size, n_points, extent: renderer settings of the data.
+        normalize: the renderer's normalization of the data.
+        size: the image side of the data.
+        n_points: the curve points of the data.
+        extent: the canvas half-width of the data.
         bounds: the nuisance/target priors used, ``name -> [low, high]``.
-        targets, nuisance: the target/nuisance split of the space.
+        targets: the target names of the space.
+        nuisance: the nuisance names of the space.
         feature_dim: dimension ``d`` of the encoder's features.
         device: where the encoder ran.
-        package_version: :data:`spirograph.__version__` that produced the record.
+        package_version: `spirograph.__version__` that produced the record.
         timings: seconds spent ``encode`` (render + encoder), ``fit`` (probe fit + scores), ``total``.
     """
 
@@ -128,12 +135,12 @@ class EvaluationResult(_Record):
 
     @property
     def M(self) -> int:
-        """The number of nuisance draws averaged per feature (same as :attr:`averaging`)."""
+        """The number of nuisance draws averaged per feature (same as `averaging`)."""
         return self.averaging
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> EvaluationResult:
-        """Rebuild a record from :meth:`to_dict` output (or its JSON)."""
+        """Rebuild a record from `to_dict()` output (or its JSON)."""
         check_instance(data, "data", dict, where="EvaluationResult.from_dict")
         cls._check_keys(data, "EvaluationResult.from_dict")
         values = dict(data)
@@ -144,13 +151,13 @@ class EvaluationResult(_Record):
 
     @classmethod
     def from_json(cls, source: str | os.PathLike[str]) -> EvaluationResult:
-        """Rebuild a record from JSON text or a JSON file written by :meth:`to_json`."""
+        """Rebuild a record from JSON text or a JSON file written by `to_json()`."""
         return cls.from_dict(_read_json(source, "EvaluationResult.from_json"))
 
 
 @dataclass
 class InvarianceResult(_Record):
-    """Invariance diagnostics of a representation (see :func:`invariance`).
+    """Invariance diagnostics of a representation (see `invariance()`).
 
     Attributes:
         conditional_variance: variance, across nuisance draws of one example, of a random
@@ -167,7 +174,10 @@ class InvarianceResult(_Record):
         nuisance_mse_prior_mean: MSE of predicting each nuisance parameter by its prior
             mean on the same test set, mean over tasks (the no-information level).
         nuisance_mse_prior_mean_per_task: per nuisance parameter.
-        n_examples, n_draws, n_projections, seed: the settings.
+        n_examples: examples compared.
+        n_draws: nuisance draws per example.
+        n_projections: random projections averaged.
+        seed: seed of the draws and projections.
         feature_dim: dimension of the representation.
         package_version: the package version that produced the record.
         timings: seconds spent on the variance pass and the nuisance probe.
@@ -190,12 +200,12 @@ class InvarianceResult(_Record):
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> InvarianceResult:
-        """Rebuild a record from :meth:`to_dict` output (or its JSON)."""
+        """Rebuild a record from `to_dict()` output (or its JSON)."""
         check_instance(data, "data", dict, where="InvarianceResult.from_dict")
         cls._check_keys(data, "InvarianceResult.from_dict")
         return cls(**data)
 
     @classmethod
     def from_json(cls, source: str | os.PathLike[str]) -> InvarianceResult:
-        """Rebuild a record from JSON text or a JSON file written by :meth:`to_json`."""
+        """Rebuild a record from JSON text or a JSON file written by `to_json()`."""
         return cls.from_dict(_read_json(source, "InvarianceResult.from_json"))

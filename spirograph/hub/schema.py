@@ -192,7 +192,8 @@ def check_manifest(manifest: Any, where: str) -> dict[str, Any]:
         where: the start of an error message, e.g. ``"load_split: manifest.json of dataset 'a/b'"``.
 
     Returns:
-        ``manifest``, whose ``format`` is :data:`MANIFEST_FORMAT`; every config has an int
+        ``manifest``, whose ``format`` is
+        [`MANIFEST_FORMAT`][spirograph.hub.schema.MANIFEST_FORMAT]; every config has an int
         ``size``, a str ``normalize`` and ``splits`` holding an int ``num_rows >= 0`` and a
         list of file names; every file listed there has an entry in ``files`` with a
         64-digit lowercase hex ``sha256``, ``bytes`` and ``num_rows`` (ints >= 0).
