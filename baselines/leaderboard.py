@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from spirograph.baselines import LeaderboardResult
 from spirograph.evaluation import PAPER_AVERAGING
 from spirograph.files import atomic_write, atomic_write_text
 
@@ -77,12 +78,12 @@ def load(configs_dir: Path, results_dir: Path) -> list[dict[str, Any]]:
     for path in sorted(configs_dir.glob("*.json")):
         entry = json.loads(path.read_text())
         result_path = results_dir / f"{entry['entry']}.json"
-        result = json.loads(result_path.read_text()) if result_path.exists() else None
+        result = LeaderboardResult.load(result_path).to_dict() if result_path.exists() else None
         rows.append({"entry": entry, "result": result})
     # Result files without an entry file (e.g. extra seeds from `run.py --seed`) still show up.
     known = {row["entry"]["entry"] for row in rows}
     for path in sorted(results_dir.glob("*.json")):
-        result = json.loads(path.read_text())
+        result = LeaderboardResult.load(path).to_dict()
         if result["entry"] not in known:
             rows.append({"entry": {**result["config"], "entry": result["entry"]}, "result": result})
     return sorted(rows, key=_order)

@@ -28,10 +28,9 @@ import torch
 from torch import nn
 
 from spirograph import Spirograph, __version__
-from spirograph.baselines import TrainConfig, penalty_statistic, train
+from spirograph.baselines import LeaderboardResult, TrainConfig, penalty_statistic, train
 from spirograph.errors import ConfigError
 from spirograph.evaluation import PAPER_AVERAGING, evaluate, invariance
-from spirograph.files import atomic_write_text
 from spirograph.references import OracleEncoder, PixelEncoder, RandomEncoder
 from spirograph.robustness import robustness
 from spirograph.transform import SpirographTransform
@@ -126,10 +125,6 @@ def build_encoder_for(
         "checkpoint": str(result.checkpoint) if result.checkpoint else None,
     }
     return result.encoder, training, config
-
-
-def atomic_write_json(path: Path, data: dict[str, Any]) -> None:
-    atomic_write_text(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
 
 
 def run(
@@ -264,7 +259,7 @@ def run(
         "invariance": inv.to_dict(),
     }
     path = results_dir / f"{entry['entry']}.json"
-    atomic_write_json(path, result)
+    LeaderboardResult.from_dict(result).save(path)
     return path
 
 
@@ -336,7 +331,7 @@ def main(argv: list[str] | None = None) -> int:
         deadline=args.deadline,
     )
     if path is not None:
-        data = json.loads(path.read_text())
+        data = LeaderboardResult.load(path).to_dict()
         training = data.get("training") or {}
         if training.get("stopped_early"):
             print(

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pytest
 
@@ -111,27 +112,80 @@ def test_runner_end_to_end_and_leaderboard(tmp_path: Path) -> None:
     assert (tmp_path / "mse_vs_m.png").exists()
 
 
-def test_leaderboard_renders_from_result_files(tmp_path: Path) -> None:
-    configs, results = tmp_path / "configs", tmp_path / "results"
-    configs.mkdir()
-    results.mkdir()
-    (configs / "tiny-invclr.json").write_text(json.dumps(TINY_ENTRY))
-    fake = {
-        "entry": "tiny-invclr",
-        "config": TINY_ENTRY,
+def full_result(**fields: Any) -> dict[str, Any]:
+    """A result file's fields: the given ones, the rest filled with plain values of the right type."""
+    filled: dict[str, Any] = {
+        "entry": "x",
+        "title": "Tiny InvCLR",
+        "method": "invclr",
+        "seed": 0,
         "device": "cpu",
-        "wall_time": {"total": 90.0},
-        "mse_mean": 0.0123,
-        "mse": {"m": 0.01, "b": 0.02, "sigma": 0.005, "fore_r": 0.0142},
-        "feature_averaging": {"1": 0.0123, "2": 0.0101},
+        "date": "2026-01-01T00:00:00Z",
+        "wall_time": {"total": 1.0},
+        "versions": {},
+        "config": {},
+        "mse_mean": 1.0,
+        "mse": {},
+        "averaging_for_mse": 1,
+        "feature_averaging": {},
+        "feature_averaging_per_task": {},
         "conditional_variance": 0.25,
         "conditional_variance_normalized": 0.5,
         "nuisance_share": 0.4,
         "nuisance_mse": 0.07,
         "nuisance_mse_prior_mean": 0.08,
         "penalty": 3.5,
-        "robustness": {"mse_mean": {"h_shift": {"-0.5": 0.02}}},
+        "penalty_note": None,
+        "penalty_settings": {},
+        "training": None,
+        "robustness": None,
+        "evaluation": {},
+        "invariance": {},
     }
+    return {**filled, **fields}
+
+
+def test_result_files_have_one_schema(tmp_path: Path) -> None:
+    from spirograph.baselines import LeaderboardResult
+    from spirograph.errors import ConfigError
+
+    for path in sorted((ROOT / "baselines" / "results").glob("*.json")):
+        assert LeaderboardResult.load(path).to_dict() == json.loads(path.read_text())  # every shipped file
+    result = LeaderboardResult.from_dict(full_result())
+    result.save(tmp_path / "r.json")
+    assert LeaderboardResult.load(tmp_path / "r.json") == result
+    with pytest.raises(ConfigError, match=r"missing fields \['seed'\], unknown fields \['sede'\]"):
+        LeaderboardResult.from_dict({**{k: v for k, v in full_result().items() if k != "seed"}, "sede": 0})
+    with pytest.raises(ConfigError, match=r"`mse_mean` must be float, got str '0\.1'"):
+        LeaderboardResult.from_dict(full_result(mse_mean="0.1"))
+    with pytest.raises(ConfigError, match="`mse` must not be None"):
+        LeaderboardResult.from_dict(full_result(mse=None))
+    (tmp_path / "bad.json").write_text("[]")
+    with pytest.raises(ConfigError, match=r"is not a result file: .*must be a dict, got list"):
+        LeaderboardResult.load(tmp_path / "bad.json")
+
+
+def test_leaderboard_renders_from_result_files(tmp_path: Path) -> None:
+    configs, results = tmp_path / "configs", tmp_path / "results"
+    configs.mkdir()
+    results.mkdir()
+    (configs / "tiny-invclr.json").write_text(json.dumps(TINY_ENTRY))
+    fake = full_result(
+        entry="tiny-invclr",
+        config=TINY_ENTRY,
+        device="cpu",
+        wall_time={"total": 90.0},
+        mse_mean=0.0123,
+        mse={"m": 0.01, "b": 0.02, "sigma": 0.005, "fore_r": 0.0142},
+        feature_averaging={"1": 0.0123, "2": 0.0101},
+        conditional_variance=0.25,
+        conditional_variance_normalized=0.5,
+        nuisance_share=0.4,
+        nuisance_mse=0.07,
+        nuisance_mse_prior_mean=0.08,
+        penalty=3.5,
+        robustness={"mse_mean": {"h_shift": {"-0.5": 0.02}}},
+    )
     (results / "tiny-invclr.json").write_text(json.dumps(fake))
     board = tmp_path / "LEADERBOARD.md"
     made = _script(LEADERBOARD, "--configs-dir", configs, "--results-dir", results, "--output", board, "--no-plot")
@@ -151,23 +205,16 @@ def test_leaderboard_marks_runs_cut_short_and_their_precision(tmp_path: Path) ->
     results.mkdir()
     entry = {**TINY_ENTRY, "train": {**TINY_ENTRY["train"], "precision": "bfloat16"}}
     (configs / "tiny-invclr.json").write_text(json.dumps(entry))
-    result = {
-        "entry": "tiny-invclr",
-        "config": entry,
-        "device": "cuda",
-        "wall_time": {"total": 500.0},
-        "mse_mean": 0.01,
-        "mse": {"m": 0.01, "b": 0.01, "sigma": 0.01, "fore_r": 0.01},
-        "feature_averaging": {"1": 0.01},
-        "conditional_variance": 0.25,
-        "conditional_variance_normalized": 0.5,
-        "nuisance_share": 0.4,
-        "nuisance_mse": 0.07,
-        "nuisance_mse_prior_mean": 0.08,
-        "penalty": 3.5,
-        "robustness": None,
-        "training": {"stopped_early": True, "steps_done": 4321, "steps_total": 9800},
-    }
+    result = full_result(
+        entry="tiny-invclr",
+        config=entry,
+        device="cuda",
+        wall_time={"total": 500.0},
+        mse_mean=0.01,
+        mse={"m": 0.01, "b": 0.01, "sigma": 0.01, "fore_r": 0.01},
+        feature_averaging={"1": 0.01},
+        training={"stopped_early": True, "steps_done": 4321, "steps_total": 9800},
+    )
     (results / "tiny-invclr.json").write_text(json.dumps(result))
     board = tmp_path / "LEADERBOARD.md"
     made = _script(LEADERBOARD, "--configs-dir", configs, "--results-dir", results, "--output", board, "--no-plot")

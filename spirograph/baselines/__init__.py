@@ -21,6 +21,7 @@ from spirograph.baselines.encoders import (
 from spirograph.baselines.losses import NTXentLoss, ProjectionHead, nt_xent
 from spirograph.baselines.optim import LARS, capped_cosine, parameter_groups, scaled_learning_rate, warmup_cosine
 from spirograph.baselines.penalty import gradient_penalty, penalty_statistic, rademacher
+from spirograph.baselines.results import LeaderboardResult
 from spirograph.baselines.train import (
     BATCH_STATISTICS,
     CHECKPOINT_FORMAT,
@@ -43,6 +44,7 @@ __all__ = [
     "PRECISIONS",
     "EncoderInit",
     "EncoderName",
+    "LeaderboardResult",
     "NTXentLoss",
     "ProjectionHead",
     "ResNet18",

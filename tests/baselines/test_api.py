@@ -14,6 +14,7 @@ def test_public_names_are_pinned() -> None:
         "PRECISIONS",
         "EncoderInit",
         "EncoderName",
+        "LeaderboardResult",
         "NTXentLoss",
         "ProjectionHead",
         "ResNet18",
