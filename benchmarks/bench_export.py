@@ -58,7 +58,9 @@ def main() -> None:
 
         def run_export(num_proc: int) -> Path:
             out = root / f"export-{next(counter)}"
-            return export(out, splits="test", subset=rows, shard_rows=args.shard_rows, quiet=True, num_proc=num_proc)
+            return export(
+                out, splits="test", subset=rows, shard_rows=args.shard_rows, progress=False, num_proc=num_proc
+            )
 
         reference = run_export(1)
         manifest = json.loads((reference / MANIFEST_NAME).read_text())

@@ -277,7 +277,7 @@ def _info_data() -> dict[str, Any]:
         ],
         "targets": list(space.targets),
         "nuisance": list(space.nuisance_names),
-        "splits": [{"name": info.name, "size": info.size, "seed": info.seed} for info in SPLITS.values()],
+        "splits": [{"name": info.name, "size": info.num_examples, "seed": info.seed} for info in SPLITS.values()],
         "renderer": {
             name: parameter.default
             for name, parameter in inspect.signature(render).parameters.items()
@@ -346,7 +346,7 @@ def _run_preview(args: argparse.Namespace) -> int:
             params = torch.cat([params, _read_params_file(args.params_file, space)])
     else:
         count = args.rows if args.nuisance_draws else args.rows * args.cols
-        available = SPLITS[args.split].size
+        available = SPLITS[args.split].num_examples
         if args.offset + count > available:
             raise _UsageError(
                 f"--offset {args.offset} plus {count} images runs past the {available:,} items of {args.split!r}"
@@ -430,7 +430,7 @@ def _run_export(args: argparse.Namespace) -> int:
         subset=args.subset,
         config=args.config or _DEFAULT_CONFIG,
         repo_id=args.repo_id,
-        quiet=args.quiet,
+        progress=not args.quiet,
         num_proc=args.num_proc,
     )
     print(folder)

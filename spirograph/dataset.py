@@ -39,10 +39,10 @@ VERSION = "v1"
 
 @dataclass(frozen=True)
 class SplitInfo:
-    """Size and seed of one canonical split."""
+    """Number of examples and seed of one canonical split."""
 
     name: str
-    size: int
+    num_examples: int
     seed: int
 
 
@@ -281,7 +281,7 @@ class Spirograph(Dataset):
         self.target_transform = target_transform
         self._images: torch.Tensor | None = None
 
-        length = _resolve_subset(subset, info.size)
+        length = _resolve_subset(subset, info.num_examples)
         self.params, self._images = _source_rows(
             source,
             split,

@@ -73,7 +73,7 @@ def test_info_text_in_a_subprocess(tmp_path: Path) -> None:
     out = result.stdout
     assert __version__ in out
     for info in SPLITS.values():
-        assert re.search(rf"{info.name}\s+{info.size:,}\s+{info.seed}", out), out
+        assert re.search(rf"{info.name}\s+{info.num_examples:,}\s+{info.seed}", out), out
     assert re.search(r"m\s+curve size\s+U\(2, 5\)\s+target", out)
     assert re.search(r"h\s+pen distance\s+U\(0.5, 2.5\)\s+nuisance", out)
 
@@ -87,7 +87,7 @@ def test_info_json_matches_the_library(capsys: pytest.CaptureFixture[str]) -> No
     for row in data["parameters"]:
         assert (row["low"], row["high"]) == DEFAULT_BOUNDS[row["name"]]
         assert row["role"] == ("target" if row["name"] in space.targets else "nuisance")
-    assert data["splits"] == [{"name": i.name, "size": i.size, "seed": i.seed} for i in SPLITS.values()]
+    assert data["splits"] == [{"name": i.name, "size": i.num_examples, "seed": i.seed} for i in SPLITS.values()]
     assert data["targets"] == list(space.targets)
 
 
@@ -265,7 +265,7 @@ def test_export_push_and_bench_call_the_library(
     assert calls["export"] == (
         out,
         {"splits": ["train", "val"], "subset": 40, "config": ["v1-image", "v1"], "repo_id": "you/spiro",
-         "quiet": True, "num_proc": 2},
+         "progress": False, "num_proc": 2},
     )  # fmt: skip
     assert main(["export", "--out", str(out), "--quiet"]) == 0
     assert calls["export"][1]["config"] == "v1" and calls["export"][1]["repo_id"] is None

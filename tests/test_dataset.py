@@ -35,14 +35,14 @@ def split(request: pytest.FixtureRequest) -> str:
 # ---------------------------------------------------------------------------------- contract
 def test_lengths_match_the_canonical_splits(split: str) -> None:
     dataset = Spirograph(split)
-    assert len(dataset) == SPLITS[split].size
-    assert dataset.params.shape == (SPLITS[split].size, 10)
+    assert len(dataset) == SPLITS[split].num_examples
+    assert dataset.params.shape == (SPLITS[split].num_examples, 10)
     assert dataset.params.dtype == torch.float32
 
 
 def test_paper_sizes() -> None:
-    assert SPLITS["train"].size == 100_000
-    assert SPLITS["test"].size == 20_000
+    assert SPLITS["train"].num_examples == 100_000
+    assert SPLITS["test"].num_examples == 20_000
     assert len({info.seed for info in SPLITS.values()}) == len(SPLITS)
 
 

@@ -38,7 +38,7 @@ PIXEL_TOLERANCE = 1e-5
 
 def test_version_and_splits_are_v1() -> None:
     assert VERSION == "v1"
-    assert {name: (info.seed, info.size) for name, info in SPLITS.items()} == {
+    assert {name: (info.seed, info.num_examples) for name, info in SPLITS.items()} == {
         name: (seed, size) for name, (seed, size, _) in PARAMETER_TABLES.items()
     }
 

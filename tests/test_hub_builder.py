@@ -80,7 +80,7 @@ def test_num_proc_two_gives_identical_rows(builder: SpirographBuilder, tmp_path:
 
 
 def test_builder_and_export_store_the_same_png_bytes(builder: SpirographBuilder, tmp_path: Path) -> None:
-    out = export(tmp_path / "hub", splits="test", subset=ROWS, shard_rows=ROWS, quiet=True)
+    out = export(tmp_path / "hub", splits="test", subset=ROWS, shard_rows=ROWS, progress=False)
     exported = pq.read_table(out / "data/test-00000-of-00001.parquet").to_pylist()
     built = _raw(builder.as_dataset(split="test")).to_list()
     assert [row["image"]["bytes"] for row in exported] == [row["image"]["bytes"] for row in built]

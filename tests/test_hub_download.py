@@ -44,7 +44,7 @@ download_module = importlib.import_module("spirograph.hub.download")
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("served") / "hub"
-    return export(folder, subset=ROWS, shard_rows=SHARD_ROWS, config=["v1", "v1-image"], quiet=True)
+    return export(folder, subset=ROWS, shard_rows=SHARD_ROWS, config=["v1", "v1-image"], progress=False)
 
 
 @pytest.fixture(scope="module")

@@ -37,7 +37,7 @@ SHARD_ROWS = 16
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return export(tmp_path_factory.mktemp("export") / "hub", subset=ROWS, shard_rows=SHARD_ROWS, quiet=True)
+    return export(tmp_path_factory.mktemp("export") / "hub", subset=ROWS, shard_rows=SHARD_ROWS, progress=False)
 
 
 def _manifest(folder: Path) -> dict[str, Any]:
@@ -138,7 +138,7 @@ def test_card_metadata_factors_protocol_and_sources(exported: Path) -> None:
 
 
 def test_card_describes_only_the_exported_configs_and_names_the_repo(tmp_path: Path) -> None:
-    out = export(tmp_path / "one", splits="test", subset=4, repo_id="alice/spiro", quiet=True)
+    out = export(tmp_path / "one", splits="test", subset=4, repo_id="alice/spiro", progress=False)
     text = (out / "README.md").read_text()
     assert 'load_dataset("alice/spiro", "v1", split="test")' in text
     assert 'Spirograph("test", source="hub", repo_id="alice/spiro")' in text
@@ -146,14 +146,14 @@ def test_card_describes_only_the_exported_configs_and_names_the_repo(tmp_path: P
     assert "config `v1` (32x32)" in text and "config `v1-image` (32x32)" not in text
     assert [config["config_name"] for config in _front_matter(out)["configs"]] == ["v1"]
 
-    other = export(tmp_path / "image", splits="val", subset=4, config="v1-image", quiet=True)
+    other = export(tmp_path / "image", splits="val", subset=4, config="v1-image", progress=False)
     text = (other / "README.md").read_text()
     assert 'load_dataset("YOUR-NAME/spirograph", "v1-image", split="validation")' in text
     assert "Replace `YOUR-NAME/spirograph`" in text
     assert "config `v1` (32x32)" not in text and "Row-normalisation stems" not in text
     assert 'Spirograph("val", source="hub", repo_id="YOUR-NAME/spirograph", size=32, normalize=\'image\')' in text
     with pytest.raises(ConfigError, match=r"`repo_id` must look like 'owner/name' or be None, got 'alice'"):
-        export(tmp_path / "bad", subset=4, repo_id="alice", quiet=True)
+        export(tmp_path / "bad", subset=4, repo_id="alice", progress=False)
 
 
 # ---------------------------------------------------------------- round trip through datasets
@@ -172,7 +172,9 @@ def test_load_dataset_round_trip(exported: Path, tmp_path: Path, hub_split: str,
 
 
 def test_other_config_and_split_selection(tmp_path: Path) -> None:
-    out = export(tmp_path / "hub", splits=["validation"], subset=8, config=["v1", "v1-image"], shard_rows=8, quiet=True)
+    out = export(
+        tmp_path / "hub", splits=["validation"], subset=8, config=["v1", "v1-image"], shard_rows=8, progress=False
+    )
     manifest = _manifest(out)
     assert manifest["configs"]["v1-image"]["directory"] == "data/v1-image"
     assert manifest["configs"]["v1-image"]["splits"]["validation"]["files"] == [
@@ -191,14 +193,14 @@ def test_other_config_and_split_selection(tmp_path: Path) -> None:
 
 @pytest.mark.slow  # two spawned workers import torch
 def test_num_proc_gives_identical_files(exported: Path, tmp_path: Path) -> None:
-    parallel = export(tmp_path / "hub", subset=ROWS, shard_rows=SHARD_ROWS, quiet=True, num_proc=2)
+    parallel = export(tmp_path / "hub", subset=ROWS, shard_rows=SHARD_ROWS, progress=False, num_proc=2)
     assert _manifest(parallel) == _manifest(exported)
 
 
-def test_progress_bar_and_quiet(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    export(tmp_path / "loud", splits="test", subset=4, quiet=False)
+def test_progress_bar_on_and_off(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    export(tmp_path / "loud", splits="test", subset=4, progress=True)
     assert "Exporting Spirograph" in capsys.readouterr().err
-    export(tmp_path / "quiet", splits="test", subset=4, quiet=True)
+    export(tmp_path / "quiet", splits="test", subset=4, progress=False)
     captured = capsys.readouterr()
     assert "Exporting" not in captured.err + captured.out
 
@@ -216,13 +218,13 @@ def test_interrupted_export_leaves_nothing_loadable(tmp_path: Path, monkeypatch:
 
     monkeypatch.setattr(export_module, "_write_shard", failing)
     with pytest.raises(KeyboardInterrupt):
-        export(tmp_path / "hub", subset=8, shard_rows=4, quiet=True)
+        export(tmp_path / "hub", subset=8, shard_rows=4, progress=False)
     assert len(calls) == 2
     assert list(tmp_path.iterdir()) == []  # neither the target nor the staging folder is left
 
 
 def test_interrupted_replacement_keeps_the_previous_export(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    out = export(tmp_path / "hub", splits="test", subset=4, quiet=True)
+    out = export(tmp_path / "hub", splits="test", subset=4, progress=False)
     before = _manifest(out)
 
     def failing(manifest: dict[str, Any], grids: dict[str, str], **options: Any) -> str:
@@ -230,14 +232,14 @@ def test_interrupted_replacement_keeps_the_previous_export(tmp_path: Path, monke
 
     monkeypatch.setattr("spirograph.hub.card.dataset_card", failing)
     with pytest.raises(RuntimeError, match="disk full"):
-        export(out, splits="test", subset=6, quiet=True)
+        export(out, splits="test", subset=6, progress=False)
     assert _manifest(out) == before
     assert [path.name for path in tmp_path.iterdir()] == ["hub"]
 
 
 def test_export_replaces_a_previous_export(tmp_path: Path) -> None:
-    out = export(tmp_path / "hub", splits="test", subset=4, quiet=True)
-    export(out, splits="test", subset=6, quiet=True)
+    out = export(tmp_path / "hub", splits="test", subset=4, progress=False)
+    export(out, splits="test", subset=6, progress=False)
     assert _manifest(out)["configs"]["v1"]["splits"]["test"]["num_rows"] == 6
     assert [path.name for path in tmp_path.iterdir()] == ["hub"]
 
@@ -252,14 +254,14 @@ def test_refuses_a_foreign_folder_with_a_manifest(tmp_path: Path) -> None:
     with pytest.raises(
         ConfigError, match=r"must be absent, empty or a previous export .*must be a spirograph manifest"
     ):
-        export(app, splits="test", subset=4, quiet=True)
+        export(app, splits="test", subset=4, progress=False)
     assert (app / "important.txt").read_text() == "precious" and (app / "src" / "main.js").is_file()
     assert sorted(path.name for path in tmp_path.iterdir()) == ["webapp"]
 
 
 @pytest.mark.parametrize("extra", [".git/HEAD", "important.txt", "data/notes/todo.txt", "data/extra.parquet"])
 def test_refuses_a_previous_export_holding_anything_else(tmp_path: Path, extra: str) -> None:
-    out = export(tmp_path / "hub", splits="test", subset=4, quiet=True)
+    out = export(tmp_path / "hub", splits="test", subset=4, progress=False)
     before = _manifest(out)
     (out / extra).parent.mkdir(parents=True, exist_ok=True)
     (out / extra).write_text("precious")
@@ -267,19 +269,19 @@ def test_refuses_a_previous_export_holding_anything_else(tmp_path: Path, extra: 
     with pytest.raises(
         ConfigError, match=rf"also holds what no export writes: '{re.escape(top)}'.*refusing to replace"
     ):
-        export(out, splits="test", subset=6, quiet=True)
+        export(out, splits="test", subset=6, progress=False)
     assert (out / extra).read_text() == "precious" and _manifest(out) == before
     assert sorted(path.name for path in tmp_path.iterdir()) == ["hub"]
 
 
 def test_refuses_a_previous_export_holding_a_link(tmp_path: Path) -> None:
-    out = export(tmp_path / "hub", splits="test", subset=4, quiet=True)
+    out = export(tmp_path / "hub", splits="test", subset=4, progress=False)
     victim = tmp_path / "victim"
     victim.mkdir()
     (victim / "keep.txt").write_text("precious")
     (out / "data" / "more").symlink_to(victim)
     with pytest.raises(ConfigError, match=r"also holds what no export writes: 'data/more'"):
-        export(out, splits="test", subset=6, quiet=True)
+        export(out, splits="test", subset=6, progress=False)
     assert (victim / "keep.txt").read_text() == "precious"
 
 
@@ -299,7 +301,7 @@ def _break_second_rename(monkeypatch: pytest.MonkeyPatch, action: Callable[[], N
 def test_interruption_between_the_two_renames_restores_the_previous_export(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    out = export(tmp_path / "hub", splits="test", subset=4, quiet=True)
+    out = export(tmp_path / "hub", splits="test", subset=4, progress=False)
     before = _manifest(out)
 
     def interrupt() -> None:
@@ -308,7 +310,7 @@ def test_interruption_between_the_two_renames_restores_the_previous_export(
 
     _break_second_rename(monkeypatch, interrupt)
     with pytest.raises(KeyboardInterrupt):
-        export(out, splits="test", subset=6, quiet=True)
+        export(out, splits="test", subset=6, progress=False)
     assert _manifest(out) == before
     assert sorted(path.name for path in tmp_path.iterdir()) == ["hub"]
 
@@ -323,7 +325,7 @@ def replace(source, target):
         os.kill(os.getpid(), signal.SIGKILL)
     real(source, target)
 os.replace = replace
-export(sys.argv[1], splits="test", subset=6, quiet=True)
+export(sys.argv[1], splits="test", subset=6, progress=False)
 """
 
 
@@ -331,7 +333,7 @@ export(sys.argv[1], splits="test", subset=6, quiet=True)
 def test_export_killed_between_the_renames_is_recovered_by_the_next(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    out = export(tmp_path / "hub", splits="test", subset=4, quiet=True)
+    out = export(tmp_path / "hub", splits="test", subset=4, progress=False)
     before = _manifest(out)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
     killed = subprocess.run([sys.executable, "-c", _KILLED_BETWEEN_RENAMES, str(out)], env=env, capture_output=True)
@@ -347,19 +349,19 @@ def test_export_killed_between_the_renames_is_recovered_by_the_next(
 
     monkeypatch.setattr(export_module, "_export_into", failing)
     with pytest.raises(RuntimeError, match="disk full"):
-        export(out, splits="test", subset=6, quiet=True)
+        export(out, splits="test", subset=6, progress=False)
     assert _manifest(out) == before
     assert sorted(path.name for path in tmp_path.iterdir()) == ["hub"]
 
 
 def test_leftovers_of_killed_exports_are_removed(tmp_path: Path) -> None:
-    out = export(tmp_path / "hub", splits="test", subset=4, quiet=True)
+    out = export(tmp_path / "hub", splits="test", subset=4, progress=False)
     for name in (".hub.partial-0123abcd", ".hub.old-89abcdef"):
         (tmp_path / name / "data").mkdir(parents=True)
         (tmp_path / name / "data" / "test-00000-of-00001.parquet").write_bytes(bytes(1000))
     (tmp_path / ".hub.partial-mine").mkdir()  # not a name export makes: left alone
     (tmp_path / ".other.partial-0123abcd").mkdir()  # another target's: left alone
-    export(out, splits="test", subset=6, quiet=True)
+    export(out, splits="test", subset=6, progress=False)
     assert sorted(path.name for path in tmp_path.iterdir()) == [".hub.partial-mine", ".other.partial-0123abcd", "hub"]
     assert _manifest(out)["configs"]["v1"]["splits"]["test"]["num_rows"] == 6
 
@@ -381,7 +383,7 @@ def test_a_concurrent_export_of_the_same_folder_refuses(tmp_path: Path, monkeypa
 
     def first() -> None:
         try:
-            export(out, splits="test", subset=4, quiet=True)
+            export(out, splits="test", subset=4, progress=False)
         except BaseException as error:  # pragma: no cover - reported below
             errors.append(error)
 
@@ -390,7 +392,7 @@ def test_a_concurrent_export_of_the_same_folder_refuses(tmp_path: Path, monkeypa
     try:
         assert started.wait(30)
         with pytest.raises(ExportError, match=r"another export into .*hub' is running \(it holds .*\.hub\.lock'\)"):
-            export(out, splits="test", subset=6, quiet=True)
+            export(out, splits="test", subset=6, progress=False)
     finally:
         release.set()
         worker.join(60)
@@ -398,7 +400,7 @@ def test_a_concurrent_export_of_the_same_folder_refuses(tmp_path: Path, monkeypa
     assert _manifest(out)["configs"]["v1"]["splits"]["test"]["num_rows"] == 4
     assert sorted(path.name for path in tmp_path.iterdir()) == ["hub"]  # the lock file is gone too
     monkeypatch.setattr(export_module, "_export_into", real)
-    export(out, splits="test", subset=6, quiet=True)  # and the folder can be exported again
+    export(out, splits="test", subset=6, progress=False)  # and the folder can be exported again
     assert _manifest(out)["configs"]["v1"]["splits"]["test"]["num_rows"] == 6
 
 
@@ -406,14 +408,14 @@ def test_without_flock_an_exclusive_lock_file_guards_the_folder(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setitem(sys.modules, "fcntl", None)  # as on Windows: `import fcntl` fails
-    out = export(tmp_path / "hub", splits="test", subset=4, quiet=True)
+    out = export(tmp_path / "hub", splits="test", subset=4, progress=False)
     assert sorted(path.name for path in tmp_path.iterdir()) == ["hub"]
     (tmp_path / ".hub.lock").write_text("")  # held by a running export, or left by a killed one
     with pytest.raises(ExportError, match=r"another export into .* is running .*remove the lock file"):
-        export(out, splits="test", subset=6, quiet=True)
+        export(out, splits="test", subset=6, progress=False)
     assert _manifest(out)["configs"]["v1"]["splits"]["test"]["num_rows"] == 4
     (tmp_path / ".hub.lock").unlink()
-    export(out, splits="test", subset=6, quiet=True)
+    export(out, splits="test", subset=6, progress=False)
     assert sorted(path.name for path in tmp_path.iterdir()) == ["hub"]
 
 
@@ -429,7 +431,7 @@ def test_without_flock_an_exclusive_lock_file_guards_the_folder(
         ({"subset": 2.5}, r"`subset` must be an int >= 1, got 2.5"),
         ({"num_proc": 0}, r"`num_proc` must be an int >= 1, got 0"),
         ({"shard_rows": True}, r"`shard_rows` must be an int >= 1, got True"),
-        ({"quiet": "yes"}, r"`quiet` must be a bool, got 'yes'"),
+        ({"progress": "yes"}, r"`progress` must be a bool, got 'yes'"),
     ],
 )
 def test_bad_arguments(tmp_path: Path, kwargs: dict[str, Any], match: str) -> None:

@@ -18,7 +18,7 @@ ROWS = 12
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return export(tmp_path_factory.mktemp("local") / "hub", subset=ROWS, shard_rows=5, quiet=True)
+    return export(tmp_path_factory.mktemp("local") / "hub", subset=ROWS, shard_rows=5, progress=False)
 
 
 @pytest.mark.parametrize("split", ["train", "val", "validation", "test"])

@@ -23,7 +23,7 @@ SHARD = "data/test-00001-of-00003.parquet"
 @pytest.fixture(scope="module")
 def pristine(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return export(
-        tmp_path_factory.mktemp("verify") / "hub", splits="test", subset=ROWS, shard_rows=SHARD_ROWS, quiet=True
+        tmp_path_factory.mktemp("verify") / "hub", splits="test", subset=ROWS, shard_rows=SHARD_ROWS, progress=False
     )
 
 

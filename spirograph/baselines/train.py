@@ -275,7 +275,7 @@ class TrainConfig:
 
     def steps_per_epoch(self, world_size: int = 1) -> int:
         """Optimisation steps in one epoch (196 at the paper's settings: the last batch is kept)."""
-        n = self.n_train if self.n_train is not None else SPLITS["train"].size
+        n = self.n_train if self.n_train is not None else SPLITS["train"].num_examples
         per_process = n // world_size if self.drop_last else -(-n // world_size)
         local_batch = self.batch_size // world_size
         return per_process // local_batch if self.drop_last else -(-per_process // local_batch)
@@ -395,7 +395,7 @@ def _check_ranges(config: TrainConfig) -> None:
     for name in ("penalty_weight", "base_lr", "momentum", "weight_decay"):
         if getattr(config, name) < 0:
             _fail(config, name, "a number >= 0")
-    full = SPLITS["train"].size
+    full = SPLITS["train"].num_examples
     if config.n_train is not None and (not _is_int(config.n_train) or not config.batch_size <= config.n_train <= full):
         _fail(config, "n_train", f"None or an int in [batch_size={config.batch_size}, {full}]")
     n = config.n_train if config.n_train is not None else full

@@ -153,7 +153,11 @@ class SpirographBuilder(datasets.GeneratorBasedBuilder):
         config = self._config
         generators = []
         for torch_split, hub_split in HUB_SPLITS.items():
-            rows = SPLITS[torch_split].size if config.subset is None else min(config.subset, SPLITS[torch_split].size)
+            rows = (
+                SPLITS[torch_split].num_examples
+                if config.subset is None
+                else min(config.subset, SPLITS[torch_split].num_examples)
+            )
             generators.append(
                 datasets.SplitGenerator(
                     name=hub_split,

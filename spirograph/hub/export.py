@@ -301,7 +301,7 @@ def export(
     subset: int | None = None,
     config: str | Sequence[str] = "v1",
     repo_id: str | None = None,
-    quiet: bool = False,
+    progress: bool = True,
     num_proc: int = 1,
     shard_rows: int = DEFAULT_SHARD_ROWS,
 ) -> Path:
@@ -319,7 +319,7 @@ def export(
             ``"v1-64"``, ``"v1-64-image"``) or a sequence of them for a multi-config copy.
         repo_id: the dataset repository the copy is meant for (``"owner/name"``), named by the
             card's loading snippets; ``None`` writes a placeholder to replace.
-        quiet: hide the progress bar.
+        progress: show a progress bar.
         num_proc: processes rendering shards in parallel; the output is byte-identical for any value.
         shard_rows: rows per Parquet shard.
 
@@ -333,7 +333,7 @@ def export(
 
     Examples:
         >>> from spirograph.hub import export
-        >>> export("spirograph-hub", subset=64, quiet=True)  # doctest: +SKIP
+        >>> export("spirograph-hub", subset=64, progress=False)  # doctest: +SKIP
         PosixPath('spirograph-hub')
     """
     from tqdm.auto import tqdm
@@ -345,8 +345,8 @@ def export(
         _check_positive_int(subset, "subset")
     _check_positive_int(num_proc, "num_proc")
     _check_positive_int(shard_rows, "shard_rows")
-    if not isinstance(quiet, bool):
-        raise ConfigError(f"export: `quiet` must be a bool, got {quiet!r}")
+    if not isinstance(progress, bool):
+        raise ConfigError(f"export: `progress` must be a bool, got {progress!r}")
     if not isinstance(out_dir, (str, os.PathLike)):
         raise ConfigError(f"export: `out_dir` must be a path, got {type(out_dir).__name__}")
     if repo_id is not None and (not isinstance(repo_id, str) or repo_id.count("/") != 1 or not all(repo_id.split("/"))):
@@ -366,7 +366,7 @@ def export(
         staging = out.parent / f".{out.name}.partial-{uuid.uuid4().hex[:8]}"
         staging.mkdir()
         try:
-            _export_into(staging, configs, torch_splits, subset, quiet, num_proc, shard_rows, tqdm, repo_id)
+            _export_into(staging, configs, torch_splits, subset, progress, num_proc, shard_rows, tqdm, repo_id)
             _install(staging, out)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
@@ -379,7 +379,7 @@ def _export_into(
     configs: list[HubConfig],
     torch_splits: list[str],
     subset: int | None,
-    quiet: bool,
+    progress: bool,
     num_proc: int,
     shard_rows: int,
     tqdm: Any,
@@ -389,7 +389,7 @@ def _export_into(
     from spirograph.hub.card import TRAVERSAL_PICTURE, dataset_card
 
     layout, jobs = _plan(root, configs, torch_splits, subset, shard_rows)
-    files = _write_shards(jobs, quiet, num_proc, tqdm)
+    files = _write_shards(jobs, progress, num_proc, tqdm)
     for config_layout in layout.values():
         for info in config_layout["splits"].values():
             # In-memory (Arrow) size, the `num_bytes` of the card's `dataset_info`.
@@ -423,7 +423,7 @@ def _plan(
         splits_info: dict[str, Any] = {}
         for split in torch_splits:
             info = SPLITS[split]
-            rows = info.size if subset is None else min(subset, info.size)
+            rows = info.num_examples if subset is None else min(subset, info.num_examples)
             bounds = shard_bounds(rows, shard_rows)
             hub_split = HUB_SPLITS[split]
             paths = [f"{config.directory}/{_shard_name(hub_split, k, len(bounds))}" for k in range(len(bounds))]
@@ -443,16 +443,16 @@ def _plan(
     return layout, jobs
 
 
-def _write_shards(jobs: list[dict[str, Any]], quiet: bool, num_proc: int, tqdm: Any) -> dict[str, dict[str, Any]]:
+def _write_shards(jobs: list[dict[str, Any]], progress: bool, num_proc: int, tqdm: Any) -> dict[str, dict[str, Any]]:
     """Write every shard (in worker processes when ``num_proc > 1``); their manifest entries by path."""
     files: dict[str, dict[str, Any]] = {}
     total = sum(job["stop"] - job["start"] for job in jobs)
-    with tqdm(total=total, unit=" rows", desc="Exporting Spirograph", disable=quiet) as progress:
+    with tqdm(total=total, unit=" rows", desc="Exporting Spirograph", disable=not progress) as bar:
         if num_proc == 1:
             results: Iterable[dict[str, Any]] = (_write_shard(job) for job in jobs)
             for result in results:
                 files[result["path"]] = result
-                progress.update(result["num_rows"])
+                bar.update(result["num_rows"])
         else:
             import multiprocessing
             from concurrent.futures import ProcessPoolExecutor
@@ -462,7 +462,7 @@ def _write_shards(jobs: list[dict[str, Any]], quiet: bool, num_proc: int, tqdm: 
             with ProcessPoolExecutor(min(num_proc, len(jobs)), mp_context=context, initializer=_init_worker) as pool:
                 for result in pool.map(_write_shard, jobs):
                     files[result["path"]] = result
-                    progress.update(result["num_rows"])
+                    bar.update(result["num_rows"])
     for entry in files.values():
         del entry["path"]
     return files
