@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from spirograph import Spirograph, __version__
+from spirograph import RenderSettings, Spirograph, __version__
 from spirograph.baselines import LeaderboardResult, TrainConfig, penalty_statistic, train
 from spirograph.errors import ConfigError
 from spirograph.evaluation import PAPER_AVERAGING, evaluate, invariance
@@ -151,12 +151,9 @@ def run(
     encoder = encoder.to(device).eval()
     ev = entry["evaluation"]
     # Evaluate on images rendered like the training views.
-    normalize = config.normalize if config is not None else "row"
-    renderer: dict[str, Any] = {"normalize": normalize}
-    if config is not None:
-        renderer.update(size=config.size, n_points=config.n_points)
-    train_set = Spirograph("train", subset=ev["n_train"] or 0.5, **renderer)
-    test_set = Spirograph("test", subset=ev["n_test"] or 0.5, **renderer)
+    render_settings = config.render_settings if config is not None else RenderSettings()
+    train_set = Spirograph("train", subset=ev["n_train"] or 0.5, settings=render_settings)
+    test_set = Spirograph("test", subset=ev["n_test"] or 0.5, settings=render_settings)
     common = {
         "device": device,
         "batch_size": ev["batch_size"],
@@ -180,7 +177,7 @@ def run(
     inv_settings = ev["invariance"]
     inv = invariance(
         encoder,
-        data=Spirograph("test", subset=inv_settings["n_examples"], **renderer),
+        data=Spirograph("test", subset=inv_settings["n_examples"], settings=render_settings),
         n_examples=inv_settings["n_examples"],
         n_draws=inv_settings["n_draws"],
         n_projections=inv_settings["n_projections"],
@@ -201,7 +198,7 @@ def run(
         pen = ev["penalty"]
         penalty = penalty_statistic(
             encoder,
-            transform=SpirographTransform(seed=ev["seed"], **renderer),
+            transform=SpirographTransform(seed=ev["seed"], settings=render_settings),
             n_examples=pen["n_examples"],
             batch_size=pen["batch_size"],
             n_samples=pen["n_samples"],

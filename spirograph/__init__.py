@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from spirograph.evaluation import EvaluationResult, InvarianceResult, evaluate, feature_averaging, invariance
     from spirograph.probes import LinearProbe
     from spirograph.references import OracleEncoder, PixelEncoder, RandomEncoder
-    from spirograph.render import Renderer, render
+    from spirograph.render import Renderer, RenderSettings, render
     from spirograph.robustness import SHIFT_FAMILIES, RobustnessResult, ShiftFamily, robustness
     from spirograph.space import DEFAULT_BOUNDS, DEFAULT_TARGETS, PARAMETER_NAMES, ParameterSpace
     from spirograph.tasks import Task, TaskSet, nuisance_tasks, target_tasks, tasks_from_names
@@ -63,6 +63,7 @@ __all__ = [
     "ParameterTypeError",
     "PixelEncoder",
     "RandomEncoder",
+    "RenderSettings",
     "Renderer",
     "RobustnessResult",
     "ShiftFamily",
@@ -93,7 +94,7 @@ _LAZY: dict[str, str] = {
     ),
     "LinearProbe": "probes",
     **dict.fromkeys(("OracleEncoder", "PixelEncoder", "RandomEncoder"), "references"),
-    **dict.fromkeys(("Renderer", "render"), "render"),
+    **dict.fromkeys(("RenderSettings", "Renderer", "render"), "render"),
     **dict.fromkeys(("SHIFT_FAMILIES", "RobustnessResult", "ShiftFamily", "robustness"), "robustness"),
     **dict.fromkeys(("DEFAULT_BOUNDS", "DEFAULT_TARGETS", "PARAMETER_NAMES", "ParameterSpace"), "space"),
     **dict.fromkeys(("Task", "TaskSet", "nuisance_tasks", "target_tasks", "tasks_from_names"), "tasks"),

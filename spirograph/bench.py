@@ -25,9 +25,9 @@ from typing import Any
 
 import torch
 
-from spirograph._checks import check_bool, check_choice, check_device, check_instance, check_int, check_tensor
+from spirograph._checks import check_bool, check_device, check_instance, check_int, check_tensor
 from spirograph.errors import ParameterError, ParameterTypeError
-from spirograph.render import NORMALIZE_MODES, Normalize, check_memory, check_settings, render
+from spirograph.render import Normalize, RenderSettings, check_memory, check_settings, render
 from spirograph.space import PARAMETER_NAMES, ParameterSpace
 
 __all__ = ["benchmark_render", "format_table", "naive_render"]
@@ -201,14 +201,11 @@ def benchmark_render(
     check_instance(dtype, "dtype", torch.dtype, where=where, expected="a floating torch.dtype")
     if not dtype.is_floating_point:
         raise ParameterError(f"{where}: `dtype` must be a floating torch.dtype, got {dtype!r}")
-    check_choice(normalize, "normalize", NORMALIZE_MODES, where=where)
-    check_settings(size, n_points, 6.0, normalize, where=where)
+    render_settings = check_settings(size, n_points, 6.0, normalize, where=where)
     device = check_device(device, where=where)
     for batch_size in batch_sizes:  # every size, before the first is timed
         check_memory(batch_size, size, n_points, dtype, device, where=where)
-    settings = _Settings(
-        repeats, naive_repeats if naive else 0, warmup, naive, normalize, size, n_points, device, dtype
-    )
+    settings = _Settings(repeats, naive_repeats if naive else 0, warmup, naive, render_settings, device, dtype)
 
     previous_threads = torch.get_num_threads()
     if threads is not None:
@@ -228,17 +225,14 @@ class _Settings:
     naive_repeats: int
     warmup: int
     naive: bool
-    normalize: Normalize
-    size: int
-    n_points: int
+    render: RenderSettings
     device: torch.device
     dtype: torch.dtype
 
 
 def _measure(batch_size: int, name: str, seed: int, settings: _Settings) -> dict[str, Any]:
     """One row of `benchmark_render()`: one batch size and one pass, both renderers interleaved."""
-    device, dtype, size = settings.device, settings.dtype, settings.size
-    options: dict[str, Any] = {"size": size, "n_points": settings.n_points, "normalize": settings.normalize}
+    device, dtype, size = settings.device, settings.dtype, settings.render.size
     synchronize: Callable[[], None] = (
         (lambda: torch.cuda.synchronize(device)) if device.type == "cuda" else (lambda: None)
     )
@@ -246,9 +240,9 @@ def _measure(batch_size: int, name: str, seed: int, settings: _Settings) -> dict
     generator = torch.Generator().manual_seed(seed)
     cotangent = torch.randn(batch_size, 3, size, size, generator=generator, dtype=dtype).to(device)
     direction = cotangent if name != "forward" else None
-    steps = [_step(lambda p: render(p, validate=False, **options), params, direction)]
+    steps = [_step(lambda p: render(p, settings.render, validate=False), params, direction)]
     if settings.naive:
-        steps.append(_step(lambda p: naive_render(p, **options), params, direction))
+        steps.append(_step(lambda p: naive_render(p, **settings.render.to_dict()), params, direction))
     with torch.no_grad() if name == "forward" else torch.enable_grad():
         counts = [settings.repeats, settings.naive_repeats][: len(steps)]
         times = _time_interleaved(steps, counts, settings.warmup, synchronize)
@@ -269,9 +263,9 @@ def _measure(batch_size: int, name: str, seed: int, settings: _Settings) -> dict
         "threads": torch.get_num_threads(),
         "device": str(device),
         "dtype": str(dtype).removeprefix("torch."),
-        "normalize": settings.normalize,
+        "normalize": settings.render.normalize,
         "size": size,
-        "n_points": settings.n_points,
+        "n_points": settings.render.n_points,
     }
 
 

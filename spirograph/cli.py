@@ -255,10 +255,8 @@ def _say(quiet: bool, message: str) -> None:
 
 # ---------------------------------------------------------------------------------------------- info
 def _info_data() -> dict[str, Any]:
-    import inspect
-
     from spirograph.dataset import SPLITS, VERSION
-    from spirograph.render import render
+    from spirograph.render import RenderSettings
     from spirograph.space import ParameterSpace
 
     space = ParameterSpace()
@@ -278,11 +276,7 @@ def _info_data() -> dict[str, Any]:
         "targets": list(space.targets),
         "nuisance": list(space.nuisance_names),
         "splits": [{"name": info.name, "size": info.num_examples, "seed": info.seed} for info in SPLITS.values()],
-        "renderer": {
-            name: parameter.default
-            for name, parameter in inspect.signature(render).parameters.items()
-            if name in ("size", "n_points", "extent", "normalize")
-        },
+        "renderer": RenderSettings().to_dict(),
     }
 
 

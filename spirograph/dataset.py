@@ -21,7 +21,7 @@ from torch.utils.data import Dataset
 
 from spirograph._checks import check_callable, check_choice, check_int, check_space, describe
 from spirograph.errors import IndexOutOfRangeError, ParameterError, ParameterTypeError
-from spirograph.render import Normalize, check_settings, render
+from spirograph.render import Normalize, RenderSettings, render, resolve_settings
 from spirograph.space import PARAMETER_NAMES, ParameterSpace
 
 __all__ = [
@@ -137,7 +137,8 @@ def _check_optionals(transform: Any, target_transform: Any, seed: Any) -> None:
         check_int(seed, "seed", where="Spirograph")
 
 
-def _check_copy_options(source: str, n_points: int, extent: float, seed: int | None, space: ParameterSpace) -> None:
+def _check_copy_options(source: str, settings: RenderSettings, seed: int | None, space: ParameterSpace) -> None:
+    n_points, extent = settings.n_points, settings.extent
     if n_points != 40 or extent != 6.0:
         raise ParameterError(
             f"Spirograph: `source={source!r}` copies use n_points=40 and extent=6.0, got n_points={n_points}, "
@@ -156,10 +157,7 @@ def _source_rows(
     space: ParameterSpace,
     table_seed: int,
     seed: int | None,
-    size: int,
-    normalize: str,
-    n_points: int,
-    extent: float,
+    settings: RenderSettings,
     repo_id: str | None,
     revision: str | None,
     path: str | os.PathLike[str] | None,
@@ -171,19 +169,21 @@ def _source_rows(
         raise ParameterError("Spirograph: `path` needs `source='local'`")
     if source == "render":
         return space.sample(length, seed=table_seed, stream=_TABLE_STREAM, dtype=torch.float32), None
-    _check_copy_options(source, n_points, extent, seed, space)
+    _check_copy_options(source, settings, seed, space)
     # The hub package builds on this module: imported here, at first use, never at module level.
     if source == "hub":
         from spirograph.hub.download import load_split
 
-        return load_split(split, repo_id=repo_id, revision=revision, size=size, normalize=normalize, limit=length)
+        return load_split(
+            split, repo_id=repo_id, revision=revision, size=settings.size, normalize=settings.normalize, limit=length
+        )
     if path is None:
         raise ParameterError("Spirograph: `source='local'` needs `path`, the folder `spirograph export` wrote")
     from spirograph.hub.local import load_local
 
     # Without `subset`, every row the export holds (an export may hold only the first rows).
     limit = None if subset is None else length
-    return load_local(path, split, size=size, normalize=normalize, limit=limit)
+    return load_local(path, split, size=settings.size, normalize=settings.normalize, limit=limit)
 
 
 class Spirograph(Dataset):
@@ -201,18 +201,14 @@ class Spirograph(Dataset):
         target_transform: called on each target tensor.
         space: the parameter space (priors and the target/nuisance split); the paper's by
             default. Changing a bound changes the values drawn, never the random stream.
-        size: renderer settings, see [`render()`][spirograph.render.render].
-            ``normalize="row"`` (default) is the paper's released generator, ``"image"`` the
-            equation as printed.
-        n_points: renderer settings, see [`render()`][spirograph.render.render].
-            ``normalize="row"`` (default) is the paper's released generator, ``"image"`` the
-            equation as printed.
-        extent: renderer settings, see [`render()`][spirograph.render.render].
-            ``normalize="row"`` (default) is the paper's released generator, ``"image"`` the
-            equation as printed.
-        normalize: renderer settings, see [`render()`][spirograph.render.render].
-            ``normalize="row"`` (default) is the paper's released generator, ``"image"`` the
-            equation as printed.
+        settings: the renderer settings, a [`RenderSettings`][spirograph.render.RenderSettings];
+            kept in `settings`. ``None`` takes the defaults or the four keywords below.
+        size: renderer setting, see [`render()`][spirograph.render.render] (32 by default).
+        n_points: renderer setting, see [`render()`][spirograph.render.render] (40 by default).
+        extent: renderer setting, see [`render()`][spirograph.render.render] (6 by default).
+        normalize: renderer setting, see [`render()`][spirograph.render.render]:
+            ``"row"`` (default) is the paper's released generator, ``"image"`` the
+            equation as printed. A keyword given beside ``settings`` must agree with it.
         subset: keep the first items only: an int count or a float fraction (``0.5`` gives
             the paper's 50,000 / 10,000 evaluation sets). Items are i.i.d., so the first
             ``n`` are a uniform random subset, identical everywhere.
@@ -245,10 +241,11 @@ class Spirograph(Dataset):
         transform: Callable[[torch.Tensor], Any] | None = None,
         target_transform: Callable[[torch.Tensor], Any] | None = None,
         space: ParameterSpace | None = None,
-        size: int = 32,
-        n_points: int = 40,
-        extent: float = 6.0,
-        normalize: Normalize = "row",
+        settings: RenderSettings | None = None,
+        size: int | None = None,
+        n_points: int | None = None,
+        extent: float | None = None,
+        normalize: Normalize | None = None,
         subset: int | float | None = None,
         mode: Mode = "images",
         seed: int | None = None,
@@ -265,15 +262,11 @@ class Spirograph(Dataset):
         check_choice(source, "source", _SOURCES, where=where)
         space = check_space(space, where=where)
         _check_optionals(transform, target_transform, seed)
-        check_settings(size, n_points, extent, normalize, where=where)
+        self.settings = resolve_settings(settings, size, n_points, extent, normalize, where=where)
 
         info = SPLITS[split]
         self.split = split
         self.space = space
-        self.size = size
-        self.n_points = n_points
-        self.extent = float(extent)
-        self.normalize: Normalize = normalize
         self.mode: Mode = mode
         self.source: Source = source
         self.seed = info.seed if seed is None else int(seed)
@@ -290,10 +283,7 @@ class Spirograph(Dataset):
             space=space,
             table_seed=self.seed,
             seed=seed,
-            size=size,
-            normalize=normalize,
-            n_points=n_points,
-            extent=extent,
+            settings=self.settings,
             repo_id=repo_id,
             revision=revision,
             path=path,
@@ -316,12 +306,31 @@ class Spirograph(Dataset):
         """Names of the columns of `params` (the canonical order)."""
         return PARAMETER_NAMES
 
+    # ------------------------------------------------------------------ renderer settings
+    @property
+    def size(self) -> int:
+        """Image side in pixels (``settings.size``)."""
+        return self.settings.size
+
+    @property
+    def n_points(self) -> int:
+        """Curve points (``settings.n_points``)."""
+        return self.settings.n_points
+
+    @property
+    def extent(self) -> float:
+        """Half-width of the canvas (``settings.extent``)."""
+        return self.settings.extent
+
+    @property
+    def normalize(self) -> Normalize:
+        """The renderer's normalization (``settings.normalize``)."""
+        return self.settings.normalize
+
     # ------------------------------------------------------------------ rendering
     def render_params(self, params: torch.Tensor) -> torch.Tensor:
         """Render ``(n, 10)`` parameters with this dataset's renderer settings."""
-        return render(
-            params, size=self.size, n_points=self.n_points, extent=self.extent, normalize=self.normalize, validate=False
-        )
+        return render(params, self.settings, validate=False)
 
     def images(self, start: int = 0, stop: int | None = None) -> torch.Tensor:
         """Images of items ``[start, stop)`` as one ``(n, 3, size, size)`` float32 tensor."""

@@ -40,17 +40,19 @@ from __future__ import annotations
 import functools
 import math
 import os
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
 import torch
 from torch import nn
 from torch.autograd import forward_ad
 
-from spirograph._checks import check_bool, check_choice, check_int, check_number, check_tensor
+from spirograph._checks import check_bool, check_choice, check_instance, check_int, check_number, check_tensor
 from spirograph.errors import ParameterError
 from spirograph.space import PARAMETER_NAMES
 
-__all__ = ["Normalize", "Renderer", "render"]
+__all__ = ["Normalize", "RenderSettings", "Renderer", "render"]
 
 Normalize = Literal["row", "image"]
 NORMALIZE_MODES: tuple[str, ...] = get_args(Normalize)
@@ -101,28 +103,184 @@ MAX_POINTS = 65536
 """The most curve points [`render()`][spirograph.render.render] accepts."""
 
 
-def check_settings(
-    size: Any, n_points: Any, extent: Any, normalize: Any, *, where: str, error: type[ParameterError] = ParameterError
-) -> None:
-    """Check renderer settings (the checks of [`render()`][spirograph.render.render], for callers that hold them).
+_FIELDS = ("size", "n_points", "extent", "normalize")
+
+
+def _checked_fields(
+    size: Any, n_points: Any, extent: Any, normalize: Any, where: str, error: type[ParameterError]
+) -> tuple[int, int, float, Normalize]:
+    return (
+        check_int(size, "size", where=where, minimum=2, maximum=MAX_SIZE, error=error),
+        check_int(n_points, "n_points", where=where, minimum=2, maximum=MAX_POINTS, error=error),
+        check_number(extent, "extent", where=where, above=0, error=error),
+        check_choice(normalize, "normalize", NORMALIZE_MODES, where=where, error=error),
+    )
+
+
+@dataclass(frozen=True)
+class RenderSettings:
+    """The settings of [`render()`][spirograph.render.render], validated once and frozen.
+
+    The renderer, the datasets, the transform, the hub configs, the training config and
+    the evaluation records each hold one, so the four values travel together and are
+    checked where they are made, not wherever they are used.
 
     Args:
-        size: as in [`render()`][spirograph.render.render].
-        n_points: as in [`render()`][spirograph.render.render].
-        extent: as in [`render()`][spirograph.render.render].
-        normalize: as in [`render()`][spirograph.render.render].
+        size: canvas side in pixels, in ``[2, MAX_SIZE]`` (4096).
+        n_points: curve points ``T``, in ``[2, MAX_POINTS]`` (65536).
+        extent: the grid spans ``[-extent, extent]`` on both axes; a finite number ``> 0``.
+        normalize: ``"row"`` divides each image row by its own maximum (the paper's
+            released generator, which made its figures and numbers); ``"image"`` divides
+            by the image maximum (the equation as printed in the paper).
+
+    Raises:
+        ParameterTypeError: a setting of the wrong type.
+        ParameterError: a setting out of its range, or an unknown ``normalize``.
+
+    Examples:
+        >>> settings = RenderSettings(size=64, normalize="image")
+        >>> settings
+        RenderSettings(size=64, n_points=40, extent=6.0, normalize='image')
+        >>> RenderSettings.from_dict(settings.to_dict()) == settings
+        True
+    """
+
+    size: int = 32
+    n_points: int = 40
+    extent: float = 6.0
+    normalize: Normalize = "row"
+
+    def __post_init__(self) -> None:
+        where = "RenderSettings"
+        values = _checked_fields(self.size, self.n_points, self.extent, self.normalize, where, ParameterError)
+        for name, value in zip(_FIELDS, values, strict=True):
+            object.__setattr__(self, name, value)  # int and float, whatever numeric type arrived
+
+    def to_dict(self) -> dict[str, Any]:
+        """The settings as a JSON-ready dictionary, ``{"size": ..., "n_points": ..., "extent": ..., "normalize": ...}``.
+
+        Examples:
+            >>> RenderSettings().to_dict()
+            {'size': 32, 'n_points': 40, 'extent': 6.0, 'normalize': 'row'}
+        """
+        return {name: getattr(self, name) for name in _FIELDS}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> RenderSettings:
+        """Build settings from [`to_dict()`][spirograph.render.RenderSettings.to_dict]'s output.
+
+        Args:
+            data: a mapping of some of ``size``, ``n_points``, ``extent`` and ``normalize``;
+                missing keys take their defaults.
+
+        Returns:
+            The settings.
+
+        Raises:
+            ParameterTypeError: ``data`` is not a mapping, or a value has the wrong type.
+            ParameterError: an unknown key, or a value out of its range.
+
+        Examples:
+            >>> RenderSettings.from_dict({"size": 64})
+            RenderSettings(size=64, n_points=40, extent=6.0, normalize='row')
+        """
+        where = "RenderSettings.from_dict"
+        check_instance(data, "data", Mapping, where=where, expected="a mapping")
+        unknown = sorted(str(key) for key in data if key not in _FIELDS)
+        if unknown:
+            raise ParameterError(f"{where}: `data` has unknown keys {unknown}; valid keys are {list(_FIELDS)}")
+        values = {**_DEFAULT_SETTINGS.to_dict(), **data}
+        return check_settings(**values, where=where)
+
+
+def check_settings(
+    size: Any, n_points: Any, extent: Any, normalize: Any, *, where: str, error: type[ParameterError] = ParameterError
+) -> RenderSettings:
+    """Check loose renderer settings and build their [`RenderSettings`][spirograph.render.RenderSettings].
+
+    For holders that take the four values as arguments: an error names the holder
+    (``where``), not `RenderSettings`.
+
+    Args:
+        size: as in [`RenderSettings`][spirograph.render.RenderSettings].
+        n_points: as in [`RenderSettings`][spirograph.render.RenderSettings].
+        extent: as in [`RenderSettings`][spirograph.render.RenderSettings].
+        normalize: as in [`RenderSettings`][spirograph.render.RenderSettings].
         where: the caller, for the message.
         error: the class of a bad value (a configuration object passes ``ConfigError``).
+
+    Returns:
+        The settings.
 
     Raises:
         ParameterTypeError: a setting of the wrong type.
         ParameterError: ``size`` outside ``[2, MAX_SIZE]``, ``n_points`` outside
             ``[2, MAX_POINTS]``, ``extent`` not a finite number ``> 0``, an unknown ``normalize``.
+
+    Examples:
+        >>> check_settings(64, 40, 6, "row", where="Spirograph")
+        RenderSettings(size=64, n_points=40, extent=6.0, normalize='row')
     """
-    check_int(size, "size", where=where, minimum=2, maximum=MAX_SIZE, error=error)
-    check_int(n_points, "n_points", where=where, minimum=2, maximum=MAX_POINTS, error=error)
-    check_number(extent, "extent", where=where, above=0, error=error)
-    check_choice(normalize, "normalize", NORMALIZE_MODES, where=where, error=error)
+    values = _checked_fields(size, n_points, extent, normalize, where, error)
+    # Checked just above: built without `__post_init__`, which would repeat the checks on every
+    # `render(params, size=...)` call.
+    settings = object.__new__(RenderSettings)
+    settings.__dict__.update(zip(_FIELDS, values, strict=True))
+    return settings
+
+
+def resolve_settings(
+    settings: RenderSettings | None,
+    size: Any = None,
+    n_points: Any = None,
+    extent: Any = None,
+    normalize: Any = None,
+    *,
+    where: str,
+) -> RenderSettings:
+    """The settings of a call that takes a [`RenderSettings`][spirograph.render.RenderSettings] and the four keywords.
+
+    A keyword left at ``None`` takes its value from ``settings`` (the defaults when
+    ``settings`` is ``None``). A keyword given beside ``settings`` must agree with it.
+
+    Args:
+        settings: the settings object, or ``None``.
+        size: as in [`RenderSettings`][spirograph.render.RenderSettings], or ``None``.
+        n_points: as in [`RenderSettings`][spirograph.render.RenderSettings], or ``None``.
+        extent: as in [`RenderSettings`][spirograph.render.RenderSettings], or ``None``.
+        normalize: as in [`RenderSettings`][spirograph.render.RenderSettings], or ``None``.
+        where: the caller, for the message.
+
+    Returns:
+        ``settings`` itself when no keyword is given, else the checked settings.
+
+    Raises:
+        ParameterTypeError: ``settings`` is not a `RenderSettings`, or a keyword has the wrong type.
+        ParameterError: a keyword out of its range, or one that disagrees with ``settings``.
+
+    Examples:
+        >>> resolve_settings(None, size=64, where="render").size
+        64
+    """
+    keywords = zip(_FIELDS, (size, n_points, extent, normalize), strict=True)
+    given = {name: value for name, value in keywords if value is not None}
+    if settings is not None:
+        check_instance(settings, "settings", RenderSettings, where=where, expected="a RenderSettings or None")
+    base = _DEFAULT_SETTINGS if settings is None else settings
+    if not given:
+        return base
+    merged = check_settings(**{**base.to_dict(), **given}, where=where)
+    if settings is not None and merged != settings:
+        conflicts = ", ".join(
+            f"`{name}={given[name]!r}` against `settings.{name}={getattr(settings, name)!r}`"
+            for name in given
+            if getattr(merged, name) != getattr(settings, name)
+        )
+        raise ParameterError(f"{where}: give each renderer setting once, in `settings` or a keyword; got {conflicts}")
+    return merged
+
+
+_DEFAULT_SETTINGS = RenderSettings()
 
 
 def _memory_bytes(batch: int, size: int, n_points: int, itemsize: int, chunk: int) -> int:
@@ -454,11 +612,12 @@ def _render_flat(
 
 def render(
     params: torch.Tensor,
+    settings: RenderSettings | None = None,
     *,
-    size: int = 32,
-    n_points: int = 40,
-    extent: float = 6.0,
-    normalize: Normalize = "row",
+    size: int | None = None,
+    n_points: int | None = None,
+    extent: float | None = None,
+    normalize: Normalize | None = None,
     validate: bool = True,
 ) -> torch.Tensor:
     """Render Spirograph images from their ten parameters.
@@ -473,12 +632,17 @@ def render(
     Args:
         params: parameters in canonical order ``(m, b, h, sigma, fore_r, fore_g, fore_b,
             back_r, back_g, back_b)``. ``b`` and ``sigma`` must be ``> 0``.
-        size: canvas side in pixels.
-        n_points: curve points ``T``.
-        extent: the grid spans ``[-extent, extent]`` on both axes.
-        normalize: ``"row"`` divides each image row by its own maximum (the paper's
-            released generator, which made its figures and numbers); ``"image"`` divides
-            by the image maximum (the equation as printed in the paper).
+        settings: the renderer settings, a [`RenderSettings`][spirograph.render.RenderSettings]
+            (validated when it was made); ``None`` takes the defaults (32 pixels, 40 points,
+            extent 6, ``"row"``), or the keywords below.
+        size: canvas side in pixels (32 by default); ``None`` takes ``settings.size``.
+        n_points: curve points ``T`` (40 by default); ``None`` takes ``settings.n_points``.
+        extent: the grid spans ``[-extent, extent]`` on both axes (6 by default); ``None``
+            takes ``settings.extent``.
+        normalize: ``"row"`` (the default) divides each image row by its own maximum (the
+            paper's released generator, which made its figures and numbers); ``"image"``
+            divides by the image maximum (the equation as printed in the paper). ``None``
+            takes ``settings.normalize``. A keyword given beside ``settings`` must agree with it.
         validate: check values: finite, ``b > 0``, ``sigma > 0``, and no overflow in the
             renderer's dtype (``|m - h| / b * 2 pi``, ``(|m - h| + |h|) * sqrt(log2(e) / sigma)``,
             ``extent * sqrt(log2(e) / sigma)`` and ``|fore - back| / (n_points * 1e-8)``
@@ -498,17 +662,20 @@ def render(
         ParameterError: wrong last dimension, non-floating dtype, NaN/inf, ``b <= 0``,
             ``sigma <= 0``, values that would overflow (see ``validate``), ``size``
             outside ``[2, MAX_SIZE]`` (4096), ``n_points`` outside ``[2, MAX_POINTS]``
-            (65536), ``extent <= 0``, an unknown ``normalize``, or a batch whose result and
-            working memory would exceed the device's memory.
+            (65536), ``extent <= 0``, an unknown ``normalize``, a keyword that disagrees with
+            ``settings``, or a batch whose result and working memory would exceed the device's memory.
 
     Examples:
         >>> from spirograph import ParameterSpace, render
         >>> images = render(ParameterSpace().sample(4, seed=0))
         >>> images.shape
         torch.Size([4, 3, 32, 32])
+        >>> render(ParameterSpace().sample(4, seed=0), RenderSettings(size=64)).shape
+        torch.Size([4, 3, 64, 64])
     """
-    check_settings(size, n_points, extent, normalize, where="render")
+    settings = resolve_settings(settings, size, n_points, extent, normalize, where="render")
     _check_params(params)
+    size, n_points, extent = settings.size, settings.n_points, settings.extent
 
     out_dtype = params.dtype
     if out_dtype not in _EXPONENT_FLOOR:
@@ -519,10 +686,10 @@ def render(
     flat = params.reshape(-1, len(PARAMETER_NAMES))
     check_memory(flat.shape[0], size, n_points, out_dtype, device, where="render")
     if validate and flat.shape[0] and not _under_vmap(flat):
-        _check_values(flat, n_points, float(extent))
+        _check_values(flat, n_points, extent)
     limit = -_EXPONENT_FLOOR[dtype] * _LOG2_E
     differentiable = _tracks_derivatives(flat)
-    options = (size, n_points, float(extent), normalize == "row", limit, differentiable)
+    options = (size, n_points, extent, settings.normalize == "row", limit, differentiable)
     if device.type == "cpu" and flat.shape[0] > _CPU_CHUNK:
         # Chunks whose (B, S, T) buffers stay in cache: forward + backward were faster on CPU
         # batches of thousands (benchmarks/README.md). GPUs want the whole batch at once.
@@ -544,6 +711,7 @@ class Renderer(nn.Module):
     """A thin module holding the settings of [`render()`][spirograph.render.render].
 
     Args:
+        settings: as in [`render()`][spirograph.render.render]; kept in `settings`.
         size: as in [`render()`][spirograph.render.render].
         n_points: as in [`render()`][spirograph.render.render].
         extent: as in [`render()`][spirograph.render.render].
@@ -557,35 +725,46 @@ class Renderer(nn.Module):
         >>> renderer = Renderer(normalize="image")
         >>> renderer(torch.tensor([3.0, 0.5, 1.0, 0.5, 1, 1, 1, 0, 0, 0])).shape
         torch.Size([3, 32, 32])
+        >>> renderer.settings
+        RenderSettings(size=32, n_points=40, extent=6.0, normalize='image')
     """
 
     def __init__(
         self,
+        settings: RenderSettings | None = None,
         *,
-        size: int = 32,
-        n_points: int = 40,
-        extent: float = 6.0,
-        normalize: Normalize = "row",
+        size: int | None = None,
+        n_points: int | None = None,
+        extent: float | None = None,
+        normalize: Normalize | None = None,
         validate: bool = True,
     ) -> None:
         super().__init__()
-        check_settings(size, n_points, extent, normalize, where="Renderer")
-        check_bool(validate, "validate", where="Renderer")
-        self.size = size
-        self.n_points = n_points
-        self.extent = float(extent)
-        self.normalize: Normalize = normalize
-        self.validate = validate
+        self.settings = resolve_settings(settings, size, n_points, extent, normalize, where="Renderer")
+        self.validate = check_bool(validate, "validate", where="Renderer")
+
+    @property
+    def size(self) -> int:
+        """Canvas side in pixels (``settings.size``)."""
+        return self.settings.size
+
+    @property
+    def n_points(self) -> int:
+        """Curve points (``settings.n_points``)."""
+        return self.settings.n_points
+
+    @property
+    def extent(self) -> float:
+        """Half-width of the grid (``settings.extent``)."""
+        return self.settings.extent
+
+    @property
+    def normalize(self) -> Normalize:
+        """The normalization (``settings.normalize``)."""
+        return self.settings.normalize
 
     def forward(self, params: torch.Tensor) -> torch.Tensor:
-        return render(
-            params,
-            size=self.size,
-            n_points=self.n_points,
-            extent=self.extent,
-            normalize=self.normalize,
-            validate=self.validate,
-        )
+        return render(params, self.settings, validate=self.validate)
 
     def extra_repr(self) -> str:
         return f"size={self.size}, n_points={self.n_points}, extent={self.extent}, normalize={self.normalize!r}"

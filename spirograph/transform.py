@@ -18,7 +18,7 @@ from torch import nn
 
 from spirograph._checks import check_int, check_space, check_tensor
 from spirograph.errors import ParameterError
-from spirograph.render import Normalize, check_settings, render
+from spirograph.render import Normalize, RenderSettings, render, resolve_settings
 from spirograph.space import ParameterSpace
 
 __all__ = ["SpirographTransform"]
@@ -31,10 +31,13 @@ class SpirographTransform(nn.Module):
         space: the parameter space whose nuisance prior is sampled (the paper's by
             default). Pass another to [`forward()`][spirograph.transform.SpirographTransform.forward] for robustness
             shifts.
-        size: renderer settings, see [`render()`][spirograph.render.render].
-        n_points: renderer settings, see [`render()`][spirograph.render.render].
-        extent: renderer settings, see [`render()`][spirograph.render.render].
-        normalize: renderer settings, see [`render()`][spirograph.render.render].
+        settings: the renderer settings, a [`RenderSettings`][spirograph.render.RenderSettings];
+            kept in `settings`. ``None`` takes the defaults or the four keywords below.
+        size: renderer setting, see [`render()`][spirograph.render.render].
+        n_points: renderer setting, see [`render()`][spirograph.render.render].
+        extent: renderer setting, see [`render()`][spirograph.render.render].
+        normalize: renderer setting, see [`render()`][spirograph.render.render]. A keyword
+            given beside ``settings`` must agree with it.
         seed: seeds one `torch.Generator` per device, created on first use, so a
             run is reproducible on a given device. ``None`` picks a random seed once
             (from the OS, not torch's global generator); it is kept in `seed`.
@@ -55,24 +58,41 @@ class SpirographTransform(nn.Module):
         self,
         space: ParameterSpace | None = None,
         *,
-        size: int = 32,
-        n_points: int = 40,
-        extent: float = 6.0,
-        normalize: Normalize = "row",
+        settings: RenderSettings | None = None,
+        size: int | None = None,
+        n_points: int | None = None,
+        extent: float | None = None,
+        normalize: Normalize | None = None,
         seed: int | None = None,
     ) -> None:
         super().__init__()
         space = check_space(space, where="SpirographTransform")
         if seed is not None:
             seed = check_int(seed, "seed", where="SpirographTransform")
-        check_settings(size, n_points, extent, normalize, where="SpirographTransform")
+        self.settings = resolve_settings(settings, size, n_points, extent, normalize, where="SpirographTransform")
         self.space = space
-        self.size = size
-        self.n_points = n_points
-        self.extent = float(extent)
-        self.normalize: Normalize = normalize
         self.seed = secrets.randbits(62) if seed is None else seed  # never the global RNG
         self._generators: dict[torch.device, torch.Generator] = {}
+
+    @property
+    def size(self) -> int:
+        """Image side in pixels (``settings.size``)."""
+        return self.settings.size
+
+    @property
+    def n_points(self) -> int:
+        """Curve points (``settings.n_points``)."""
+        return self.settings.n_points
+
+    @property
+    def extent(self) -> float:
+        """Half-width of the canvas (``settings.extent``)."""
+        return self.settings.extent
+
+    @property
+    def normalize(self) -> Normalize:
+        """The renderer's normalization (``settings.normalize``)."""
+        return self.settings.normalize
 
     def generator(self, device: torch.device | str) -> torch.Generator:
         """The generator used on ``device`` (created from `seed` on first use)."""
@@ -102,9 +122,7 @@ class SpirographTransform(nn.Module):
     ) -> torch.Tensor:
         """Render given targets and nuisance (both differentiable) with this module's settings."""
         params = self._space(space).join(targets, nuisance)
-        return render(
-            params, size=self.size, n_points=self.n_points, extent=self.extent, normalize=self.normalize, validate=False
-        )
+        return render(params, self.settings, validate=False)
 
     def forward(
         self,

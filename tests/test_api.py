@@ -34,6 +34,7 @@ PUBLIC = [
     "ParameterTypeError",
     "PixelEncoder",
     "RandomEncoder",
+    "RenderSettings",
     "Renderer",
     "RobustnessResult",
     "ShiftFamily",

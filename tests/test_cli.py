@@ -76,6 +76,7 @@ def test_info_text_in_a_subprocess(tmp_path: Path) -> None:
         assert re.search(rf"{info.name}\s+{info.num_examples:,}\s+{info.seed}", out), out
     assert re.search(r"m\s+curve size\s+U\(2, 5\)\s+target", out)
     assert re.search(r"h\s+pen distance\s+U\(0.5, 2.5\)\s+nuisance", out)
+    assert "Renderer: 32x32 RGB, 40 curve points, grid [-6, 6], normalize='row'" in out
 
 
 def test_info_json_matches_the_library(capsys: pytest.CaptureFixture[str]) -> None:
@@ -89,6 +90,7 @@ def test_info_json_matches_the_library(capsys: pytest.CaptureFixture[str]) -> No
         assert row["role"] == ("target" if row["name"] in space.targets else "nuisance")
     assert data["splits"] == [{"name": i.name, "size": i.num_examples, "seed": i.seed} for i in SPLITS.values()]
     assert data["targets"] == list(space.targets)
+    assert data["renderer"] == {"size": 32, "n_points": 40, "extent": 6.0, "normalize": "row"}
 
 
 def test_preview_split_in_a_subprocess(tmp_path: Path) -> None:

@@ -466,3 +466,20 @@ def test_validation_is_an_alias_of_val() -> None:
     assert alias.split == "val" and torch.equal(alias.params, canonical.params)
     with pytest.raises(ParameterError, match=r"`split` must be one of \['train', 'val', 'test', 'validation'\]"):
         Spirograph("dev")
+
+
+def test_the_dataset_holds_one_render_settings() -> None:
+    from spirograph import RenderSettings
+
+    made = RenderSettings(size=16, normalize="image")
+    dataset = Spirograph("val", subset=4, settings=made)
+    assert dataset.settings is made
+    assert (dataset.size, dataset.n_points, dataset.extent, dataset.normalize) == (16, 40, 6.0, "image")
+    keywords = Spirograph("val", subset=4, size=16, normalize="image")
+    assert keywords.settings == made
+    assert torch.equal(dataset.images(), keywords.images())
+    assert Spirograph("val", subset=4).settings == RenderSettings()
+    with pytest.raises(ParameterError, match=r"^Spirograph: give each renderer setting once.*`size=32` against"):
+        Spirograph("val", subset=4, settings=made, size=32)
+    with pytest.raises(ParameterTypeError, match=r"^Spirograph: `settings` must be a RenderSettings or None, got"):
+        Spirograph("val", subset=4, settings=(16, 40, 6.0, "row"))  # type: ignore[arg-type]

@@ -291,6 +291,8 @@ def test_json_round_trip(tmp_path: Path, train: Spirograph, test: Spirograph) ->
     assert EvaluationResult.from_json(path) == result
     assert EvaluationResult.from_dict(json.loads(path.read_text())) == result
     data = result.to_dict()
+    assert result.render_settings == train.settings
+    assert "render_settings" not in data and {"size", "n_points", "extent", "normalize"} <= set(data)
     assert data["package_version"] == "0.1.0"
     assert set(data["timings"]) == {"encode", "fit", "total"}
     assert data["bounds"]["h"] == list(DEFAULT_BOUNDS["h"])

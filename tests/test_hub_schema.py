@@ -17,6 +17,7 @@ from spirograph.errors import ConfigError, HubError
 from spirograph.hub.schema import (
     CONFIGS,
     MANIFEST_FORMAT,
+    HubConfig,
     check_manifest,
     config_for,
     encode_rows,
@@ -136,3 +137,16 @@ def test_check_manifest_refuses_a_missing_field() -> None:
         check_manifest(manifest, "t")
     with pytest.raises(HubError, match=r"t must have format 1, got 'list'"):
         check_manifest([], "t")
+
+
+def test_each_hub_config_holds_its_render_settings() -> None:
+    from spirograph.render import RenderSettings
+
+    for config in CONFIGS.values():
+        assert config.settings == RenderSettings(config.size, config.n_points, config.extent, config.normalize)
+        assert config.settings.to_dict() == {key: config.renderer()[key] for key in config.settings.to_dict()}
+    assert CONFIGS["v1"].settings is CONFIGS["v1"].settings  # built once, in the constructor
+    with pytest.raises(ConfigError, match=r"^HubConfig: `size` must be an int in \[2, 4096\], got 1$"):
+        HubConfig("bad", 1, "row")
+    with pytest.raises(ConfigError, match=r"^HubConfig: `normalize` must be one of \['row', 'image'\], got 'max'$"):
+        HubConfig("bad", 32, "max")  # type: ignore[arg-type]

@@ -14,7 +14,15 @@ from reference import naive_render
 from torch.autograd import forward_ad
 
 from spirograph.errors import ParameterError, ParameterTypeError
-from spirograph.render import _EXPONENT_FLOOR, Renderer, _GaussianFactor, _tracks_derivatives, render
+from spirograph.render import (
+    _EXPONENT_FLOOR,
+    Renderer,
+    RenderSettings,
+    _GaussianFactor,
+    _tracks_derivatives,
+    check_settings,
+    render,
+)
 from spirograph.space import DEFAULT_BOUNDS, PARAMETER_NAMES, ParameterSpace
 
 NORMALIZE = ("row", "image")
@@ -497,7 +505,7 @@ def test_bad_value_checks_are_skipped_under_vmap() -> None:
         ({"extent": math.nan}, ParameterError, r"`extent` must be a finite number > 0, got nan"),
         ({"extent": "6"}, ParameterTypeError, r"`extent` must be a finite number > 0, got str '6'"),
         ({"normalize": "max"}, ParameterError, r"`normalize` must be one of \['row', 'image'\], got 'max'"),
-        ({"normalize": None}, ParameterTypeError, r"`normalize` must be one of \['row', 'image'\], got NoneType None"),
+        ({"normalize": 1}, ParameterTypeError, r"`normalize` must be one of \['row', 'image'\], got int 1"),
     ],
 )
 def test_bad_options(options: dict[str, object], error: type[Exception], match: str) -> None:
@@ -574,9 +582,134 @@ def test_a_validated_render_is_finite_or_refused(values: list[float]) -> None:
 
 def test_check_settings_raises_the_class_a_configuration_object_asks_for() -> None:
     from spirograph.errors import ConfigError
-    from spirograph.render import check_settings
 
     with pytest.raises(ConfigError, match=r"^HubConfig: `size` must be an int in \[2, 4096\], got 1$"):
         check_settings(1, 40, 6.0, "row", where="HubConfig", error=ConfigError)
     with pytest.raises(ParameterTypeError, match=r"^HubConfig: `size` must be an int in \[2, 4096\], got str '32'$"):
         check_settings("32", 40, 6.0, "row", where="HubConfig", error=ConfigError)
+
+
+# ---------------------------------------------------------------------- RenderSettings
+
+
+def test_render_settings_defaults_are_the_papers() -> None:
+    defaults = RenderSettings()
+    assert (defaults.size, defaults.n_points, defaults.extent, defaults.normalize) == (32, 40, 6.0, "row")
+    assert defaults == RenderSettings(32, 40, 6.0, "row")
+    assert hash(defaults) == hash(RenderSettings())
+
+
+@pytest.mark.parametrize(
+    ("options", "error", "match"),
+    [
+        ({"size": 1}, ParameterError, r"^RenderSettings: `size` must be an int in \[2, 4096\], got 1$"),
+        ({"size": 4097}, ParameterError, r"^RenderSettings: `size` must be an int in \[2, 4096\], got 4097$"),
+        ({"size": 32.0}, ParameterTypeError, r"^RenderSettings: `size` must be an int in \[2, 4096\], got float 32.0$"),
+        ({"size": True}, ParameterTypeError, r"^RenderSettings: `size` must be an int in \[2, 4096\], got bool True$"),
+        ({"n_points": 1}, ParameterError, r"^RenderSettings: `n_points` must be an int in \[2, 65536\], got 1$"),
+        (
+            {"n_points": "40"},
+            ParameterTypeError,
+            r"^RenderSettings: `n_points` must be an int in \[2, 65536\], got str",
+        ),
+        ({"extent": 0}, ParameterError, r"^RenderSettings: `extent` must be a finite number > 0, got 0$"),
+        ({"extent": math.inf}, ParameterError, r"^RenderSettings: `extent` must be a finite number > 0, got inf$"),
+        ({"extent": "6"}, ParameterTypeError, r"^RenderSettings: `extent` must be a finite number > 0, got str '6'$"),
+        (
+            {"normalize": "max"},
+            ParameterError,
+            r"^RenderSettings: `normalize` must be one of \['row', 'image'\], got 'max'$",
+        ),
+        ({"normalize": None}, ParameterTypeError, r"^RenderSettings: `normalize` must be one of .*got NoneType None$"),
+    ],
+)
+def test_render_settings_validates_each_field(options: dict[str, object], error: type[Exception], match: str) -> None:
+    with pytest.raises(error, match=match):
+        RenderSettings(**options)  # type: ignore[arg-type]
+
+
+def test_render_settings_normalizes_numbers() -> None:
+    import numpy as np
+
+    made = RenderSettings(size=np.int64(16), extent=6)
+    assert type(made.size) is int and type(made.extent) is float
+    assert made == RenderSettings(size=16, extent=6.0)
+
+
+def test_render_settings_are_frozen() -> None:
+    import dataclasses
+
+    made = RenderSettings()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        made.size = 64  # type: ignore[misc]
+    assert made.size == 32
+
+
+def test_render_settings_round_trip_through_a_dict() -> None:
+    import json
+
+    made = RenderSettings(size=64, n_points=100, extent=5.5, normalize="image")
+    data = made.to_dict()
+    assert data == {"size": 64, "n_points": 100, "extent": 5.5, "normalize": "image"}
+    assert RenderSettings.from_dict(json.loads(json.dumps(data))) == made
+    assert RenderSettings.from_dict({"size": 16}) == RenderSettings(size=16)
+    assert RenderSettings.from_dict({}) == RenderSettings()
+
+
+def test_render_settings_from_dict_refuses_bad_input() -> None:
+    with pytest.raises(ParameterError, match=r"^RenderSettings.from_dict: `data` has unknown keys \['sise'\]"):
+        RenderSettings.from_dict({"sise": 16})
+    with pytest.raises(ParameterTypeError, match=r"^RenderSettings.from_dict: `data` must be a mapping, got list"):
+        RenderSettings.from_dict([("size", 16)])  # type: ignore[arg-type]
+    with pytest.raises(
+        ParameterError, match=r"^RenderSettings.from_dict: `size` must be an int in \[2, 4096\], got 0$"
+    ):
+        RenderSettings.from_dict({"size": 0})
+
+
+def test_check_settings_builds_the_same_settings() -> None:
+    made = check_settings(16, 20, 3, "image", where="Spirograph")
+    assert made == RenderSettings(16, 20, 3.0, "image")
+    assert type(made.extent) is float
+    with pytest.raises(ParameterError, match=r"^Spirograph: `size` must be an int in \[2, 4096\], got 1$"):
+        check_settings(1, 20, 3, "image", where="Spirograph")
+
+
+@pytest.mark.parametrize("options", [{}, {"size": 16}, {"normalize": "image", "n_points": 17, "extent": 4.5}])
+def test_render_with_settings_equals_the_keyword_form(options: dict[str, object]) -> None:
+    params = _good(5)
+    expected = render(params, **options)  # type: ignore[arg-type]
+    assert torch.equal(render(params, RenderSettings(**options)), expected)  # type: ignore[arg-type]
+    assert torch.equal(render(params, settings=RenderSettings(**options)), expected)  # type: ignore[arg-type]
+    assert torch.equal(Renderer(RenderSettings(**options))(params), expected)  # type: ignore[arg-type]
+
+
+def test_keywords_beside_settings_must_agree() -> None:
+    params = _good(2)
+    made = RenderSettings(size=16)
+    # A keyword that repeats the settings' value is no conflict.
+    assert torch.equal(render(params, made, size=16), render(params, size=16))
+    with pytest.raises(
+        ParameterError,
+        match=r"^render: give each renderer setting once, in `settings` or a keyword; got `size=32` against "
+        r"`settings.size=16`$",
+    ):
+        render(params, made, size=32)
+    with pytest.raises(
+        ParameterError, match=r"^Renderer: give each .*`normalize='image'` against `settings.normalize='row'`"
+    ):
+        Renderer(made, normalize="image")
+    # The keyword is still checked: 16.0 equals 16 but is not an int.
+    with pytest.raises(ParameterTypeError, match=r"^render: `size` must be an int in \[2, 4096\], got float 16.0$"):
+        render(params, made, size=16.0)  # type: ignore[arg-type]
+    with pytest.raises(ParameterTypeError, match=r"^render: `settings` must be a RenderSettings or None, got dict"):
+        render(params, {"size": 16})  # type: ignore[arg-type]
+
+
+def test_renderer_holds_one_settings_object() -> None:
+    made = RenderSettings(size=16, normalize="image")
+    renderer = Renderer(made)
+    assert renderer.settings is made
+    assert (renderer.size, renderer.n_points, renderer.extent, renderer.normalize) == (16, 40, 6.0, "image")
+    assert Renderer(size=16, normalize="image").settings == made
+    assert Renderer().settings == RenderSettings()

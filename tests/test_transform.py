@@ -141,3 +141,18 @@ def test_bad_construction(kwargs: dict[str, object], match: str) -> None:
 def test_construction_with_the_wrong_type(kwargs: dict[str, object], match: str) -> None:
     with pytest.raises(ParameterTypeError, match="SpirographTransform: " + match):
         SpirographTransform(**kwargs)  # type: ignore[arg-type]
+
+
+def test_the_transform_holds_one_render_settings() -> None:
+    from spirograph import RenderSettings
+
+    made = RenderSettings(size=16, n_points=20, normalize="image")
+    transform = SpirographTransform(settings=made, seed=0)
+    assert transform.settings is made
+    assert (transform.size, transform.n_points, transform.extent, transform.normalize) == (16, 20, 6.0, "image")
+    keywords = SpirographTransform(size=16, n_points=20, normalize="image", seed=0)
+    assert keywords.settings == made
+    targets = ParameterSpace().sample(3, seed=1)[:, [0, 1, 3, 4]]
+    assert torch.equal(transform(targets)[0], keywords(targets)[0])
+    with pytest.raises(ParameterError, match=r"^SpirographTransform: give each renderer setting once"):
+        SpirographTransform(settings=made, n_points=40)

@@ -220,7 +220,7 @@ def penalty_statistic(
         )
     device = torch.device(device)
     targets = Spirograph(
-        "test", mode="targets", subset=n_examples, space=transform.space, normalize=transform.normalize
+        "test", mode="targets", subset=n_examples, space=transform.space, settings=transform.settings
     ).targets.to(device)
     transform.generator(device).manual_seed(seed)
     signs = torch.Generator(device=device)

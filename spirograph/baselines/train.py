@@ -58,7 +58,7 @@ from spirograph.baselines.penalty import gradient_penalty
 from spirograph.dataset import SPLITS, Spirograph
 from spirograph.errors import CheckpointError, ConfigError, SpirographError, TrainingError
 from spirograph.files import atomic_write, atomic_write_text
-from spirograph.render import NORMALIZE_MODES, Normalize
+from spirograph.render import NORMALIZE_MODES, Normalize, RenderSettings, check_settings
 from spirograph.space import DEFAULT_TARGETS, ParameterSpace
 from spirograph.transform import SpirographTransform
 
@@ -253,6 +253,7 @@ class TrainConfig:
     def __post_init__(self) -> None:
         _check_kinds(self)
         _check_ranges(self)
+        check_settings(self.size, self.n_points, 6.0, self.normalize, where="TrainConfig", error=ConfigError)
         self.targets = tuple(self.targets)
         try:
             ParameterSpace(targets=self.targets)
@@ -267,6 +268,16 @@ class TrainConfig:
     def learning_rate(self) -> float:
         """The scaled rate ``base_lr * batch_size / 256`` that the schedule is applied to."""
         return scaled_learning_rate(self.batch_size, self.base_lr)
+
+    @property
+    def render_settings(self) -> RenderSettings:
+        """The renderer settings of the run's images: `size`, `n_points` and `normalize` (extent 6).
+
+        Examples:
+            >>> TrainConfig(size=16).render_settings
+            RenderSettings(size=16, n_points=40, extent=6.0, normalize='row')
+        """
+        return RenderSettings(size=self.size, n_points=self.n_points, normalize=self.normalize)
 
     @property
     def space(self) -> ParameterSpace:
@@ -753,7 +764,9 @@ def _prepare(config: TrainConfig, ctx: _Dist, start_time: float) -> _Run:
             f"got {config.batch_size}"
         )
     device = _resolve_device(config, ctx)
-    dataset = Spirograph("train", mode="targets", subset=config.n_train, space=config.space)
+    dataset = Spirograph(
+        "train", mode="targets", subset=config.n_train, space=config.space, settings=config.render_settings
+    )
     local_batch = config.batch_size // ctx.world_size
     sampler: DistributedSampler[Any] = DistributedSampler(
         dataset, num_replicas=ctx.world_size, rank=ctx.rank, shuffle=True, seed=config.seed, drop_last=config.drop_last
@@ -779,9 +792,7 @@ def _prepare(config: TrainConfig, ctx: _Dist, start_time: float) -> _Run:
         weight_decay=config.weight_decay,
         trust_coefficient=config.trust_coefficient,
     )
-    transform = SpirographTransform(
-        config.space, size=config.size, n_points=config.n_points, normalize=config.normalize, seed=config.seed
-    )
+    transform = SpirographTransform(config.space, settings=config.render_settings, seed=config.seed)
     return _Run(
         config=config,
         ctx=ctx,

@@ -73,9 +73,8 @@ def _check_tasks(tasks: Any, space: ParameterSpace, where: str) -> TaskSet:
 
 
 def _check_renderers(train: Spirograph, test: Spirograph, where: str) -> None:
-    first = (train.size, train.n_points, train.extent, train.normalize)
-    second = (test.size, test.n_points, test.extent, test.normalize)
-    if first != second:
+    if train.settings != test.settings:
+        first, second = tuple(train.settings.to_dict().values()), tuple(test.settings.to_dict().values())
         raise ParameterError(
             f"{where}: `train` and `test` must use the same renderer (size, n_points, extent, normalize), "
             f"got {first} and {second}"
@@ -257,10 +256,7 @@ def _record(plan: _Protocol, scores: dict[int, dict[str, Any]], feature_dim: int
         n_test=len(plan.test),
         splits={"train": plan.train.split, "test": plan.test.split},
         seeds={"evaluation": plan.seed, "train": plan.train.seed, "test": plan.test.seed},
-        normalize=plan.train.normalize,
-        size=plan.train.size,
-        n_points=plan.train.n_points,
-        extent=plan.train.extent,
+        **plan.train.settings.to_dict(),
         bounds={name: list(bound) for name, bound in plan.space.bounds.items()},
         targets=list(plan.space.targets),
         nuisance=list(plan.space.nuisance_names),

@@ -6,12 +6,13 @@ import json
 import os
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from spirograph._checks import check_instance
 from spirograph._version import __version__
 from spirograph.errors import ParameterError
 from spirograph.files import atomic_write_text
+from spirograph.render import Normalize, RenderSettings
 
 __all__ = ["EvaluationResult", "InvarianceResult"]
 
@@ -132,6 +133,12 @@ class EvaluationResult(_Record):
     device: str
     package_version: str = __version__
     timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def render_settings(self) -> RenderSettings:
+        """The renderer settings of the data, a [`RenderSettings`][spirograph.render.RenderSettings] built from
+        the stored `size`, `n_points`, `extent` and `normalize`."""
+        return RenderSettings(self.size, self.n_points, self.extent, cast(Normalize, self.normalize))
 
     @property
     def M(self) -> int:

@@ -36,7 +36,7 @@ except ImportError:  # say how to install the extra instead of a bare ModuleNotF
 
 from spirograph._version import __version__
 from spirograph.dataset import SPLITS
-from spirograph.errors import ConfigError, ParameterError
+from spirograph.errors import ConfigError
 from spirograph.hub.card import CITATION, DESCRIPTION, HOMEPAGE, LICENSE
 from spirograph.hub.schema import (
     CONFIGS,
@@ -48,8 +48,7 @@ from spirograph.hub.schema import (
     features,
     shard_bounds,
 )
-from spirograph.render import Normalize, render
-from spirograph.space import PARAMETER_NAMES
+from spirograph.render import Normalize, check_settings
 
 __all__ = ["SpirographBuilder", "SpirographBuilderConfig"]
 
@@ -76,16 +75,9 @@ class SpirographBuilderConfig(datasets.BuilderConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        try:  # the renderer's own checks of size, n_points, extent and normalize
-            render(
-                torch.zeros(0, len(PARAMETER_NAMES)),
-                size=self.size,
-                n_points=self.n_points,
-                extent=self.extent,
-                normalize=self.normalize,  # type: ignore[arg-type]
-            )
-        except ParameterError as error:
-            raise ConfigError(str(error).replace("render:", "SpirographBuilderConfig:", 1)) from error
+        check_settings(
+            self.size, self.n_points, self.extent, self.normalize, where="SpirographBuilderConfig", error=ConfigError
+        )
         for name in ("subset", "shard_rows"):
             value = getattr(self, name)
             if value is None and name == "subset":

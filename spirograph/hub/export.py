@@ -141,7 +141,7 @@ def _sample_grid(split: str, config: HubConfig, path: Path, rows: int) -> None:
     from PIL import Image
 
     count = min(rows, _GRID_SIDE * _GRID_SIDE)
-    images = to_uint8(Spirograph(split, subset=count, **config.renderer()).images()).permute(0, 2, 3, 1).numpy()
+    images = to_uint8(Spirograph(split, subset=count, settings=config.settings).images()).permute(0, 2, 3, 1).numpy()
     side, cell = config.size, config.size + _GRID_PAD
     canvas = np.full((_GRID_SIDE * cell + _GRID_PAD, _GRID_SIDE * cell + _GRID_PAD, 3), 255, dtype=np.uint8)
     for k in range(count):

@@ -36,7 +36,7 @@ import torch
 from spirograph.dataset import Spirograph
 from spirograph.errors import ConfigError, HubError
 from spirograph.hub._extra import require_hub
-from spirograph.render import Normalize
+from spirograph.render import Normalize, RenderSettings, check_settings
 from spirograph.space import DEFAULT_TARGETS, PARAMETER_NAMES
 
 if TYPE_CHECKING:
@@ -90,6 +90,13 @@ class HubConfig:
         n_points: points on each curve.
         extent: half-width of the canvas.
         description: one line for the dataset card.
+
+    Raises:
+        ConfigError: a renderer setting out of its range ([`RenderSettings`][spirograph.render.RenderSettings]).
+
+    Examples:
+        >>> HubConfig("v1-64", 64, "row").settings
+        RenderSettings(size=64, n_points=40, extent=6.0, normalize='row')
     """
 
     name: str
@@ -98,6 +105,18 @@ class HubConfig:
     n_points: int = 40
     extent: float = 6.0
     description: str = ""
+
+    def __post_init__(self) -> None:
+        settings = check_settings(
+            self.size, self.n_points, self.extent, self.normalize, where="HubConfig", error=ConfigError
+        )
+        object.__setattr__(self, "_settings", settings)  # frozen: set once, here
+
+    @property
+    def settings(self) -> RenderSettings:
+        """The renderer settings of the config's images, checked when the config was made."""
+        settings: RenderSettings = self.__dict__["_settings"]
+        return settings
 
     @property
     def directory(self) -> str:
@@ -293,7 +312,7 @@ def encode_rows(split: str, config: HubConfig, start: int, stop: int) -> Iterato
         raise ConfigError(f"encode_rows: need 0 <= start <= stop, got [{start}, {stop})")
     if start == stop:
         return
-    dataset = Spirograph(split, subset=stop, **config.renderer())
+    dataset = Spirograph(split, subset=stop, settings=config.settings)
     params = dataset.params[start:stop].numpy()
     targets = dataset.targets[start:stop].numpy()
     images = to_uint8(dataset.images(start, stop)).permute(0, 2, 3, 1).contiguous().numpy()  # (n, S, S, 3)

@@ -105,6 +105,19 @@ def test_invalid_config(overrides: dict[str, Any], match: str) -> None:
         tiny(**overrides)
 
 
+def test_render_settings_follow_the_config() -> None:
+    from spirograph.render import RenderSettings
+
+    config = tiny(size=16, n_points=20, normalize="image")
+    assert config.render_settings == RenderSettings(size=16, n_points=20, normalize="image")
+    assert TrainConfig().render_settings == RenderSettings()
+    assert "render_settings" not in config.to_dict()  # the stored fields stay as they were
+    with pytest.raises(ConfigError, match=r"^TrainConfig: `size` must be an int in \[2, 4096\], got 5000$"):
+        tiny(size=5000)
+    with pytest.raises(ConfigError, match=r"^TrainConfig: `n_points` must be an int in \[2, 65536\], got 1$"):
+        tiny(n_points=1)
+
+
 def test_from_dict_and_json_errors(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"unknown keys \['lamda'\]"):
         TrainConfig.from_dict({"lamda": 0.1})
