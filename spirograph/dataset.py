@@ -21,7 +21,7 @@ from torch.utils.data import Dataset
 
 from spirograph._checks import check_callable, check_choice, check_int, check_space, describe
 from spirograph.errors import IndexOutOfRangeError, ParameterError, ParameterTypeError
-from spirograph.render import Normalize, RenderSettings, render, resolve_settings
+from spirograph.render import Normalize, RenderSettings, SettingsView, render, resolve_settings
 from spirograph.space import PARAMETER_NAMES, ParameterSpace
 
 __all__ = [
@@ -186,7 +186,7 @@ def _source_rows(
     return load_local(path, split, size=settings.size, normalize=settings.normalize, limit=limit)
 
 
-class Spirograph(Dataset):
+class Spirograph(SettingsView, Dataset):
     """The Spirograph dataset (Foster, Pukdee & Rainforth, ICLR 2021) as a torch dataset.
 
     Items are ``(image, target)``: ``image`` float32 ``(3, size, size)`` in ``[0, 1]``
@@ -305,27 +305,6 @@ class Spirograph(Dataset):
     def parameter_names(self) -> tuple[str, ...]:
         """Names of the columns of `params` (the canonical order)."""
         return PARAMETER_NAMES
-
-    # ------------------------------------------------------------------ renderer settings
-    @property
-    def size(self) -> int:
-        """Image side in pixels (``settings.size``)."""
-        return self.settings.size
-
-    @property
-    def n_points(self) -> int:
-        """Curve points (``settings.n_points``)."""
-        return self.settings.n_points
-
-    @property
-    def extent(self) -> float:
-        """Half-width of the canvas (``settings.extent``)."""
-        return self.settings.extent
-
-    @property
-    def normalize(self) -> Normalize:
-        """The renderer's normalization (``settings.normalize``)."""
-        return self.settings.normalize
 
     # ------------------------------------------------------------------ rendering
     def render_params(self, params: torch.Tensor) -> torch.Tensor:

@@ -52,7 +52,7 @@ from spirograph._checks import check_bool, check_choice, check_instance, check_i
 from spirograph.errors import ParameterError
 from spirograph.space import PARAMETER_NAMES
 
-__all__ = ["Normalize", "RenderSettings", "Renderer", "render"]
+__all__ = ["Normalize", "RenderSettings", "Renderer", "SettingsView", "render"]
 
 Normalize = Literal["row", "image"]
 NORMALIZE_MODES: tuple[str, ...] = get_args(Normalize)
@@ -707,7 +707,37 @@ def render(
     return image if image.dtype == out_dtype else image.to(out_dtype)
 
 
-class Renderer(nn.Module):
+class SettingsView:
+    """Read-only ``size``, ``n_points``, ``extent`` and ``normalize`` of an object's `settings`.
+
+    Shared by everything that holds a [`RenderSettings`][spirograph.render.RenderSettings]
+    (the renderer module, the dataset, the transform), so that each reads one object.
+    """
+
+    settings: RenderSettings
+
+    @property
+    def size(self) -> int:
+        """Image side in pixels (``settings.size``)."""
+        return self.settings.size
+
+    @property
+    def n_points(self) -> int:
+        """Curve points (``settings.n_points``)."""
+        return self.settings.n_points
+
+    @property
+    def extent(self) -> float:
+        """Half-width of the canvas (``settings.extent``)."""
+        return self.settings.extent
+
+    @property
+    def normalize(self) -> Normalize:
+        """The normalization (``settings.normalize``)."""
+        return self.settings.normalize
+
+
+class Renderer(SettingsView, nn.Module):
     """A thin module holding the settings of [`render()`][spirograph.render.render].
 
     Args:
@@ -742,26 +772,6 @@ class Renderer(nn.Module):
         super().__init__()
         self.settings = resolve_settings(settings, size, n_points, extent, normalize, where="Renderer")
         self.validate = check_bool(validate, "validate", where="Renderer")
-
-    @property
-    def size(self) -> int:
-        """Canvas side in pixels (``settings.size``)."""
-        return self.settings.size
-
-    @property
-    def n_points(self) -> int:
-        """Curve points (``settings.n_points``)."""
-        return self.settings.n_points
-
-    @property
-    def extent(self) -> float:
-        """Half-width of the grid (``settings.extent``)."""
-        return self.settings.extent
-
-    @property
-    def normalize(self) -> Normalize:
-        """The normalization (``settings.normalize``)."""
-        return self.settings.normalize
 
     def forward(self, params: torch.Tensor) -> torch.Tensor:
         return render(params, self.settings, validate=self.validate)

@@ -18,13 +18,13 @@ from torch import nn
 
 from spirograph._checks import check_int, check_space, check_tensor
 from spirograph.errors import ParameterError
-from spirograph.render import Normalize, RenderSettings, render, resolve_settings
+from spirograph.render import Normalize, RenderSettings, SettingsView, render, resolve_settings
 from spirograph.space import ParameterSpace
 
 __all__ = ["SpirographTransform"]
 
 
-class SpirographTransform(nn.Module):
+class SpirographTransform(SettingsView, nn.Module):
     """Sample nuisance on the targets' device and render, differentiably.
 
     Args:
@@ -73,26 +73,6 @@ class SpirographTransform(nn.Module):
         self.space = space
         self.seed = secrets.randbits(62) if seed is None else seed  # never the global RNG
         self._generators: dict[torch.device, torch.Generator] = {}
-
-    @property
-    def size(self) -> int:
-        """Image side in pixels (``settings.size``)."""
-        return self.settings.size
-
-    @property
-    def n_points(self) -> int:
-        """Curve points (``settings.n_points``)."""
-        return self.settings.n_points
-
-    @property
-    def extent(self) -> float:
-        """Half-width of the canvas (``settings.extent``)."""
-        return self.settings.extent
-
-    @property
-    def normalize(self) -> Normalize:
-        """The renderer's normalization (``settings.normalize``)."""
-        return self.settings.normalize
 
     def generator(self, device: torch.device | str) -> torch.Generator:
         """The generator used on ``device`` (created from `seed` on first use)."""
