@@ -48,19 +48,6 @@ _HUB_CONFIGS = {
 _DEFAULT_CONFIG = "v1"
 _MAX_BENCH_BATCH = 16_384  # larger batches time the allocator, and the naive baseline would need gigabytes
 
-_MEANINGS = {
-    "m": "curve size",
-    "b": "rolling-circle radius",
-    "h": "pen distance",
-    "sigma": "stroke width",
-    "fore_r": "foreground red",
-    "fore_g": "foreground green",
-    "fore_b": "foreground blue",
-    "back_r": "background red",
-    "back_g": "background green",
-    "back_b": "background blue",
-}
-
 
 class _Parser(argparse.ArgumentParser):
     """An argument parser whose errors are one line on stderr and exit status 2."""
@@ -257,7 +244,7 @@ def _say(quiet: bool, message: str) -> None:
 def _info_data() -> dict[str, Any]:
     from spirograph.dataset import SPLITS, VERSION
     from spirograph.render import RenderSettings
-    from spirograph.space import ParameterSpace
+    from spirograph.space import PARAMETER_MEANINGS, ParameterSpace
 
     space = ParameterSpace()
     return {
@@ -266,7 +253,7 @@ def _info_data() -> dict[str, Any]:
         "parameters": [
             {
                 "name": name,
-                "meaning": _MEANINGS[name],
+                "meaning": PARAMETER_MEANINGS[name],
                 "low": space.bounds[name][0],
                 "high": space.bounds[name][1],
                 "role": "target" if name in space.targets else "nuisance",

@@ -28,6 +28,7 @@ from spirograph.errors import ParameterError, ParameterTypeError
 __all__ = [
     "DEFAULT_BOUNDS",
     "DEFAULT_TARGETS",
+    "PARAMETER_MEANINGS",
     "PARAMETER_NAMES",
     "ParameterSpace",
     "hash_uniform",
@@ -46,6 +47,22 @@ PARAMETER_NAMES: tuple[str, ...] = (
     "back_b",
 )
 """The ten parameters of one image, in the order every ``(..., 10)`` tensor uses."""
+
+PARAMETER_MEANINGS: Mapping[str, str] = MappingProxyType(
+    {
+        "m": "curve size",
+        "b": "rolling-circle radius",
+        "h": "pen distance",
+        "sigma": "stroke width (Gaussian bandwidth)",
+        "fore_r": "foreground red",
+        "fore_g": "foreground green",
+        "fore_b": "foreground blue",
+        "back_r": "background red",
+        "back_g": "background green",
+        "back_b": "background blue",
+    }
+)
+"""What each parameter controls, in words (for tables, cards and the command line)."""
 
 DEFAULT_BOUNDS: Mapping[str, tuple[float, float]] = MappingProxyType(
     {

@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from spirograph.hub.schema import CONFIGS, DEFAULT_CONFIG, MANIFEST_NAME, TORCH_SPLITS, features
+from spirograph.space import PARAMETER_MEANINGS
 
 __all__ = [
     "CITATION",
@@ -58,18 +59,6 @@ CITATION = """\
   url       = {https://arxiv.org/abs/2010.09515}
 }"""
 
-_MEANINGS = {
-    "m": "curve size",
-    "b": "rolling-circle radius",
-    "h": "pen distance",
-    "sigma": "stroke width (Gaussian bandwidth)",
-    "fore_r": "foreground red",
-    "fore_g": "foreground green",
-    "fore_b": "foreground blue",
-    "back_r": "background red",
-    "back_g": "background green",
-    "back_b": "background blue",
-}
 
 # The paper's Table (SPEC section 4): ResNet-18, 3 seeds, test MSE at M = 1, mean +- standard error.
 _PAPER_MSE = (
@@ -159,7 +148,7 @@ def _factors(manifest: dict[str, Any]) -> str:
     for name in manifest["parameter_names"]:
         low, high = manifest["bounds"][name]
         role = "target" if name in targets else "nuisance"
-        lines.append(f"| `{name}` | {_MEANINGS.get(name, name)} | U({low:g}, {high:g}) | {role} |")
+        lines.append(f"| `{name}` | {PARAMETER_MEANINGS[name]} | U({low:g}, {high:g}) | {role} |")
     return "\n".join(lines)
 
 
