@@ -1077,3 +1077,7 @@ def main(argv: list[str] | None = None) -> int:
         }
         print(json.dumps(summary, indent=2))
     return 0
+
+
+if __name__ == "__main__":  # `python -m spirograph.baselines` is the documented command
+    sys.exit(main())
