@@ -329,3 +329,10 @@ def test_train_on_gpu_and_reload_on_cpu(tmp_path: Path) -> None:
     encoder = load_encoder(result.checkpoint)
     images = torch.rand(4, 3, 16, 16)
     torch.testing.assert_close(encoder(images), result.encoder(images.cuda()).cpu(), atol=1e-4, rtol=1e-4)
+
+
+def test_documented_training_command_runs_without_warnings() -> None:
+    command = [sys.executable, "-W", "error", "-m", "spirograph.baselines", "--help"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stderr == "", done.stderr
+    assert "usage: python -m spirograph.baselines" in done.stdout and "--time-limit" in done.stdout
