@@ -234,3 +234,28 @@ def test_bfloat16_on_a_gpu_without_it_is_refused_before_training(monkeypatch: py
         tiny(device="auto", precision="bfloat16")
     assert tiny(device="cuda", precision="float32").precision == "float32"
     assert tiny(device="cpu", precision="bfloat16").precision == "bfloat16"  # CPUs autocast to bfloat16
+
+
+def _host_reads(monkeypatch: pytest.MonkeyPatch, config: TrainConfig) -> int:
+    """How many times training reads a tensor's value on the host (each one a wait on a GPU)."""
+    reads = []
+    for name in ("item", "tolist", "__float__", "__int__", "__bool__", "numpy"):
+        original = getattr(torch.Tensor, name)
+
+        def counted(self: torch.Tensor, *args: Any, _original: Any = original, **kwargs: Any) -> Any:
+            reads.append(1)
+            return _original(self, *args, **kwargs)
+
+        monkeypatch.setattr(torch.Tensor, name, counted)
+    train(config)
+    monkeypatch.undo()
+    return len(reads)
+
+
+def test_steps_read_nothing_from_the_device(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Host reads happen at log steps and epoch ends only: doubling the steps per epoch adds none.
+    short = _host_reads(monkeypatch, tiny(n_train=16, log_every=1000))
+    long = _host_reads(monkeypatch, tiny(n_train=32, log_every=1000))
+    assert short == long
+    logged = _host_reads(monkeypatch, tiny(n_train=32, log_every=1))
+    assert logged > long  # a step record reads the step's losses
