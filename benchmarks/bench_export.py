@@ -7,7 +7,7 @@ Cases, all on the first ``--rows`` rows of the test split (config v1, 32x32), ea
 - ``render + PNG``: the rows as the builder and the export encode them;
 - ``export num_proc=1`` / ``export num_proc=2``: the whole export (Parquet, card, grid, manifest);
 - ``load_dataset + decode``: ``datasets.load_dataset(export)`` and decoding every image;
-- ``verify + decode (load_split)``: SHA-256 check and PNG decode of the shards, as ``source="hub"`` does.
+- ``verify + decode (load_split)``: SHA-256 check and PNG decode of the shards, as ``hub_dataset`` does.
 
 Usage::
 

@@ -41,6 +41,7 @@ __all__ = [
     "check_names",
     "check_number",
     "check_space",
+    "check_subset",
     "check_tensor",
     "describe",
 ]
@@ -243,6 +244,40 @@ def _shape_matches(actual: tuple[int, ...], shape: ShapeSpec) -> bool:
     if len(actual) != len(spec):
         return False
     return all(not isinstance(want, int) or want == got for want, got in zip(spec, actual, strict=True))
+
+
+def check_subset(subset: Any, full: int, *, where: str) -> int:
+    """The number of leading items ``subset`` keeps of ``full``: an int count, a float fraction or ``None`` (all).
+
+    A fraction keeps ``round(subset * full)`` items, at least one.
+
+    Args:
+        subset: an int count in ``[1, full]``, a float fraction in ``(0, 1]``, or ``None``.
+        full: the number of items there are.
+        where: the caller, for the message.
+
+    Returns:
+        The count, in ``[1, full]``.
+
+    Raises:
+        ParameterTypeError: ``subset`` is neither an int nor a float (``bool`` included).
+        ParameterError: a count outside ``[1, full]`` or a fraction outside ``(0, 1]``.
+
+    Examples:
+        >>> check_subset(0.5, 20_000, where="Spirograph")
+        10000
+    """
+    if subset is None:
+        return full
+    if _is_int(subset):
+        if not 0 < subset <= full:
+            raise ParameterError(f"{where}: `subset` as a count must be in [1, {full}], got {subset}")
+        return int(subset)
+    if isinstance(subset, float):
+        if not (math.isfinite(subset) and 0 < subset <= 1):
+            raise ParameterError(f"{where}: `subset` as a fraction must be in (0, 1], got {subset}")
+        return max(1, round(subset * full))
+    raise _type_error(where, "subset", "an int count or a float fraction", subset)
 
 
 def check_tensor(

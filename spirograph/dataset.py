@@ -9,8 +9,6 @@ are rendered from the table when asked for, whole batches at a time through
 
 from __future__ import annotations
 
-import math
-import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, get_args
@@ -19,7 +17,15 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from spirograph._checks import check_callable, check_choice, check_int, check_space, describe
+from spirograph._checks import (
+    check_callable,
+    check_choice,
+    check_int,
+    check_space,
+    check_subset,
+    check_tensor,
+    describe,
+)
 from spirograph.errors import IndexOutOfRangeError, ParameterError, ParameterTypeError
 from spirograph.render import Normalize, RenderSettings, SettingsView, render, resolve_settings
 from spirograph.space import PARAMETER_NAMES, ParameterSpace
@@ -69,24 +75,6 @@ _VIEW_STREAM = 1
 _RENDER_CHUNK = 512
 
 
-def _resolve_subset(subset: int | float | None, full: int) -> int:
-    if subset is None:
-        return full
-    if isinstance(subset, (bool, np.bool_)):
-        raise ParameterTypeError(
-            f"Spirograph: `subset` must be an int count or a float fraction, got {describe(subset)}"
-        )
-    if isinstance(subset, (int, np.integer)):
-        if not 0 < subset <= full:
-            raise ParameterError(f"Spirograph: `subset` as a count must be in [1, {full}], got {subset}")
-        return int(subset)
-    if isinstance(subset, float):
-        if not (math.isfinite(subset) and 0 < subset <= 1):
-            raise ParameterError(f"Spirograph: `subset` as a fraction must be in (0, 1], got {subset}")
-        return max(1, round(subset * full))
-    raise ParameterTypeError(f"Spirograph: `subset` must be an int count or a float fraction, got {describe(subset)}")
-
-
 def _check_indices(indices: Sequence[int] | torch.Tensor, length: int, where: str) -> torch.Tensor:
     """Validate a batch of indices at once; returns them as a non-negative int64 tensor."""
     if isinstance(indices, torch.Tensor):
@@ -129,61 +117,38 @@ def _check_index(index: Any, length: int, where: str) -> int:
     return index % length
 
 
-def _check_optionals(transform: Any, target_transform: Any, seed: Any) -> None:
+def _check_split(split: Any, where: str) -> str:
+    """A split name (an alias such as ``"validation"`` gives its canonical name)."""
+    split = SPLIT_ALIASES.get(split, split) if isinstance(split, str) else split
+    return check_choice(split, "split", [*SPLITS, *SPLIT_ALIASES], where=where)
+
+
+def _check_optionals(transform: Any, target_transform: Any, seed: Any, where: str) -> None:
     for name, value in (("transform", transform), ("target_transform", target_transform)):
         if value is not None:
-            check_callable(value, name, where="Spirograph", expected="callable or None")
+            check_callable(value, name, where=where, expected="callable or None")
     if seed is not None:
-        check_int(seed, "seed", where="Spirograph")
+        check_int(seed, "seed", where=where)
 
 
-def _check_copy_options(source: str, settings: RenderSettings, seed: int | None, space: ParameterSpace) -> None:
-    n_points, extent = settings.n_points, settings.extent
-    if n_points != 40 or extent != 6.0:
-        raise ParameterError(
-            f"Spirograph: `source={source!r}` copies use n_points=40 and extent=6.0, got n_points={n_points}, "
-            f"extent={extent}; render them instead with source='render'"
-        )
-    if seed is not None or space.bounds != ParameterSpace().bounds:
-        raise ParameterError(f"Spirograph: `source={source!r}` serves the canonical data; do not pass `seed` or bounds")
-
-
-def _source_rows(
-    source: str,
-    split: str,
-    length: int,
-    *,
-    subset: int | float | None,
-    space: ParameterSpace,
-    table_seed: int,
-    seed: int | None,
-    settings: RenderSettings,
-    repo_id: str | None,
-    revision: str | None,
-    path: str | os.PathLike[str] | None,
+def _check_rows(
+    params: Any, images: Any, settings: RenderSettings, full: int, where: str
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """The split's parameters ``(length, 10)`` and, for copies, their uint8 images."""
-    if (repo_id is not None or revision is not None) and source != "hub":
-        raise ParameterError("Spirograph: `repo_id` and `revision` need `source='hub'`")
-    if path is not None and source != "local":
-        raise ParameterError("Spirograph: `path` needs `source='local'`")
-    if source == "render":
-        return space.sample(length, seed=table_seed, stream=_TABLE_STREAM, dtype=torch.float32), None
-    _check_copy_options(source, settings, seed, space)
-    # The hub package builds on this module: imported here, at first use, never at module level.
-    if source == "hub":
-        from spirograph.hub.download import load_split
-
-        return load_split(
-            split, repo_id=repo_id, revision=revision, size=settings.size, normalize=settings.normalize, limit=length
-        )
-    if path is None:
-        raise ParameterError("Spirograph: `source='local'` needs `path`, the folder `spirograph export` wrote")
-    from spirograph.hub.local import load_local
-
-    # Without `subset`, every row the export holds (an export may hold only the first rows).
-    limit = None if subset is None else length
-    return load_local(path, split, size=settings.size, normalize=settings.normalize, limit=limit)
+    """Finite float32 ``params`` ``(n, 10)`` with ``1 <= n <= full``; uint8 ``images`` ``(n, 3, size, size)``."""
+    check_tensor(params, "params", where=where, shape=("n", len(PARAMETER_NAMES)))
+    if params.dtype != torch.float32:
+        raise ParameterError(f"{where}: `params` must have dtype torch.float32, got {params.dtype}")
+    if not 1 <= len(params) <= full:
+        raise ParameterError(f"{where}: `params` must hold between 1 and {full} rows for this split, got {len(params)}")
+    if not bool(torch.isfinite(params).all()):
+        raise ParameterError(f"{where}: `params` must be finite, got NaN or inf")
+    if images is None:
+        return params.detach().contiguous(), None
+    size = settings.size
+    check_tensor(images, "images", where=where, shape=(len(params), 3, size, size))
+    if images.dtype != torch.uint8:
+        raise ParameterError(f"{where}: `images` must have dtype torch.uint8, got {images.dtype}")
+    return params.detach().contiguous(), images.contiguous()
 
 
 class Spirograph(SettingsView, Dataset):
@@ -192,7 +157,9 @@ class Spirograph(SettingsView, Dataset):
     Items are ``(image, target)``: ``image`` float32 ``(3, size, size)`` in ``[0, 1]``
     rendered from the item's ten parameters (one fixed nuisance draw per item, so the
     dataset is static), ``target`` float32 ``(len(space.targets),)`` in target order.
-    Nothing is downloaded: the parameters come from the split's seed.
+    Nothing is downloaded: the parameters come from the split's seed. A dataset of rows
+    read elsewhere (a published copy, an export folder) is made with
+    [`from_rows()`][spirograph.dataset.Spirograph.from_rows].
 
     Args:
         split: ``"train"`` (100,000), ``"val"`` (10,000; ``"validation"`` is accepted too) or
@@ -216,15 +183,6 @@ class Spirograph(SettingsView, Dataset):
             vector, for training loops that render on the device with
             [`spirograph.SpirographTransform`][spirograph.transform.SpirographTransform].
         seed: override the split's canonical seed (a new, non-canonical dataset).
-        source: ``"render"`` (default, no network), ``"hub"`` (download a Parquet copy from
-            the Hugging Face Hub, verified against its manifest; needs ``repo_id``) or
-            ``"local"`` (read a folder written by ``spirograph export``, verified against its
-            manifest; needs ``path``; without ``subset``, every row the folder holds). Both
-            need the ``hub`` extra.
-        repo_id: the Hub dataset repository, ``"owner/name"`` (``source="hub"`` only; there is
-            no default copy).
-        revision: a branch, tag or commit of ``repo_id`` to pin (``source="hub"`` only).
-        path: the exported folder (``source="local"`` only).
 
     Examples:
         >>> from torch.utils.data import DataLoader
@@ -249,46 +207,121 @@ class Spirograph(SettingsView, Dataset):
         subset: int | float | None = None,
         mode: Mode = "images",
         seed: int | None = None,
-        source: Source = "render",
-        repo_id: str | None = None,
-        revision: str | None = None,
-        path: str | os.PathLike[str] | None = None,
     ) -> None:
         super().__init__()
         where = "Spirograph"
-        split = SPLIT_ALIASES.get(split, split) if isinstance(split, str) else split
-        check_choice(split, "split", [*SPLITS, *SPLIT_ALIASES], where=where)
+        split = _check_split(split, where)
         check_choice(mode, "mode", _MODES, where=where)
-        check_choice(source, "source", _SOURCES, where=where)
         space = check_space(space, where=where)
-        _check_optionals(transform, target_transform, seed)
-        self.settings = resolve_settings(settings, size, n_points, extent, normalize, where=where)
+        _check_optionals(transform, target_transform, seed, where)
+        settings = resolve_settings(settings, size, n_points, extent, normalize, where=where)
+        self._configure(split, space, settings, mode, seed, "render", transform, target_transform)
+        length = check_subset(subset, SPLITS[split].num_examples, where=where)
+        params = space.sample(length, seed=self.seed, stream=_TABLE_STREAM, dtype=torch.float32)
+        self._set_rows(params, None)
 
-        info = SPLITS[split]
+    @classmethod
+    def from_rows(
+        cls,
+        split: str,
+        params: torch.Tensor,
+        images: torch.Tensor | None = None,
+        *,
+        source: Source = "render",
+        transform: Callable[[torch.Tensor], Any] | None = None,
+        target_transform: Callable[[torch.Tensor], Any] | None = None,
+        space: ParameterSpace | None = None,
+        settings: RenderSettings | None = None,
+        size: int | None = None,
+        n_points: int | None = None,
+        extent: float | None = None,
+        normalize: Normalize | None = None,
+        mode: Mode = "images",
+        seed: int | None = None,
+    ) -> Spirograph:
+        """A dataset of given rows: the first ``n`` items of ``split``, read from elsewhere.
+
+        Row ``i`` of ``params`` (and of ``images``) is item ``i``. With ``images``, items are
+        served from them (uint8, converted to float32 in ``[0, 1]`` on each fetch); without,
+        they are rendered from ``params`` on demand, as by the constructor. The rows are kept
+        as given; to keep fewer, slice them before the call.
+
+        Args:
+            split: the split the rows belong to (``"validation"`` is accepted for ``"val"``).
+            params: float32 ``(n, 10)`` finite parameters in canonical order
+                ([`PARAMETER_NAMES`][spirograph.space.PARAMETER_NAMES]),
+                ``1 <= n <=`` the split's size.
+            images: uint8 ``(n, 3, size, size)`` images of the rows (``round(255 * pixel)``), or
+                ``None`` to render them.
+            source: where the rows came from, kept in ``source`` and shown by the repr (nothing
+                else depends on it): ``"render"``, ``"hub"`` or ``"local"``.
+            transform: called on each image tensor (torchvision style).
+            target_transform: called on each target tensor.
+            space: the parameter space; its target/nuisance split chooses the targets and the
+                nuisance of [`views()`][spirograph.dataset.Spirograph.views].
+            settings: the renderer settings the rows were (or will be) rendered with.
+            size: renderer setting; must match the side of ``images``.
+            n_points: renderer setting.
+            extent: renderer setting.
+            normalize: renderer setting.
+            mode: ``"images"`` or ``"targets"``, as in the constructor.
+            seed: the seed of the nuisance draws of ``views()``; the split's canonical seed by
+                default.
+
+        Returns:
+            The dataset, with ``len(dataset) == n``.
+
+        Raises:
+            ParameterTypeError: an argument of the wrong type (``params`` or ``images`` not a tensor).
+            ParameterError: a bad value: a wrong shape or dtype, non-finite parameters, more rows
+                than the split holds, an unknown ``split``, ``source`` or ``mode``.
+
+        Examples:
+            >>> rendered = Spirograph("test", subset=8)
+            >>> copy = Spirograph.from_rows("test", rendered.params, source="local")
+            >>> len(copy), copy.source
+            (8, 'local')
+        """
+        where = "Spirograph.from_rows"
+        split = _check_split(split, where)
+        check_choice(source, "source", _SOURCES, where=where)
+        check_choice(mode, "mode", _MODES, where=where)
+        space = check_space(space, where=where)
+        _check_optionals(transform, target_transform, seed, where)
+        settings = resolve_settings(settings, size, n_points, extent, normalize, where=where)
+        rows, pixels = _check_rows(params, images, settings, SPLITS[split].num_examples, where)
+        dataset = cls.__new__(cls)
+        Dataset.__init__(dataset)
+        dataset._configure(split, space, settings, mode, seed, source, transform, target_transform)
+        dataset._set_rows(rows, pixels)
+        return dataset
+
+    def _configure(
+        self,
+        split: str,
+        space: ParameterSpace,
+        settings: RenderSettings,
+        mode: Mode,
+        seed: int | None,
+        source: Source,
+        transform: Callable[[torch.Tensor], Any] | None,
+        target_transform: Callable[[torch.Tensor], Any] | None,
+    ) -> None:
+        """Keep the checked options."""
         self.split = split
         self.space = space
+        self.settings = settings
         self.mode: Mode = mode
         self.source: Source = source
-        self.seed = info.seed if seed is None else int(seed)
+        self.seed = SPLITS[split].seed if seed is None else int(seed)
         self.transform = transform
         self.target_transform = target_transform
-        self._images: torch.Tensor | None = None
 
-        length = _resolve_subset(subset, info.num_examples)
-        self.params, self._images = _source_rows(
-            source,
-            split,
-            length,
-            subset=subset,
-            space=space,
-            table_seed=self.seed,
-            seed=seed,
-            settings=self.settings,
-            repo_id=repo_id,
-            revision=revision,
-            path=path,
-        )
-        self.targets = self.params[:, list(space.target_index)].contiguous()
+    def _set_rows(self, params: torch.Tensor, images: torch.Tensor | None) -> None:
+        """Keep the ``(n, 10)`` parameters, their targets and, if given, their uint8 images."""
+        self.params = params
+        self.targets = params[:, list(self.space.target_index)].contiguous()
+        self._images: torch.Tensor | None = images
 
     # ------------------------------------------------------------------ names
     @property

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import ast
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -57,3 +60,92 @@ def test_scripts_use_only_the_public_api(script: Path) -> None:
         elif isinstance(node, ast.Import):
             private += [alias.name for alias in node.names if any(p.startswith("_") for p in alias.name.split("."))]
     assert private == []
+
+
+# ---------------------------------------------------------------- the hub builds on the dataset
+HUB = "spirograph.hub"
+OUTSIDE_HUB = sorted(
+    path for path in PACKAGE.rglob("*.py") if (PACKAGE / "hub") not in path.parents and path != PACKAGE / "cli.py"
+)
+
+
+def _package_of(path: Path) -> str:
+    """The package a relative import in ``path`` starts from (the package itself for an ``__init__.py``)."""
+    parts = path.relative_to(ROOT).with_suffix("").parts
+    return ".".join(parts[:-1])
+
+
+def hub_references(text: str, package: str) -> list[str]:
+    """Every import of, attribute path to, or string naming ``spirograph.hub`` in a module's source."""
+    found = []
+    for node in ast.walk(ast.parse(text)):
+        if isinstance(node, ast.ImportFrom):
+            base = package.split(".")[: len(package.split(".")) - node.level + 1] if node.level else []
+            source = ".".join([*base, *([node.module] if node.module else [])])
+            names = [source, *(f"{source}.{alias.name}" for alias in node.names)]
+            found += [f"line {node.lineno}: from {source} import ..." for name in names if _is_hub(name)][:1]
+        elif isinstance(node, ast.Import):
+            found += [f"line {node.lineno}: import {alias.name}" for alias in node.names if _is_hub(alias.name)]
+        elif isinstance(node, ast.Attribute) and _is_hub(_dotted(node) or ""):
+            found.append(f"line {node.lineno}: {_dotted(node)}")
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and HUB in node.value:
+            found.append(f"line {node.lineno}: the string {node.value[:60]!r}")
+    return found
+
+
+def _is_hub(name: str) -> bool:
+    return name == HUB or name.startswith(HUB + ".")
+
+
+def _dotted(node: ast.expr) -> str | None:
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Attribute):
+        head = _dotted(node.value)
+        return None if head is None else f"{head}.{node.attr}"
+    return None
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "from spirograph.hub.download import load_split\n",
+        "from spirograph.hub import load_local\n",
+        "from spirograph import hub\n",
+        "import spirograph.hub.local\n",
+        "from .hub import export\n",
+        "from . import hub\n",
+        "import spirograph\nspirograph.hub.export\n",
+        "import importlib\nimportlib.import_module('spirograph.hub.download')\n",
+    ],
+)
+def test_the_hub_check_catches_each_kind(text: str) -> None:
+    assert hub_references(text, "spirograph") != []
+
+
+def test_the_hub_check_passes_other_code() -> None:
+    text = "from spirograph import render\nfrom .space import ParameterSpace\nhub = 'the hub copy'\n"
+    assert hub_references(text, "spirograph") == []
+
+
+def test_no_module_below_the_hub_names_it() -> None:
+    assert PACKAGE / "dataset.py" in OUTSIDE_HUB
+    found = [
+        f"{path.relative_to(ROOT)} {where}"
+        for path in OUTSIDE_HUB
+        for where in hub_references(path.read_text(), _package_of(path))
+    ]
+    assert found == []
+
+
+def test_importing_the_dataset_loads_no_hub_module() -> None:
+    code = (
+        "import sys\n"
+        "import spirograph.dataset\n"
+        "from spirograph import Spirograph\n"
+        "Spirograph('test', subset=2)[0]\n"
+        "print(sorted(name for name in sys.modules if name.split('.')[:2] == ['spirograph', 'hub']))\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    assert result.stdout.strip() == "[]"

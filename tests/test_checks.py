@@ -19,6 +19,7 @@ from spirograph._checks import (
     check_names,
     check_number,
     check_space,
+    check_subset,
     check_tensor,
     describe,
 )
@@ -151,3 +152,16 @@ def test_every_check_error_is_a_package_error() -> None:
     for error in (ParameterError, ParameterTypeError, ConfigError):
         assert issubclass(error, SpirographError)
     assert issubclass(ParameterTypeError, TypeError) and not issubclass(ParameterTypeError, ValueError)
+
+
+def test_check_subset() -> None:
+    assert check_subset(None, 20, where="f") == 20
+    assert check_subset(7, 20, where="f") == 7 and check_subset(np.int64(20), 20, where="f") == 20
+    assert check_subset(0.5, 20, where="f") == 10 and check_subset(0.001, 20, where="f") == 1
+    with pytest.raises(ParameterError, match=r"^f: `subset` as a count must be in \[1, 20\], got 21$"):
+        check_subset(21, 20, where="f")
+    with pytest.raises(ParameterError, match=r"^f: `subset` as a fraction must be in \(0, 1\], got inf$"):
+        check_subset(math.inf, 20, where="f")
+    for value in (True, "half", np.float32(0.5)):
+        with pytest.raises(ParameterTypeError, match=r"^f: `subset` must be an int count or a float fraction, got "):
+            check_subset(value, 20, where="f")

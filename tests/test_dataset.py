@@ -308,14 +308,10 @@ def test_subset_of_the_wrong_type(subset: object, match: str) -> None:
     ("kwargs", "match"),
     [
         ({"mode": "pixels"}, r"`mode` must be one of \['images', 'targets'\], got 'pixels'"),
-        ({"source": "disk"}, r"`source` must be one of \['render', 'hub', 'local'\], got 'disk'"),
         ({"normalize": "global"}, r"`normalize` must be one of \['row', 'image'\], got 'global'"),
         ({"size": 1}, r"`size` must be an int in \[2, 4096\], got 1"),
         ({"n_points": 1}, r"`n_points` must be an int in \[2, 65536\], got 1"),
         ({"extent": -1.0}, r"`extent` must be a finite number > 0, got -1.0"),
-        ({"repo_id": "a/b"}, r"`repo_id` and `revision` need `source='hub'`"),
-        ({"source": "hub", "n_points": 30}, r"`source='hub'` copies use n_points=40 and extent=6.0, got n_points=30"),
-        ({"source": "hub", "seed": 5}, r"`source='hub'` serves the canonical data"),
     ],
 )
 def test_bad_options(kwargs: dict[str, object], match: str) -> None:
@@ -483,3 +479,103 @@ def test_the_dataset_holds_one_render_settings() -> None:
         Spirograph("val", subset=4, settings=made, size=32)
     with pytest.raises(ParameterTypeError, match=r"^Spirograph: `settings` must be a RenderSettings or None, got"):
         Spirograph("val", subset=4, settings=(16, 40, 6.0, "row"))  # type: ignore[arg-type]
+
+
+# ---------------------------------------------------------------------------------- from_rows
+def test_the_constructor_reads_nothing_from_elsewhere() -> None:
+    import inspect
+
+    names = set(inspect.signature(Spirograph).parameters)
+    assert not names & {"source", "repo_id", "revision", "path"}
+    assert Spirograph("val", subset=2).source == "render"
+
+
+def test_from_rows_without_images_renders_the_rows() -> None:
+    rendered = Spirograph("test", subset=16, normalize="image")
+    rows = Spirograph.from_rows("test", rendered.params, normalize="image")
+    assert rows.source == "render" and rows.seed == SPLITS["test"].seed and len(rows) == 16
+    assert rows._images is None
+    assert torch.equal(rows.targets, rendered.targets)
+    assert torch.equal(rows.images(), rendered.images())
+    # Views draw the same nuisance as the rendered split's: the seed is the split's.
+    assert torch.equal(rows.view_params([0, 5], 3), rendered.view_params([0, 5], 3))
+
+
+def test_from_rows_with_images_serves_them_as_floats() -> None:
+    rendered = Spirograph("val", subset=8)
+    stored = rendered.images().mul(255).round().to(torch.uint8)
+    rows = Spirograph.from_rows("validation", rendered.params, stored, source="local")
+    assert rows.split == "val" and rows.source == "local"
+    image, target = rows[3]
+    assert image.dtype == torch.float32 and torch.equal(image, stored[3].float() / 255)
+    assert torch.equal(target, rendered.targets[3])
+    assert "source local" in repr(rows)
+    assert torch.equal(rows.images(2, 5), stored[2:5].float() / 255)
+
+
+def test_from_rows_applies_transforms_and_modes() -> None:
+    rendered = Spirograph("val", subset=4)
+    stored = rendered.images().mul(255).round().to(torch.uint8)
+    calls: list[str] = []
+
+    def transform(image: torch.Tensor) -> torch.Tensor:
+        calls.append("image")
+        return image * 2
+
+    def target_transform(target: torch.Tensor) -> torch.Tensor:
+        calls.append("target")
+        return target[:1]
+
+    rows = Spirograph.from_rows(
+        "val", rendered.params, stored, source="hub", transform=transform, target_transform=target_transform
+    )
+    image, target = rows[1]
+    assert calls == ["image", "target"]
+    assert torch.equal(image, stored[1].float() / 255 * 2) and target.shape == (1,)
+    targets = Spirograph.from_rows("val", rendered.params, stored, mode="targets")
+    assert torch.equal(targets[2], rendered.targets[2])
+    other = ParameterSpace(targets=("m", "h"))
+    assert torch.equal(Spirograph.from_rows("val", rendered.params, space=other).targets, rendered.params[:, [0, 2]])
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"params": [[0.0] * 10]}, ParameterTypeError, r"`params` must be a torch.Tensor of shape \(n, 10\), got list"),
+        ({"params": torch.zeros(4, 9)}, ParameterError, r"`params` must have shape \(n, 10\), got \(4, 9\)"),
+        (
+            {"params": torch.zeros(4, 10, dtype=torch.float64)},
+            ParameterError,
+            r"`params` must have dtype torch.float32, got .*64",
+        ),
+        ({"params": torch.zeros(0, 10)}, ParameterError, r"`params` must hold between 1 and 10000 rows.*, got 0"),
+        (
+            {"params": torch.zeros(10_001, 10)},
+            ParameterError,
+            r"`params` must hold between 1 and 10000 .*10001",
+        ),
+        ({"params": torch.full((2, 10), float("nan"))}, ParameterError, r"`params` must be finite"),
+        (
+            {"images": torch.zeros(4, 3, 32, 32)},
+            ParameterError,
+            r"`images` must have dtype torch.uint8, got .*32",
+        ),
+        (
+            {"images": torch.zeros(4, 3, 16, 16, dtype=torch.uint8)},
+            ParameterError,
+            r"`images` must have shape \(4, 3, 32, 32\), got \(4, 3, 16, 16\)",
+        ),
+        ({"images": [1, 2]}, ParameterTypeError, r"`images` must be a torch.Tensor"),
+        ({"source": "disk"}, ParameterError, r"`source` must be one of \['render', 'hub', 'local'\], got 'disk'"),
+        ({"source": 3}, ParameterTypeError, r"`source` must be one of \['render', 'hub', 'local'\], got int 3"),
+        ({"split": "dev"}, ParameterError, r"`split` must be one of \['train', 'val', 'test', 'validation'\]"),
+        ({"mode": "pixels"}, ParameterError, r"`mode` must be one of \['images', 'targets'\], got 'pixels'"),
+        ({"transform": 3}, ParameterTypeError, r"`transform` must be callable or None, got int 3"),
+        ({"seed": 1.5}, ParameterTypeError, r"`seed` must be an int, got float 1.5"),
+        ({"size": 1}, ParameterError, r"`size` must be an int in \[2, 4096\], got 1"),
+    ],
+)
+def test_from_rows_checks_its_arguments(kwargs: dict[str, object], error: type[Exception], match: str) -> None:
+    arguments: dict[str, object] = {"split": "val", "params": Spirograph("val", subset=4).params, **kwargs}
+    with pytest.raises(error, match="^Spirograph.from_rows: " + match):
+        Spirograph.from_rows(**arguments)  # type: ignore[arg-type]

@@ -29,6 +29,7 @@ from werkzeug import Request, Response
 
 from spirograph.dataset import Spirograph
 from spirograph.errors import ChecksumError, HubError, ParameterError
+from spirograph.hub import hub_dataset
 from spirograph.hub.download import load_split
 from spirograph.hub.export import export
 from spirograph.hub.schema import MANIFEST_NAME
@@ -113,8 +114,9 @@ def test_image_normalisation_reads_its_config(hub: LoopbackHub) -> None:
 
 
 def test_torch_dataset_from_the_hub(hub: LoopbackHub) -> None:
-    dataset = Spirograph("test", source="hub", subset=ROWS, repo_id=REPO)
+    dataset = hub_dataset("test", REPO, subset=ROWS)
     reference = Spirograph("test", subset=ROWS)
+    assert dataset.source == "hub" and len(dataset) == ROWS and "source hub" in repr(dataset)
     assert torch.equal(dataset.params, reference.params) and torch.equal(dataset.targets, reference.targets)
     image, target = dataset[7]
     expected, expected_target = reference[7]
@@ -178,7 +180,7 @@ def test_repository_without_the_config_or_rows(hub: LoopbackHub) -> None:
     with pytest.raises(HubError, match=rf"asks for {ROWS + 1} rows of 'train' .* holds {ROWS}"):
         load_split("train", limit=ROWS + 1, repo_id=REPO)
     with pytest.raises(HubError, match=r"holds 40"):
-        Spirograph("train", source="hub", repo_id=REPO)  # the full split is 100,000 rows
+        hub_dataset("train", REPO)  # the full split is 100,000 rows
 
 
 @pytest.mark.parametrize("limit", [None, ROWS, SHARD_ROWS + 1])

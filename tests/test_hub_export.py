@@ -141,7 +141,7 @@ def test_card_describes_only_the_exported_configs_and_names_the_repo(tmp_path: P
     out = export(tmp_path / "one", splits="test", subset=4, repo_id="alice/spiro", progress=False)
     text = (out / "README.md").read_text()
     assert 'load_dataset("alice/spiro", "v1", split="test")' in text
-    assert 'Spirograph("test", source="hub", repo_id="alice/spiro")' in text
+    assert 'data = hub_dataset("test", "alice/spiro")' in text
     assert "spirograph/spirograph" not in text and "YOUR-NAME" not in text
     assert "config `v1` (32x32)" in text and "config `v1-image` (32x32)" not in text
     assert [config["config_name"] for config in _front_matter(out)["configs"]] == ["v1"]
@@ -151,7 +151,8 @@ def test_card_describes_only_the_exported_configs_and_names_the_repo(tmp_path: P
     assert 'load_dataset("YOUR-NAME/spirograph", "v1-image", split="validation")' in text
     assert "Replace `YOUR-NAME/spirograph`" in text
     assert "config `v1` (32x32)" not in text and "Row-normalisation stems" not in text
-    assert 'Spirograph("val", source="hub", repo_id="YOUR-NAME/spirograph", size=32, normalize=\'image\')' in text
+    assert 'hub_dataset("val", "YOUR-NAME/spirograph", size=32, normalize=\'image\')' in text
+    assert "Spirograph(\"val\", size=32, normalize='image')" in text
     with pytest.raises(ConfigError, match=r"`repo_id` must look like 'owner/name' or be None, got 'alice'"):
         export(tmp_path / "bad", subset=4, repo_id="alice", progress=False)
 

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from spirograph import MissingDependencyError, Spirograph
+from spirograph import MissingDependencyError
 from spirograph.cli import main
-from spirograph.hub import export, load_split, push
+from spirograph.hub import export, hub_dataset, load_split, local_dataset, push
 from spirograph.hub._extra import INSTALL_HINT, require_hub
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -49,8 +49,10 @@ def test_require_hub_passes_when_installed() -> None:
 def test_hub_entry_points_say_how_to_install(tmp_path: Path) -> None:
     with pytest.raises(MissingDependencyError, match=r"load_split: .*pip install"):
         load_split("test", repo_id="someone/spirograph")
-    with pytest.raises(MissingDependencyError, match=r"load_split: .*pip install"):
-        Spirograph("test", source="hub", repo_id="someone/spirograph")
+    with pytest.raises(MissingDependencyError, match=r"hub_dataset: .*pip install"):
+        hub_dataset("test", "someone/spirograph")
+    with pytest.raises(MissingDependencyError, match=r"local_dataset: .*pip install"):
+        local_dataset(tmp_path, "test")
     with pytest.raises(MissingDependencyError, match=r"export: .*pip install"):
         export(tmp_path / "out", subset=2)
     (tmp_path / "done").mkdir()

@@ -38,8 +38,10 @@ def test_public_names() -> None:
         "SpirographBuilder",
         "SpirographBuilderConfig",
         "export",
+        "hub_dataset",
         "load_local",
         "load_split",
+        "local_dataset",
         "push",
         "verify_export",
     ]

@@ -243,9 +243,9 @@ downloads this copy and checks every file against the manifest's SHA-256. Items 
 tensors `(3, size, size)` in `[0, 1]`, not PIL images:
 
 ```python
-from spirograph import Spirograph
+from spirograph.hub import hub_dataset
 
-data = Spirograph("{torch_split}", source="hub", repo_id="{repo}"{renderer})
+data = hub_dataset("{torch_split}", "{repo}"{renderer})
 image, target = data[0]
 ```
 

@@ -1,14 +1,14 @@
 """Download a split of the hub copy, verified file by file against its manifest.
 
-``load_split(split, repo_id=...)`` is what ``Spirograph(split, source="hub", repo_id=...)`` calls. It fetches
-``manifest.json`` from the dataset repository (through the ``huggingface_hub`` cache, so a
-second call, or a call with ``HF_HUB_OFFLINE=1``, reads the cache), pins every later
-download to the commit the manifest came from, downloads only the Parquet shards that
-hold the requested rows, and checks each one's SHA-256 against the manifest before
-reading a byte of it. Any problem (a missing file, a checksum mismatch, an unreachable
-or offline hub with a cold cache, a repository without the requested config) raises
-[`HubError`][spirograph.errors.HubError] naming the file and repository; no partial data is
-ever returned.
+``load_split(split, repo_id=...)`` is what
+[`hub_dataset()`][spirograph.hub.torch_dataset.hub_dataset] calls. It fetches ``manifest.json`` from
+the dataset repository (through the ``huggingface_hub`` cache, so a second call, or a call with
+``HF_HUB_OFFLINE=1``, reads the cache), pins every later download to the commit the manifest came
+from, downloads only the Parquet shards that hold the requested rows, and checks each one's SHA-256
+against the manifest before reading a byte of it. Any problem (a missing file, a checksum mismatch,
+an unreachable or offline hub with a cold cache, a repository without the requested config) raises
+[`HubError`][spirograph.errors.HubError] naming the file and repository; no partial data is ever
+returned.
 
 There is no default repository: no official copy is published yet, so ``repo_id`` names
 the copy you (or someone you trust) exported and pushed; pass ``revision`` (a tag, a

@@ -1,9 +1,9 @@
 """Open a folder written by [`spirograph.hub.export()`][spirograph.hub.export] as the data of a split.
 
-``load_local(path, split)`` is what ``Spirograph(split, source="local", path=path)`` calls:
-it reads the folder's ``manifest.json``, picks the config with the requested renderer
-settings, checks the SHA-256 of every Parquet shard it needs against the manifest and only
-then decodes them. Nothing is downloaded; a file that does not match raises
+``load_local(path, split)`` is what [`local_dataset()`][spirograph.hub.torch_dataset.local_dataset]
+calls: it reads the folder's ``manifest.json``, picks the config with the requested renderer
+settings, checks the SHA-256 of every Parquet shard it needs against the manifest and only then
+decodes them. Nothing is downloaded; a file that does not match raises
 [`ChecksumError`][spirograph.errors.ChecksumError] and is left where it is.
 """
 
