@@ -30,7 +30,7 @@ from spirograph.errors import (
 )
 
 if TYPE_CHECKING:
-    from spirograph.dataset import SPLITS, VERSION, Spirograph, SpirographViews, SplitInfo
+    from spirograph.dataset import DATASET_VERSION, SPLITS, Spirograph, SpirographViews, SplitInfo
     from spirograph.evaluation import EvaluationResult, InvarianceResult, evaluate, feature_averaging, invariance
     from spirograph.probes import LinearProbe
     from spirograph.references import OracleEncoder, PixelEncoder, RandomEncoder
@@ -41,12 +41,12 @@ if TYPE_CHECKING:
     from spirograph.transform import SpirographTransform
 
 __all__ = [
+    "DATASET_VERSION",
     "DEFAULT_BOUNDS",
     "DEFAULT_TARGETS",
     "PARAMETER_NAMES",
     "SHIFT_FAMILIES",
     "SPLITS",
-    "VERSION",
     "CheckpointError",
     "ChecksumError",
     "ConfigError",
@@ -88,7 +88,7 @@ __all__ = [
 
 # Public name -> the module that defines it.
 _LAZY: dict[str, str] = {
-    **dict.fromkeys(("SPLITS", "VERSION", "Spirograph", "SpirographViews", "SplitInfo"), "dataset"),
+    **dict.fromkeys(("SPLITS", "DATASET_VERSION", "Spirograph", "SpirographViews", "SplitInfo"), "dataset"),
     **dict.fromkeys(
         ("EvaluationResult", "InvarianceResult", "evaluate", "feature_averaging", "invariance"), "evaluation"
     ),

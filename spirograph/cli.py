@@ -242,14 +242,14 @@ def _say(quiet: bool, message: str) -> None:
 
 # ---------------------------------------------------------------------------------------------- info
 def _info_data() -> dict[str, Any]:
-    from spirograph.dataset import SPLITS, VERSION
+    from spirograph.dataset import DATASET_VERSION, SPLITS
     from spirograph.render import RenderSettings
     from spirograph.space import PARAMETER_MEANINGS, ParameterSpace
 
     space = ParameterSpace()
     return {
         "version": __version__,
-        "dataset_version": VERSION,
+        "dataset_version": DATASET_VERSION,
         "parameters": [
             {
                 "name": name,

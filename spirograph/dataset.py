@@ -31,15 +31,15 @@ from spirograph.render import Normalize, RenderSettings, SettingsView, render, r
 from spirograph.space import PARAMETER_NAMES, ParameterSpace
 
 __all__ = [
+    "DATASET_VERSION",
     "SPLITS",
     "SPLIT_ALIASES",
-    "VERSION",
     "Spirograph",
     "SpirographViews",
     "SplitInfo",
 ]
 
-VERSION = "v1"
+DATASET_VERSION = "v1"
 """The canonical dataset version; its seeds and sizes never change."""
 
 
@@ -433,7 +433,7 @@ class Spirograph(SettingsView, Dataset):
         lines = [
             f"Dataset {type(self).__name__}",
             f"    Number of datapoints: {len(self)}",
-            f"    Split: {self.split} (version {VERSION}, seed {self.seed}, source {self.source})",
+            f"    Split: {self.split} (version {DATASET_VERSION}, seed {self.seed}, source {self.source})",
             f"    Targets: {', '.join(self.target_names)}",
             f"    Nuisance: {', '.join(self.nuisance_names)}",
             f"    Renderer: size={self.size}, n_points={self.n_points}, extent={self.extent}, "

@@ -12,12 +12,12 @@ import spirograph
 ROOT = Path(__file__).resolve().parents[1]
 
 PUBLIC = [
+    "DATASET_VERSION",
     "DEFAULT_BOUNDS",
     "DEFAULT_TARGETS",
     "PARAMETER_NAMES",
     "SHIFT_FAMILIES",
     "SPLITS",
-    "VERSION",
     "CheckpointError",
     "ChecksumError",
     "ConfigError",

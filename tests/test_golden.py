@@ -2,7 +2,7 @@
 
 Like the registered checksums of tensorflow-datasets: a change to the seeds, the sampler, the
 priors or the renderer that would silently change every split fails here. If such a change is
-meant, it is a new dataset version (``spirograph.VERSION``), not an edit of these literals.
+meant, it is a new dataset version (``spirograph.DATASET_VERSION``), not an edit of these literals.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import hashlib
 import pytest
 import torch
 
-from spirograph import SPLITS, VERSION, Spirograph
+from spirograph import DATASET_VERSION, SPLITS, Spirograph
 
 # SHA-256 of the row-major float32 bytes of Spirograph(split).params, shape (size, 10).
 PARAMETER_TABLES = {
@@ -37,7 +37,7 @@ PIXEL_TOLERANCE = 1e-5
 
 
 def test_version_and_splits_are_v1() -> None:
-    assert VERSION == "v1"
+    assert DATASET_VERSION == "v1"
     assert {name: (info.seed, info.num_examples) for name, info in SPLITS.items()} == {
         name: (seed, size) for name, (seed, size, _) in PARAMETER_TABLES.items()
     }

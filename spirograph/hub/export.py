@@ -44,7 +44,7 @@ from typing import Any
 import torch
 
 from spirograph._version import __version__
-from spirograph.dataset import SPLITS, VERSION, Spirograph
+from spirograph.dataset import DATASET_VERSION, SPLITS, Spirograph
 from spirograph.errors import ConfigError, ExportError, HubError
 from spirograph.files import fsync_directory, fsync_file
 from spirograph.hub._extra import require_hub
@@ -476,7 +476,7 @@ def _manifest(
         "format": MANIFEST_FORMAT,
         "package": "spirograph",
         "package_version": __version__,
-        "dataset_version": VERSION,
+        "dataset_version": DATASET_VERSION,
         "subset": subset,
         "shard_rows": shard_rows,
         "parameter_names": list(PARAMETER_NAMES),
@@ -531,7 +531,7 @@ def push(
     from huggingface_hub.errors import HfHubHTTPError
 
     api = HfApi(token=token)
-    message = commit_message or f"Spirograph {VERSION} export (spirograph {__version__})"
+    message = commit_message or f"Spirograph {DATASET_VERSION} export (spirograph {__version__})"
     try:
         api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
         if revision is not None:
