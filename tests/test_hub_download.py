@@ -28,7 +28,7 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 from spirograph.dataset import Spirograph
-from spirograph.errors import ChecksumError, HubError, ParameterError
+from spirograph.errors import ChecksumError, HubError, ParameterError, ParameterTypeError
 from spirograph.hub import hub_dataset
 from spirograph.hub.download import load_split
 from spirograph.hub.export import export
@@ -246,10 +246,11 @@ def test_unreachable_hub_with_a_cold_cache(tmp_path: Path, monkeypatch: pytest.M
             r"`repo_id` must look like 'owner/name', got 'spirograph'",
         ),
         ({"revision": ""}, ParameterError, r"`revision` must be a non-empty string or None, got ''"),
-        ({"size": 32.0}, ParameterError, r"`size` must be an int >= 2, got 32.0"),
+        ({"size": 32.0}, ParameterTypeError, r"`size` must be an int >= 2, got float 32.0"),
+        ({"repo_id": 7}, ParameterTypeError, r"`repo_id` must be a string 'owner/name', got int 7"),
         ({"size": 48}, ParameterError, r"no hub config has \(size, normalize\) = \(48, 'row'\)"),
         ({"normalize": "max"}, ParameterError, r"`normalize` must be one of \['row', 'image'\], got 'max'"),
-        ({"limit": 0}, ParameterError, r"`limit` must be an int >= 1 or None, got 0"),
+        ({"limit": 0}, ParameterError, r"`limit` must be an int >= 1, got 0"),
     ],
 )
 def test_bad_arguments(kwargs: dict[str, object], error: type[Exception], match: str) -> None:

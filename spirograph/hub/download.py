@@ -42,6 +42,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from spirograph._checks import check_choice, check_instance, check_int
 from spirograph.dataset import SPLITS
 from spirograph.errors import ChecksumError, ConfigError, HubError, ParameterError
 from spirograph.hub._extra import require_hub
@@ -61,26 +62,25 @@ __all__ = ["load_split"]
 
 
 def _check_arguments(split: Any, repo_id: Any, revision: Any, size: Any, normalize: Any, limit: Any) -> tuple[str, str]:
-    if not isinstance(split, str) or (split not in SPLITS and split not in TORCH_SPLITS):
-        known = sorted(set(SPLITS) | set(TORCH_SPLITS))
-        raise ParameterError(f"load_split: `split` must be one of {known}, got {split!r}")
+    where = "load_split"
+    check_choice(split, "split", sorted(set(SPLITS) | set(TORCH_SPLITS)), where=where)
     if repo_id is None:
         raise ParameterError(
             "load_split: `repo_id` is required: no official copy is published yet; export and push your own "
             "(`spirograph export --repo-id you/spirograph`, then `spirograph push`) and pass its 'owner/name'"
         )
-    if not isinstance(repo_id, str) or repo_id.count("/") != 1 or not all(repo_id.split("/")):
+    check_instance(repo_id, "repo_id", str, where=where, expected="a string 'owner/name'")
+    if repo_id.count("/") != 1 or not all(repo_id.split("/")):
         raise ParameterError(f"load_split: `repo_id` must look like 'owner/name', got {repo_id!r}")
-    if revision is not None and (not isinstance(revision, str) or not revision):
-        raise ParameterError(f"load_split: `revision` must be a non-empty string or None, got {revision!r}")
-    if isinstance(size, bool) or not isinstance(size, int) or size < 2:
-        raise ParameterError(f"load_split: `size` must be an int >= 2, got {size!r}")
-    if normalize not in NORMALIZE_MODES:
-        raise ParameterError(f"load_split: `normalize` must be one of {list(NORMALIZE_MODES)}, got {normalize!r}")
-    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
-        raise ParameterError(f"load_split: `limit` must be an int >= 1 or None, got {limit!r}")
-    hub_split = HUB_SPLITS.get(split, split)
-    return hub_split, repo_id
+    if revision is not None:
+        check_instance(revision, "revision", str, where=where, expected="a non-empty string or None")
+        if not revision:
+            raise ParameterError("load_split: `revision` must be a non-empty string or None, got ''")
+    check_int(size, "size", where=where, minimum=2)
+    check_choice(normalize, "normalize", NORMALIZE_MODES, where=where)
+    if limit is not None:
+        check_int(limit, "limit", where=where, minimum=1)
+    return HUB_SPLITS.get(split, split), repo_id
 
 
 # An ETag names a file in the cache, and X-Repo-Commit a folder (snapshots/<commit>,
