@@ -318,7 +318,10 @@ def test_pixels_lie_between_background_and_foreground(values: tuple[float, ...],
 @given(values=_PRIOR)
 def test_float32_pixels_lie_in_unit_interval(values: tuple[float, ...]) -> None:
     image = render(torch.tensor(values, dtype=torch.float32))
-    assert torch.all((image >= 0) & (image <= 1))
+    # Painting rounds `back + v (fore - back)` once: a pixel may exceed 1 by one float32 ulp
+    # (found here for fore = 1, back = 0.2056, v = 1: 1.0000001).
+    ulp = torch.finfo(torch.float32).eps
+    assert torch.all((image >= 0) & (image <= 1 + ulp))
     assert (image - torch.tensor(values[4:7])[:, None, None]).abs().amax(dim=0).min() <= 1e-5
 
 
