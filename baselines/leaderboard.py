@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from spirograph.baselines import LeaderboardResult
-from spirograph.evaluation import PAPER_AVERAGING
+from spirograph.evaluation import PAPER_N_DRAWS
 from spirograph.files import atomic_write, atomic_write_text
 
 HERE = Path(__file__).resolve().parent
@@ -28,7 +28,7 @@ PAPER: dict[str, dict[str, Any]] = {
         "title": "Paper: SimCLR, ResNet-18 (no penalty)",
         "mse": {"m": 6.77e-4, "b": 1.125e-2, "sigma": 9.14e-5, "fore_r": 2.32e-5},
         "mse_mean": 2.93e-3,
-        "feature_averaging": dict(zip(PAPER_AVERAGING, [2.97, 2.71, 2.59, 2.50, 2.45, 2.33, 2.26, 2.23], strict=True)),
+        "feature_averaging": dict(zip(PAPER_N_DRAWS, [2.97, 2.71, 2.59, 2.50, 2.45, 2.33, 2.26, 2.23], strict=True)),
         "conditional_variance": "0.63 (epoch 10) -> 0.79 (epoch 50)",
         "nuisance_mse": "0.075 (prior mean about 0.081)",
     },
@@ -36,7 +36,7 @@ PAPER: dict[str, dict[str, Any]] = {
         "title": "Paper: InvCLR, ResNet-18 (lambda 1e-2)",
         "mse": {"m": 5.07e-4, "b": 7.36e-3, "sigma": 5.27e-5, "fore_r": 2.79e-6},
         "mse_mean": 1.95e-3,
-        "feature_averaging": dict(zip(PAPER_AVERAGING, [1.99, 1.63, 1.46, 1.36, 1.28, 1.11, 1.00, 0.957], strict=True)),
+        "feature_averaging": dict(zip(PAPER_N_DRAWS, [1.99, 1.63, 1.46, 1.36, 1.28, 1.11, 1.00, 0.957], strict=True)),
         "conditional_variance": "0.008 (epoch 10) -> 0.0016 (epoch 50)",
         "nuisance_mse": "0.081 (prior mean about 0.081)",
     },

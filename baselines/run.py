@@ -30,7 +30,7 @@ from torch import nn
 from spirograph import RenderSettings, Spirograph, __version__
 from spirograph.baselines import LeaderboardResult, TrainConfig, penalty_statistic, train
 from spirograph.errors import ConfigError
-from spirograph.evaluation import PAPER_AVERAGING, evaluate, invariance
+from spirograph.evaluation import PAPER_N_DRAWS, evaluate, invariance
 from spirograph.references import OracleEncoder, PixelEncoder, RandomEncoder
 from spirograph.robustness import robustness
 from spirograph.transform import SpirographTransform
@@ -42,7 +42,7 @@ TRAINED = ("simclr", "invclr")
 EVALUATION_DEFAULTS: dict[str, Any] = {
     "n_train": None,  # None: the paper's half of the train split (50,000)
     "n_test": None,  # None: the paper's half of the test split (10,000)
-    "averaging": list(PAPER_AVERAGING),
+    "n_draws": list(PAPER_N_DRAWS),
     "probe": "lbfgs",
     "steps": 500,
     "l2": 1e-8,
@@ -165,12 +165,10 @@ def run(
     timings: dict[str, float] = {"train": train_seconds}
 
     t = time.perf_counter()
-    record = evaluate(
-        encoder, train=train_set, test=test_set, averaging=list(ev["averaging"]), seed=ev["seed"], **common
-    )
+    record = evaluate(encoder, train=train_set, test=test_set, n_draws=list(ev["n_draws"]), seed=ev["seed"], **common)
     timings["evaluate"] = time.perf_counter() - t
-    curve = record.feature_averaging or {record.averaging: record.mse_mean}
-    per_task = record.feature_averaging_per_task or {record.averaging: record.mse}
+    curve = record.feature_averaging or {record.n_draws: record.mse_mean}
+    per_task = record.feature_averaging_per_task or {record.n_draws: record.mse}
     m1 = min(curve)
 
     t = time.perf_counter()
@@ -239,7 +237,7 @@ def run(
         "config": {**entry, "train": config.to_dict() if config is not None else None},
         "mse_mean": curve[m1],
         "mse": per_task[m1],
-        "averaging_for_mse": m1,
+        "n_draws_for_mse": m1,
         "feature_averaging": {str(m): v for m, v in curve.items()},
         "feature_averaging_per_task": {str(m): v for m, v in per_task.items()},
         "conditional_variance": inv.conditional_variance,

@@ -1,13 +1,13 @@
 """Cost of the evaluation protocol for the raw-pixel encoder, against the naive way.
 
 For each probe-train size N (test size N / 5, the protocol's 50,000 / 10,000 ratio) and
-the averaging levels M in ``--ms``, one run measures:
+the numbers of nuisance draws per item M in ``--n-draws``, one run measures:
 
-- **library**: ``evaluate(PixelEncoder(), averaging=ms)``: one encoding pass of
-  ``max(ms)`` nuisance draws with running sums snapshotted at each M, then the
+- **library**: ``evaluate(PixelEncoder(), n_draws=n_draws)``: one encoding pass of
+  ``max(n_draws)`` nuisance draws with running sums snapshotted at each M, then the
   float64 L-BFGS probe (computed from the d x d second moments) at each M.
 - **naive**: what a script written from the paper's code does: each M encoded from
-  scratch (``sum(ms)`` draws in all, same draws and renderer), then ``nn.Linear`` fitted
+  scratch (``sum(n_draws)`` draws in all, same draws and renderer), then ``nn.Linear`` fitted
   by ``torch.optim.LBFGS`` with the paper's settings (float32, lr 1, 20 iterations per
   step, no line search) on the N x d data matrix.
 
@@ -86,7 +86,7 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def run(n: int, ms: list[int], device: torch.device, batch_size: int, steps: int) -> dict[str, object]:
+def run(n: int, n_draws: list[int], device: torch.device, batch_size: int, steps: int) -> dict[str, object]:
     train = Spirograph("train", subset=n)
     test = Spirograph("test", subset=max(1, n // 5))
     print(f"N = {n}: library pass ...", flush=True)
@@ -94,7 +94,7 @@ def run(n: int, ms: list[int], device: torch.device, batch_size: int, steps: int
         PixelEncoder(),
         train=train,
         test=test,
-        averaging=ms,
+        n_draws=n_draws,
         device=device,
         batch_size=batch_size,
         steps=steps,
@@ -103,7 +103,7 @@ def run(n: int, ms: list[int], device: torch.device, batch_size: int, steps: int
     print(f"N = {n}: library encode {ours.timings['encode']:.1f} s, fit {ours.timings['fit']:.1f} s", flush=True)
     naive_encode = 0.0
     naive_fit = 0.0
-    for m in ms:
+    for m in n_draws:
         print(f"N = {n}: naive M = {m} ...", flush=True)
         _sync(device)
         start = time.perf_counter()
@@ -117,17 +117,17 @@ def run(n: int, ms: list[int], device: torch.device, batch_size: int, steps: int
     row: dict[str, object] = {
         "n_train": n,
         "n_test": len(test),
-        "ms": ms,
+        "n_draws": n_draws,
         "lbfgs_steps": steps,
         "library": {
-            "draws_encoded": max(ms),
+            "draws_encoded": max(n_draws),
             "encode_s": ours.timings["encode"],
             "fit_s": ours.timings["fit"],
             "total_s": ours.timings["encode"] + ours.timings["fit"],
             "mse_mean": {str(m): v for m, v in ours.feature_averaging.items()},
         },
         "naive": {
-            "draws_encoded": sum(ms),
+            "draws_encoded": sum(n_draws),
             "encode_s": naive_encode,
             "fit_s": naive_fit,
             "total_s": naive_encode + naive_fit,
@@ -175,17 +175,17 @@ def _write(out: Path, device: torch.device, rows: list[dict[str, object]]) -> No
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 50_000])
-    parser.add_argument("--ms", type=int, nargs="+", default=[1, 10])
+    parser.add_argument("--n-draws", type=int, nargs="+", default=[1, 10], help="values of M")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--batch-size", type=int, default=512)
     parser.add_argument("--steps", type=int, default=PAPER_STEPS, help="L-BFGS steps of both fits")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
     device = torch.device(args.device)
-    ms = sorted(set(args.ms))
+    n_draws = sorted(set(args.n_draws))
     rows: list[dict[str, object]] = []
     for n in args.sizes:
-        rows.append(run(n, ms, device, args.batch_size, args.steps))
+        rows.append(run(n, n_draws, device, args.batch_size, args.steps))
         _print_row(rows[-1])
         # Written after each size, so a run stopped early keeps what it measured.
         _write(args.out, device, rows)

@@ -223,7 +223,7 @@ def robustness(
         space: the base space (the paper's by default).
         progress: show progress bars.
         **kwargs: any other argument of [`evaluate()`][spirograph.evaluation.evaluate] (``train``,
-            ``test``, ``probe``, ``averaging``, ``device``, ...).
+            ``test``, ``probe``, ``n_draws``, ``device``, ...).
 
     Returns:
         ``family -> {value: mse_mean}`` (a [`RobustnessResult`][spirograph.robustness.RobustnessResult], which also

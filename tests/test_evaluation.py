@@ -136,14 +136,14 @@ def test_default_protocol_uses_half_of_each_split() -> None:
     result = evaluate(OracleEncoder(), progress=False)
     assert (result.n_train, result.n_test) == (50_000, 10_000)
     assert result.splits == {"train": "train", "test": "test"}
-    assert (result.probe, result.l2, result.steps, result.averaging, result.M) == ("lbfgs", 1e-8, 500, 1, 1)
+    assert (result.probe, result.l2, result.steps, result.n_draws, result.M) == ("lbfgs", 1e-8, 500, 1, 1)
     assert result.normalize == "row"
     assert result.mse_mean < 1e-9
 
 
 # ---------------------------------------------------------------------- feature averaging
 def test_averaging_an_invariant_encoder_changes_nothing(train: Spirograph, test: Spirograph) -> None:
-    result = evaluate(OracleEncoder(["m", "b", "sigma", "fore_r"]), train=train, test=test, averaging=[1, 4],
+    result = evaluate(OracleEncoder(["m", "b", "sigma", "fore_r"]), train=train, test=test, n_draws=[1, 4],
                       probe="ridge", progress=False)  # fmt: skip
     assert result.feature_averaging is not None
     assert result.feature_averaging[4] == pytest.approx(result.feature_averaging[1], rel=1e-9, abs=1e-15)
@@ -154,11 +154,11 @@ def test_curve_from_one_pass_equals_separate_runs(device: str) -> None:
     kwargs: dict[str, Any] = {"train": small_train, "test": small_test, "probe": "ridge", "progress": False}
     kwargs["device"] = device
     encoder = RandomEncoder(seed=1, width=4).to(device)
-    curve = evaluate(encoder, averaging=[1, 2, 5, 30], **kwargs)
-    assert curve.averaging == 30 and curve.feature_averaging is not None
+    curve = evaluate(encoder, n_draws=[1, 2, 5, 30], **kwargs)
+    assert curve.n_draws == 30 and curve.M == 30 and curve.feature_averaging is not None
     assert sorted(curve.feature_averaging) == [1, 2, 5, 30]
     for m in (2, 5):
-        alone = evaluate(encoder, averaging=m, **kwargs)
+        alone = evaluate(encoder, n_draws=m, **kwargs)
         assert alone.feature_averaging is None
         assert curve.feature_averaging[m] == pytest.approx(alone.mse_mean, rel=1e-9)
         assert curve.feature_averaging_per_task is not None
@@ -166,14 +166,14 @@ def test_curve_from_one_pass_equals_separate_runs(device: str) -> None:
     assert curve.mse_mean == pytest.approx(curve.feature_averaging[30])
     # Averaging pixels over nuisance draws helps the linear probe.
     assert curve.feature_averaging[30] < curve.feature_averaging[1]
-    assert feature_averaging(encoder, ms=(2, 5), **kwargs) == pytest.approx(
+    assert feature_averaging(encoder, n_draws=(2, 5), **kwargs) == pytest.approx(
         {m: curve.feature_averaging[m] for m in (2, 5)}, rel=1e-9
     )
 
 
 def test_each_draw_is_encoded_once(train: Spirograph, test: Spirograph) -> None:
     recorder = Recorder()
-    evaluate(recorder, train=train, test=test, averaging=[1, 2, 3], probe="ridge", progress=False)
+    evaluate(recorder, train=train, test=test, n_draws=[1, 2, 3], probe="ridge", progress=False)
     assert sum(batch.shape[0] for batch in recorder.seen) == 3 * (len(train) + len(test))
 
 
@@ -283,7 +283,7 @@ def test_nuisance_probe_on_nuisance_revealing_features(train: Spirograph, test: 
 
 # ---------------------------------------------------------------------- records
 def test_json_round_trip(tmp_path: Path, train: Spirograph, test: Spirograph) -> None:
-    result = evaluate(RandomEncoder(width=4), train=train, test=test, averaging=[1, 2], probe="ridge", progress=False)
+    result = evaluate(RandomEncoder(width=4), train=train, test=test, n_draws=[1, 2], probe="ridge", progress=False)
     text = result.to_json()
     assert EvaluationResult.from_json(text) == result
     path = tmp_path / "deep" / "result.json"
@@ -314,6 +314,15 @@ def test_json_round_trip(tmp_path: Path, train: Spirograph, test: Spirograph) ->
         EvaluationResult.from_dict({**data, "colour": 1})
 
 
+def test_a_record_with_the_old_averaging_field_is_refused_by_name(train: Spirograph, test: Spirograph) -> None:
+    data = evaluate(PixelEncoder(), train=train, test=test, probe="ridge", progress=False).to_dict()
+    old = {("averaging" if key == "n_draws" else key): value for key, value in data.items()}
+    with pytest.raises(ParameterError, match=r"EvaluationResult.from_dict: .*`averaging` is now `n_draws`"):
+        EvaluationResult.from_dict(old)
+    with pytest.raises(ParameterError, match=r"`averaging` is now `n_draws`"):
+        EvaluationResult.from_json(json.dumps(old))
+
+
 # ---------------------------------------------------------------------- bad input
 def test_bad_encoder_outputs(train: Spirograph, test: Spirograph) -> None:
     kwargs: dict[str, Any] = {"train": train, "test": test, "probe": "ridge", "progress": False}
@@ -338,7 +347,7 @@ def test_bad_encoder_outputs(train: Spirograph, test: Spirograph) -> None:
 
 def test_features_of_any_real_dtype_are_accumulated_in_float64(train: Spirograph, test: Spirograph) -> None:
     # Half-precision and integer features are added into the float64 sums as they are.
-    kwargs: dict[str, Any] = {"train": train, "test": test, "probe": "ridge", "averaging": [1, 2], "progress": False}
+    kwargs: dict[str, Any] = {"train": train, "test": test, "probe": "ridge", "n_draws": [1, 2], "progress": False}
     weights = torch.randn(3 * 32 * 32, 8, generator=torch.Generator().manual_seed(0))
 
     def half(images: torch.Tensor) -> torch.Tensor:
@@ -364,12 +373,12 @@ def test_huge_finite_features_pass_the_finite_check() -> None:
 def test_bad_settings(train: Spirograph, test: Spirograph) -> None:
     kwargs: dict[str, Any] = {"train": train, "test": test, "progress": False}
     encoder = PixelEncoder()
-    with pytest.raises(ParameterError, match=r"evaluate: `averaging` must be an int >= 1, got 0"):
-        evaluate(encoder, averaging=0, **kwargs)
-    with pytest.raises(ParameterError, match=r"evaluate: `averaging\[1\]` must be an int >= 1, got -2"):
-        evaluate(encoder, averaging=[1, -2], **kwargs)
-    with pytest.raises(ParameterError, match=r"`averaging` must be an int M >= 1 or a non-empty list"):
-        evaluate(encoder, averaging=[], **kwargs)
+    with pytest.raises(ParameterError, match=r"evaluate: `n_draws` must be an int >= 1, got 0"):
+        evaluate(encoder, n_draws=0, **kwargs)
+    with pytest.raises(ParameterError, match=r"evaluate: `n_draws\[1\]` must be an int >= 1, got -2"):
+        evaluate(encoder, n_draws=[1, -2], **kwargs)
+    with pytest.raises(ParameterError, match=r"`n_draws` must be an int M >= 1 or a non-empty list"):
+        evaluate(encoder, n_draws=[], **kwargs)
     with pytest.raises(ParameterError, match=r"`probe` must be one of \['lbfgs', 'ridge'\], got 'svm'"):
         evaluate(encoder, probe="svm", **kwargs)  # type: ignore[arg-type]
     with pytest.raises(ParameterError, match="evaluate: `steps` must be an int >= 1, got 0"):
@@ -379,15 +388,15 @@ def test_bad_settings(train: Spirograph, test: Spirograph) -> None:
     with pytest.raises(ParameterError, match=r"tasks_from_names: `names` has unknown names \['radius'\]"):
         evaluate(encoder, tasks=tasks_from_names(["radius"]), **kwargs)
     with pytest.raises(ParameterError, match=r"tasks \['h'\] are nuisance parameters"):
-        evaluate(encoder, tasks=tasks_from_names(["m", "h"]), averaging=2, **kwargs)
+        evaluate(encoder, tasks=tasks_from_names(["m", "h"]), n_draws=2, **kwargs)
     with pytest.raises(ParameterError, match="same renderer"):
         evaluate(encoder, train=train, test=Spirograph("test", subset=8, normalize="image"), progress=False)
     with pytest.raises(
         ParameterError, match="evaluate: `device` must name a torch device such as 'cpu' or 'cuda', got 'gpu0'"
     ):
         evaluate(encoder, device="gpu0", **kwargs)
-    with pytest.raises(ParameterError, match="pass the values of M as `ms`"):
-        feature_averaging(encoder, averaging=3, **kwargs)
+    with pytest.raises(ParameterError, match=r"feature_averaging: `n_draws\[0\]` must be an int >= 1, got 0"):
+        feature_averaging(encoder, n_draws=[0, 2], **kwargs)
     with pytest.raises(ParameterError, match="invariance: `n_draws` must be an int >= 2, got 1"):
         invariance(encoder, n_draws=1)
     with pytest.raises(ParameterError, match="`n_examples` must be <= len\\(data\\) = 8, got 9"):
@@ -397,8 +406,8 @@ def test_bad_settings(train: Spirograph, test: Spirograph) -> None:
 def test_settings_of_the_wrong_type(train: Spirograph, test: Spirograph) -> None:
     kwargs: dict[str, Any] = {"train": train, "test": test, "progress": False}
     encoder = PixelEncoder()
-    with pytest.raises(ParameterTypeError, match=r"evaluate: `averaging` must be an int >= 1, got float 1.5"):
-        evaluate(encoder, averaging=1.5, **kwargs)  # type: ignore[arg-type]
+    with pytest.raises(ParameterTypeError, match=r"evaluate: `n_draws` must be an int >= 1, got float 1.5"):
+        evaluate(encoder, n_draws=1.5, **kwargs)  # type: ignore[arg-type]
     with pytest.raises(ParameterTypeError, match=r"evaluate: `tasks` must be a TaskSet"):
         evaluate(encoder, tasks=["m"], **kwargs)  # type: ignore[arg-type]
     with pytest.raises(ParameterTypeError, match="evaluate: `train` must be a Spirograph dataset or None, got list"):

@@ -39,7 +39,7 @@ TINY_ENTRY = {
     "evaluation": {
         "n_train": 64,
         "n_test": 32,
-        "averaging": [1, 2],
+        "n_draws": [1, 2],
         "probe": "ridge",
         "batch_size": 64,
         "invariance": {"n_examples": 16, "n_draws": 3, "n_projections": 2},
@@ -126,7 +126,7 @@ def full_result(**fields: Any) -> dict[str, Any]:
         "config": {},
         "mse_mean": 1.0,
         "mse": {},
-        "averaging_for_mse": 1,
+        "n_draws_for_mse": 1,
         "feature_averaging": {},
         "feature_averaging_per_task": {},
         "conditional_variance": 0.25,
@@ -148,14 +148,28 @@ def full_result(**fields: Any) -> dict[str, Any]:
 def test_result_files_have_one_schema(tmp_path: Path) -> None:
     from spirograph.baselines import LeaderboardResult
     from spirograph.errors import ConfigError
+    from spirograph.evaluation import EvaluationResult, InvarianceResult
 
     for path in sorted((ROOT / "baselines" / "results").glob("*.json")):
-        assert LeaderboardResult.load(path).to_dict() == json.loads(path.read_text())  # every shipped file
+        shipped = LeaderboardResult.load(path)
+        assert shipped.to_dict() == json.loads(path.read_text())  # every shipped file
+        # Its evaluation records are today's records, and the entry copy holds today's keys.
+        assert EvaluationResult.from_dict(shipped.evaluation).n_draws == max(map(int, shipped.feature_averaging))
+        assert (
+            InvarianceResult.from_dict(shipped.invariance).n_draws
+            == shipped.config["evaluation"]["invariance"]["n_draws"]
+        )
+        assert shipped.config["evaluation"]["n_draws"] == sorted(map(int, shipped.feature_averaging))
     result = LeaderboardResult.from_dict(full_result())
     result.save(tmp_path / "r.json")
     assert LeaderboardResult.load(tmp_path / "r.json") == result
     with pytest.raises(ConfigError, match=r"missing fields \['seed'\], unknown fields \['sede'\]"):
         LeaderboardResult.from_dict({**{k: v for k, v in full_result().items() if k != "seed"}, "sede": 0})
+    old = {("averaging_for_mse" if key == "n_draws_for_mse" else key): value for key, value in full_result().items()}
+    with pytest.raises(
+        ConfigError, match=r"missing fields \['n_draws_for_mse'\], unknown fields \['averaging_for_mse'\]"
+    ):
+        LeaderboardResult.from_dict(old)
     with pytest.raises(ConfigError, match=r"`mse_mean` must be float, got str '0\.1'"):
         LeaderboardResult.from_dict(full_result(mse_mean="0.1"))
     with pytest.raises(ConfigError, match="`mse` must not be None"):
@@ -240,6 +254,7 @@ def _load_runner() -> ModuleType:
         ),
         ({"method": "simclr"}, r"method 'simclr' does not match penalty_weight=0.01"),
         ({"evaluation": {"n_trian": 5}}, r"`evaluation` has unknown keys \['n_trian'\]"),
+        ({"evaluation": {"averaging": [1]}}, r"unknown keys \['averaging'\]; valid keys are \[.*'n_draws'"),
         ({"title": ""}, "needs a non-empty string `title`, got ''"),
         ({"method": "pixels"}, "the reference method 'pixels' is not trained; remove `train`"),
         ({"epochs": 3}, r"unknown keys \['epochs'\]"),
@@ -259,7 +274,7 @@ def test_runner_fills_evaluation_defaults(tmp_path: Path) -> None:
     path = tmp_path / "entry.json"
     path.write_text(json.dumps({"entry": "px", "title": "Pixels", "method": "pixels"}))
     entry = runner.load_entry(path)
-    assert entry["evaluation"]["averaging"] == [1, 2, 3, 4, 5, 10, 20, 30]
+    assert entry["evaluation"]["n_draws"] == [1, 2, 3, 4, 5, 10, 20, 30]
     assert entry["evaluation"]["n_train"] is None and entry["evaluation"]["probe"] == "lbfgs"
     assert entry["evaluation"]["invariance"]["n_draws"] == 10
 

@@ -38,9 +38,9 @@ class LeaderboardResult:
         wall_time: seconds per stage (``train``, ``evaluate``, ..., ``total``).
         versions: package, torch, numpy and Python versions and the platform.
         config: the entry file, with the full training configuration under ``train``.
-        mse_mean: mean test MSE over the targets at ``averaging_for_mse`` draws.
+        mse_mean: mean test MSE over the targets at ``n_draws_for_mse`` draws.
         mse: test MSE per target.
-        averaging_for_mse: ``M`` of ``mse`` and ``mse_mean`` (the smallest evaluated).
+        n_draws_for_mse: ``M``, the nuisance draws per item of ``mse`` and ``mse_mean`` (the smallest evaluated).
         feature_averaging: ``M`` (as a string) -> mean test MSE.
         feature_averaging_per_task: ``M`` -> target -> test MSE.
         conditional_variance: variance of a random projection across nuisance draws.
@@ -68,7 +68,7 @@ class LeaderboardResult:
     config: dict[str, Any]
     mse_mean: float
     mse: dict[str, Any]
-    averaging_for_mse: int
+    n_draws_for_mse: int
     feature_averaging: dict[str, Any]
     feature_averaging_per_task: dict[str, Any]
     conditional_variance: float | None

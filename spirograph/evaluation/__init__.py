@@ -29,13 +29,13 @@ from __future__ import annotations
 
 from spirograph.evaluation._encoding import EVALUATION_STREAM, INVARIANCE_STREAM, Encoder
 from spirograph.evaluation._invariance import invariance
-from spirograph.evaluation._protocol import PAPER_AVERAGING, evaluate, feature_averaging
+from spirograph.evaluation._protocol import PAPER_N_DRAWS, evaluate, feature_averaging
 from spirograph.evaluation._records import EvaluationResult, InvarianceResult
 
 __all__ = [
     "EVALUATION_STREAM",
     "INVARIANCE_STREAM",
-    "PAPER_AVERAGING",
+    "PAPER_N_DRAWS",
     "Encoder",
     "EvaluationResult",
     "InvarianceResult",

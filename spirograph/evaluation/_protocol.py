@@ -41,21 +41,19 @@ from spirograph.probes import PROBE_METHODS, LinearProbe, ProbeMethod
 from spirograph.space import ParameterSpace
 from spirograph.tasks import TaskSet, target_tasks
 
-__all__ = ["PAPER_AVERAGING", "evaluate", "feature_averaging"]
+__all__ = ["PAPER_N_DRAWS", "evaluate", "feature_averaging"]
 
-PAPER_AVERAGING: tuple[int, ...] = (1, 2, 3, 4, 5, 10, 20, 30)
-"""The values of ``M`` of the paper's feature-averaging curve."""
+PAPER_N_DRAWS: tuple[int, ...] = (1, 2, 3, 4, 5, 10, 20, 30)
+"""The numbers of nuisance draws per item, ``M``, of the paper's feature-averaging curve."""
 
 
 # ---------------------------------------------------------------------- argument checks
-def _check_averaging(averaging: Any, where: str) -> list[int]:
-    if isinstance(averaging, Sequence) and not isinstance(averaging, (str, bytes)):
-        if not averaging:
-            raise ParameterError(f"{where}: `averaging` must be an int M >= 1 or a non-empty list of them, got []")
-        return sorted(
-            {check_int(value, f"averaging[{k}]", where=where, minimum=1) for k, value in enumerate(averaging)}
-        )
-    return [check_int(averaging, "averaging", where=where, minimum=1)]
+def _check_n_draws(n_draws: Any, where: str) -> list[int]:
+    if isinstance(n_draws, Sequence) and not isinstance(n_draws, (str, bytes)):
+        if not n_draws:
+            raise ParameterError(f"{where}: `n_draws` must be an int M >= 1 or a non-empty list of them, got []")
+        return sorted({check_int(value, f"n_draws[{k}]", where=where, minimum=1) for k, value in enumerate(n_draws)})
+    return [check_int(n_draws, "n_draws", where=where, minimum=1)]
 
 
 def _check_dataset(value: Any, split: str, proportion: float, space: ParameterSpace | None, where: str) -> Spirograph:
@@ -89,7 +87,7 @@ class _Protocol:
     test: Spirograph
     space: ParameterSpace
     tasks: TaskSet
-    ms: list[int]
+    n_draws: list[int]
     probe: ProbeMethod
     l2: float
     steps: int
@@ -108,7 +106,7 @@ class _Protocol:
 
 def _check_protocol(settings: dict[str, Any], where: str) -> _Protocol:
     """Every setting of `evaluate()` checked before any encoding."""
-    ms = _check_averaging(settings["averaging"], where)
+    n_draws = _check_n_draws(settings["n_draws"], where)
     probe = check_choice(settings["probe"], "probe", PROBE_METHODS, where=where)
     l2 = check_number(settings["l2"], "l2", where=where, minimum=0)
     steps = check_int(settings["steps"], "steps", where=where, minimum=1)
@@ -123,12 +121,12 @@ def _check_protocol(settings: dict[str, Any], where: str) -> _Protocol:
     space = space or train.space
     tasks = _check_tasks(settings["tasks"], space, where)
     moving = [name for name in tasks.names if name in space.nuisance_names]
-    if moving and ms[-1] > 1:
+    if moving and n_draws[-1] > 1:
         raise ParameterError(
             f"{where}: tasks {moving} are nuisance parameters, which change between draws; feature averaging "
-            f"(M = {ms[-1]}) needs tasks among the targets {list(space.targets)}"
+            f"(M = {n_draws[-1]}) needs tasks among the targets {list(space.targets)}"
         )
-    return _Protocol(train, test, space, tasks, ms, probe, l2, steps, device, batch_size, seed, progress)
+    return _Protocol(train, test, space, tasks, n_draws, probe, l2, steps, device, batch_size, seed, progress)
 
 
 # ---------------------------------------------------------------------- the protocol
@@ -143,7 +141,7 @@ def evaluate(
     steps: int = 500,
     device: torch.device | str | None = None,
     batch_size: int = 512,
-    averaging: int | Sequence[int] = 1,
+    n_draws: int | Sequence[int] = 1,
     space: ParameterSpace | None = None,
     seed: int = 0,
     progress: bool = True,
@@ -166,8 +164,9 @@ def evaluate(
         device: where images are rendered and encoded; by default the device of the encoder's
             first parameter or buffer (the CPU for an encoder without any).
         batch_size: images per encoder call.
-        averaging: ``M``, nuisance draws averaged per feature (the paper's default 1), or
-            a list of them for a feature-averaging curve computed in one pass.
+        n_draws: ``M``, the nuisance draws per item whose features are averaged (the
+            paper's default 1), or a list of them for a feature-averaging curve computed in
+            one pass.
         space: the prior of the nuisance draws and the target/nuisance split (default:
             ``train.space``); a shifted prior gives the robustness protocol.
         seed: seed of the nuisance draws.
@@ -176,9 +175,9 @@ def evaluate(
             not given (the paper's 0.5).
 
     Returns:
-        The `EvaluationResult`; with a list for ``averaging`` its headline scores
-        are those of the largest ``M`` and `feature_averaging`
-        holds the curve.
+        The [`EvaluationResult`][spirograph.evaluation.EvaluationResult]; with a list for
+        ``n_draws`` its headline scores are those of the largest ``M`` and its
+        ``feature_averaging`` holds the curve.
 
     Raises:
         ParameterTypeError: a setting of the wrong type (a non-callable encoder, ...).
@@ -196,18 +195,18 @@ def evaluate(
     settings: dict[str, Any] = dict(
         encoder=encoder, train=train, test=test, tasks=tasks, probe=probe, l2=l2, steps=steps, device=device
     )
-    settings.update(batch_size=batch_size, averaging=averaging, space=space, seed=seed, progress=progress)
+    settings.update(batch_size=batch_size, n_draws=n_draws, space=space, seed=seed, progress=progress)
     plan = _check_protocol({**settings, "proportion": proportion}, "evaluate")
     features = _Features(encoder, plan.device, "evaluate")
     start = time.perf_counter()
     scores: dict[int, dict[str, Any]] = {}
-    total_batches = plan.ms[-1] * sum(len(_batches(len(data), plan.batch_size)) for data in plan.sets.values())
+    total_batches = plan.n_draws[-1] * sum(len(_batches(len(data), plan.batch_size)) for data in plan.sets.values())
     with _frozen(encoder), tqdm(total=total_batches, desc="evaluate", disable=not plan.progress, leave=False) as bar:
-        for draw in range(plan.ms[-1]):
+        for draw in range(plan.n_draws[-1]):
             tick = time.perf_counter()
             _encode_draw(features, plan, draw, bar)
             plan.timings["encode"] += time.perf_counter() - tick
-            if draw + 1 in plan.ms:
+            if draw + 1 in plan.n_draws:
                 tick = time.perf_counter()
                 scores[draw + 1] = _fit_and_score(plan, draw + 1)
                 plan.timings["fit"] += time.perf_counter() - tick
@@ -237,17 +236,17 @@ def _fit_and_score(plan: _Protocol, m: int) -> dict[str, Any]:
 
 
 def _record(plan: _Protocol, scores: dict[int, dict[str, Any]], feature_dim: int) -> EvaluationResult:
-    final = scores[plan.ms[-1]]
-    several = len(plan.ms) > 1
+    final = scores[plan.n_draws[-1]]
+    several = len(plan.n_draws) > 1
     return EvaluationResult(
         mse=final["mse"],
         mse_mean=final["mse_mean"],
         r2=final["r2"],
         normalized_mse=final["normalized_mse"],
         normalized_mse_mean=final["normalized_mse_mean"],
-        averaging=plan.ms[-1],
-        feature_averaging={m: scores[m]["mse_mean"] for m in plan.ms} if several else None,
-        feature_averaging_per_task={m: scores[m]["mse"] for m in plan.ms} if several else None,
+        n_draws=plan.n_draws[-1],
+        feature_averaging={m: scores[m]["mse_mean"] for m in plan.n_draws} if several else None,
+        feature_averaging_per_task={m: scores[m]["mse"] for m in plan.n_draws} if several else None,
         tasks=list(plan.tasks.names),
         probe=plan.probe,
         l2=plan.l2,
@@ -267,28 +266,38 @@ def _record(plan: _Protocol, scores: dict[int, dict[str, Any]], feature_dim: int
 
 
 def feature_averaging(
-    encoder: nn.Module | Encoder, ms: Sequence[int] = PAPER_AVERAGING, **kwargs: Any
+    encoder: nn.Module | Encoder, n_draws: Sequence[int] = PAPER_N_DRAWS, **kwargs: Any
 ) -> dict[int, float]:
     """The feature-averaging curve ``M -> mean test MSE`` from one encoding pass.
 
-    Encodes ``max(ms)`` nuisance draws of each set once, keeping a running sum of the
-    features, and fits a probe on the averages at each ``M`` in ``ms``.
+    Encodes ``max(n_draws)`` nuisance draws of each set once, keeping a running sum of the
+    features, and fits a probe on the averages at each ``M`` in ``n_draws``.
 
     Args:
-        encoder: as in `evaluate()`.
-        ms: the values of ``M`` (the paper's ``1, 2, 3, 4, 5, 10, 20, 30`` by default).
-        **kwargs: any other argument of `evaluate()`.
+        encoder: as in [`evaluate()`][spirograph.evaluation.evaluate].
+        n_draws: the values of ``M``, nuisance draws per item (the paper's
+            [`PAPER_N_DRAWS`][spirograph.evaluation.PAPER_N_DRAWS] by default).
+        **kwargs: any other argument of [`evaluate()`][spirograph.evaluation.evaluate].
 
     Returns:
         ``{M: mse_mean}`` in increasing ``M``. For per-task values and settings use
-        ``evaluate(encoder, averaging=ms)``.
+        ``evaluate(encoder, n_draws=n_draws)``.
+
+    Raises:
+        ParameterTypeError: a value of ``n_draws`` that is not an int, or a setting of
+            [`evaluate()`][spirograph.evaluation.evaluate] of the wrong type.
+        ParameterError: an empty ``n_draws``, a value below 1, or bad settings of
+            [`evaluate()`][spirograph.evaluation.evaluate].
+
+    Examples:
+        >>> from spirograph.references import PixelEncoder
+        >>> curve = feature_averaging(PixelEncoder(), n_draws=[1, 2], train=Spirograph("train", subset=64),
+        ...                           test=Spirograph("test", subset=32), probe="ridge", progress=False)
+        >>> sorted(curve)
+        [1, 2]
     """
-    if "averaging" in kwargs:
-        raise ParameterError("feature_averaging: pass the values of M as `ms`, not `averaging`")
-    ms_list = _check_averaging(
-        list(ms) if isinstance(ms, Sequence) and not isinstance(ms, str) else ms, "feature_averaging"
-    )
-    result = evaluate(encoder, averaging=ms_list, **kwargs)
+    values = list(n_draws) if isinstance(n_draws, Sequence) and not isinstance(n_draws, str) else n_draws
+    result = evaluate(encoder, n_draws=_check_n_draws(values, "feature_averaging"), **kwargs)
     if result.feature_averaging is None:
-        return {result.averaging: result.mse_mean}
+        return {result.n_draws: result.mse_mean}
     return dict(result.feature_averaging)

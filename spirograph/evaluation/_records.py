@@ -6,7 +6,7 @@ import json
 import os
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, ClassVar, cast
 
 from spirograph._checks import check_instance
 from spirograph._version import __version__
@@ -52,8 +52,15 @@ class _Record:
             atomic_write_text(path, text)
         return text
 
+    _RENAMED: ClassVar[dict[str, str]] = {}
+    """Fields of earlier records, ``old name -> new name``, refused with a message naming both."""
+
     @classmethod
     def _check_keys(cls, data: dict[str, Any], where: str) -> None:
+        renamed = {old: new for old, new in cls._RENAMED.items() if old in data}
+        if renamed:
+            renames = ", ".join(f"`{old}` is now `{new}`" for old, new in renamed.items())
+            raise ParameterError(f"{where}: the record has renamed fields ({renames}); rename them in the record")
         names = {f.name for f in fields(cls)}  # type: ignore[arg-type]
         required = {
             f.name
@@ -77,12 +84,12 @@ class EvaluationResult(_Record):
     """The record of one evaluation: scores and every setting that produced them.
 
     Attributes:
-        mse: test MSE per task (at ``averaging`` draws per feature).
+        mse: test MSE per task (at ``n_draws`` draws per feature).
         mse_mean: mean of `mse` over tasks (the paper's headline number).
         r2: ``1 - SSE / SST`` per task on the test labels.
         normalized_mse: MSE over the task's prior variance (1 = no better than the prior mean).
         normalized_mse_mean: mean of `normalized_mse`.
-        averaging: ``M``, the number of nuisance draws averaged per feature.
+        n_draws: ``M``, the nuisance draws per item whose features are averaged.
         feature_averaging: ``M -> mse_mean`` for every requested ``M`` (``None`` for one ``M``).
         feature_averaging_per_task: ``M -> {task: MSE}`` (``None`` for one ``M``).
         tasks: the task names.
@@ -111,7 +118,7 @@ class EvaluationResult(_Record):
     r2: dict[str, float]
     normalized_mse: dict[str, float]
     normalized_mse_mean: float
-    averaging: int
+    n_draws: int
     feature_averaging: dict[int, float] | None
     feature_averaging_per_task: dict[int, dict[str, float]] | None
     tasks: list[str]
@@ -133,6 +140,7 @@ class EvaluationResult(_Record):
     device: str
     package_version: str = __version__
     timings: dict[str, float] = field(default_factory=dict)
+    _RENAMED: ClassVar[dict[str, str]] = {"averaging": "n_draws"}
 
     @property
     def render_settings(self) -> RenderSettings:
@@ -142,8 +150,8 @@ class EvaluationResult(_Record):
 
     @property
     def M(self) -> int:
-        """The number of nuisance draws averaged per feature (same as `averaging`)."""
-        return self.averaging
+        """The paper's name for `n_draws`: the nuisance draws per item whose features are averaged."""
+        return self.n_draws
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> EvaluationResult:

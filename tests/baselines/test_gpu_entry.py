@@ -34,7 +34,7 @@ TINY_ENTRY = {
     "evaluation": {
         "n_train": 64,
         "n_test": 32,
-        "averaging": [1, 2],
+        "n_draws": [1, 2],
         "probe": "ridge",
         "batch_size": 64,
         "invariance": {"n_examples": 16, "n_draws": 2, "n_projections": 2, "nuisance_probe": False},
