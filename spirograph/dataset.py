@@ -406,26 +406,26 @@ class Spirograph(SettingsView, Dataset):
         return out_image, out_target
 
     # ------------------------------------------------------------------ views
-    def views(self, k: int = 2, *, epoch: int = 0) -> SpirographViews:
-        """``k`` views of each item, each with its own nuisance draw (contrastive learning)."""
-        return SpirographViews(self, k, epoch=epoch)
+    def views(self, n_draws: int = 2, *, epoch: int = 0) -> SpirographViews:
+        """``n_draws`` views of each item, each with its own nuisance draw (contrastive learning)."""
+        return SpirographViews(self, n_draws, epoch=epoch)
 
-    def view_params(self, indices: Sequence[int] | torch.Tensor, k: int, *, epoch: int = 0) -> torch.Tensor:
-        """Parameters of ``k`` views of items ``indices``: targets kept, nuisance redrawn.
+    def view_params(self, indices: Sequence[int] | torch.Tensor, n_draws: int, *, epoch: int = 0) -> torch.Tensor:
+        """Parameters of ``n_draws`` views of items ``indices``: targets kept, nuisance redrawn.
 
         View ``v`` of item ``i`` in epoch ``e`` is a pure function of ``(seed, e, i, v)``.
 
         Shape:
-            ``(n, k, 10)``.
+            ``(n, n_draws, 10)``.
         """
         where = "Spirograph.view_params"
         index = _check_indices(indices, len(self), where)
-        k = check_int(k, "k", where=where, minimum=1)
+        n_draws = check_int(n_draws, "n_draws", where=where, minimum=1)
         epoch = check_int(epoch, "epoch", where=where, minimum=0)
         targets = self.targets[index]
         per_view = [
             self.space.sample_nuisance(targets, seed=self.seed, index=index, stream=(_VIEW_STREAM, epoch, view))
-            for view in range(k)
+            for view in range(n_draws)
         ]
         return torch.stack(per_view, dim=1)
 
@@ -448,9 +448,9 @@ class Spirograph(SettingsView, Dataset):
 
 
 class SpirographViews(Dataset):
-    """``k`` views of each item of a [`Spirograph`][spirograph.dataset.Spirograph], each with fresh nuisance.
+    """``n_draws`` views of each item of a [`Spirograph`][spirograph.dataset.Spirograph], each with fresh nuisance.
 
-    Item ``i`` is ``(views, target)`` with ``views`` of shape ``(k, 3, size, size)``;
+    Item ``i`` is ``(views, target)`` with ``views`` of shape ``(n_draws, 3, size, size)``;
     views share the target parameters and differ in the nuisance ones. The draws are a
     pure function of ``(seed, epoch, i, view)``; call [`set_epoch()`][spirograph.dataset.SpirographViews.set_epoch]
     each epoch (as
@@ -465,16 +465,16 @@ class SpirographViews(Dataset):
 
     Args:
         dataset: the underlying dataset (its transforms are applied to each view).
-        k: views per item, ``>= 1``.
+        n_draws: views per item (nuisance draws), ``>= 1``.
         epoch: the starting epoch.
     """
 
-    def __init__(self, dataset: Spirograph, k: int = 2, *, epoch: int = 0) -> None:
+    def __init__(self, dataset: Spirograph, n_draws: int = 2, *, epoch: int = 0) -> None:
         if not isinstance(dataset, Spirograph):
             raise ParameterError(f"SpirographViews: `dataset` must be a Spirograph, got {type(dataset).__name__}")
-        k = check_int(k, "k", where="SpirographViews", minimum=1)
+        n_draws = check_int(n_draws, "n_draws", where="SpirographViews", minimum=1)
         self.dataset = dataset
-        self.k = k
+        self.n_draws = n_draws
         # Shared memory, so that DataLoader workers (which hold their own copy of this object)
         # read the value the main process sets, the way a sampler's epoch reaches them.
         self._epoch = torch.zeros((), dtype=torch.int64).share_memory_()
@@ -498,9 +498,9 @@ class SpirographViews(Dataset):
     def __getitems__(self, indices: Sequence[int]) -> list[tuple[Any, Any]]:
         data = self.dataset
         index = _check_indices(indices, len(self), "SpirographViews")
-        params = data.view_params(index, self.k, epoch=self.epoch)  # (n, k, 10)
+        params = data.view_params(index, self.n_draws, epoch=self.epoch)  # (n, n_draws, 10)
         with torch.no_grad():
-            images = data.render_params(params)  # (n, k, 3, S, S)
+            images = data.render_params(params)  # (n, n_draws, 3, S, S)
         items = []
         for views, target in zip(images.unbind(0), data.targets[index].unbind(0), strict=True):
             out: Any = views
@@ -510,4 +510,5 @@ class SpirographViews(Dataset):
         return items
 
     def __repr__(self) -> str:
-        return f"SpirographViews(k={self.k}, epoch={self.epoch}, dataset={self.dataset.split!r}, n={len(self)})"
+        split = self.dataset.split
+        return f"SpirographViews(n_draws={self.n_draws}, epoch={self.epoch}, dataset={split!r}, n={len(self)})"

@@ -390,7 +390,7 @@ def test_view_params_checks_its_arguments() -> None:
         dataset.view_params([1.5], 2)  # type: ignore[list-item]
     with pytest.raises(IndexOutOfRangeError, match=r"Spirograph.view_params: index 10 is out of range for 10 items"):
         dataset.view_params([10], 2)
-    with pytest.raises(ParameterError, match=r"Spirograph.view_params: `k` must be an int >= 1, got 0"):
+    with pytest.raises(ParameterError, match=r"Spirograph.view_params: `n_draws` must be an int >= 1, got 0"):
         dataset.view_params([1], 0)
     with pytest.raises(ParameterError, match=r"Spirograph.view_params: `epoch` must be an int >= 0, got -1"):
         dataset.view_params([1], 2, epoch=-1)
@@ -408,11 +408,12 @@ def test_images_checks_its_range() -> None:
 
 
 @pytest.mark.parametrize(
-    ("k", "error"), [(0, ParameterError), (-1, ParameterError), (1.5, ParameterTypeError), (True, ParameterTypeError)]
+    ("n_draws", "error"),
+    [(0, ParameterError), (-1, ParameterError), (1.5, ParameterTypeError), (True, ParameterTypeError)],
 )
-def test_bad_view_count(k: object, error: type[Exception]) -> None:
-    with pytest.raises(error, match=r"SpirographViews: `k` must be an int >= 1, got"):
-        Spirograph("val", subset=4).views(k)  # type: ignore[arg-type]
+def test_bad_view_count(n_draws: object, error: type[Exception]) -> None:
+    with pytest.raises(error, match=r"SpirographViews: `n_draws` must be an int >= 1, got"):
+        Spirograph("val", subset=4).views(n_draws)  # type: ignore[arg-type]
 
 
 def test_bad_epoch() -> None:

@@ -68,7 +68,7 @@ _PAPER_MSE = (
     ("fore_r", "2.32e-5 ± 0.04e-5", "2.79e-6 ± 0.05e-6"),
     ("mean", "2.93e-3 ± 0.07e-3", "1.95e-3 ± 0.03e-3"),
 )
-_PAPER_AVERAGING = (
+_PAPER_CURVES = (
     ("no penalty", "2.97, 2.71, 2.59, 2.50, 2.45, 2.33, 2.26, 2.23"),
     ("penalty (λ = 1e-2)", "1.99, 1.63, 1.46, 1.36, 1.28, 1.11, 1.00, 0.957"),
 )
@@ -166,13 +166,13 @@ def _normalisations(manifest: dict[str, Any]) -> str:
 
 def _evaluation() -> str:
     per_task = "\n".join(f"| {task} | {plain} | {penalty} |" for task, plain, penalty in _PAPER_MSE)
-    averaging = "\n".join(f"| {name} | {values} |" for name, values in _PAPER_AVERAGING)
+    curves = "\n".join(f"| {name} | {values} |" for name, values in _PAPER_CURVES)
     return f"""The protocol of the paper: freeze the encoder, encode the images, fit one linear layer on
 the four targets `(m, b, sigma, fore_r)` by L-BFGS (500 steps, L2 weight 1e-8 on the weights)
 on half of the training split (50,000 rows) and report the test mean squared error on half of
 the test split (10,000 rows), per target and averaged. With feature averaging, the feature of an
 input is the mean encoding of M renderings with independent nuisance draws (this needs the
-renderer: `spirograph.evaluate(encoder, averaging=M)`).
+renderer: `spirograph.evaluate(encoder, n_draws=M)`).
 
 The paper's numbers (ResNet-18 trained 50 epochs with the SimCLR loss, with and without the
 gradient penalty; 3 seeds, mean ± standard error), test MSE at M = 1:
@@ -185,7 +185,7 @@ Mean test MSE (x 1e-3) against M = 1, 2, 3, 4, 5, 10, 20, 30:
 
 | encoder | mean MSE x 1e-3 |
 |---|---|
-{averaging}
+{curves}
 
 This package's own baselines (reference encoders and CPU-sized reproductions, with their
 configs, seeds and result files) are on the leaderboard: {REPOSITORY}/blob/main/baselines/LEADERBOARD.md"""
@@ -208,7 +208,7 @@ def _limitations(manifest: dict[str, Any]) -> str:
   images, or gradients with respect to the parameters, use the renderer (`spirograph.render`).
 - **One nuisance draw per row.** The copy is static; contrastive training, feature averaging
   and the robustness protocol need fresh nuisance draws, which the renderer gives
-  (`Spirograph(split).views(k)`, `spirograph.SpirographTransform`).{stems}
+  (`Spirograph(split).views(n_draws)`, `spirograph.SpirographTransform`).{stems}
 - **Synthetic.** Curves on a 32x32 canvas; no people, no personal data. Results on it say
   nothing by themselves about natural images."""
 
