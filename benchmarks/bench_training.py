@@ -13,10 +13,15 @@ Three measurements, each a section of the result file:
    of the same run in both precisions, and their differences.
 3. **Profile** (``--profile``): one InvCLR step under ``torch.profiler``; the kernels (or,
    on the CPU, the operators) with the most self time.
+4. **Host synchronisations** (``--sync-check``, CUDA only): with
+   ``torch.cuda.set_sync_debug_mode("warn")``, the synchronising calls of an InvCLR run of
+   ``steps`` and of ``2 * steps`` steps (one epoch each); their difference over ``steps`` is
+   the number a step makes (0 is the aim: the loop reads losses only at log steps and epoch ends).
 
     PYTHONPATH=$PWD python benchmarks/bench_training.py --encoder small --batch-size 128 --steps 8 --repeats 3
     python benchmarks/bench_training.py --encoder resnet18 --batch-size 512 --steps 20 --device cuda \\
-        --precision bfloat16 --channels-last --loss-steps 200 --profile --output results/training_h200.json
+        --precision bfloat16 --channels-last --loss-steps 200 --profile --sync-check \\
+        --output results/training_h200.json
 """
 
 from __future__ import annotations
@@ -162,6 +167,26 @@ def profile_step(args: argparse.Namespace, rows: int = 15) -> dict[str, Any]:
     return {"sorted_by": key, "total_ms": total / 1000, "top": top}
 
 
+def count_syncs(args: argparse.Namespace) -> dict[str, Any]:
+    """Synchronising CUDA calls of one-epoch InvCLR runs of ``steps`` and ``2 * steps`` steps."""
+    import warnings
+
+    counts = {}
+    train(configs(args, penalty_weight=1e-2, n_train=args.batch_size * 2, epochs=1))  # warm-up
+    for steps in (args.steps, 2 * args.steps):
+        config = configs(args, penalty_weight=1e-2, n_train=args.batch_size * steps, epochs=1)
+        torch.cuda.set_sync_debug_mode("warn")
+        try:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                train(config)
+        finally:
+            torch.cuda.set_sync_debug_mode("default")
+        counts[steps] = sum("synchroniz" in str(warning.message) for warning in caught)
+    per_step = (counts[2 * args.steps] - counts[args.steps]) / args.steps
+    return {"syncs_per_run": {str(k): v for k, v in counts.items()}, "syncs_per_step": per_step}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--encoder", default="small", choices=["small", "resnet18"])
@@ -175,8 +200,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cudnn-benchmark", action="store_true")
     parser.add_argument("--loss-steps", type=int, default=0, help="compare bf16 and float32 losses over N steps")
     parser.add_argument("--profile", action="store_true", help="profile one InvCLR step")
+    parser.add_argument("--sync-check", action="store_true", help="count host synchronisations per step (CUDA)")
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
+    if args.sync_check and not args.device.startswith("cuda"):
+        parser.error("--sync-check needs a CUDA --device")
 
     result: dict[str, Any] = {
         "benchmark": "training",
@@ -198,6 +226,9 @@ def main(argv: list[str] | None = None) -> int:
             f"bf16 vs float32 over {args.loss_steps} steps: max |diff| {diff['max_abs_difference']:.3g}, "
             f"mean {diff['mean_abs_difference']:.3g}, max relative {diff['max_relative_difference']:.3g}"
         )
+    if args.sync_check:
+        result["host_syncs"] = count_syncs(args)
+        print(f"host synchronisations per step: {result['host_syncs']['syncs_per_step']:g}")
     if args.profile:
         result["profile"] = profile_step(args)
         for row in result["profile"]["top"]:
