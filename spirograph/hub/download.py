@@ -242,17 +242,30 @@ def _read_manifest(path: Path, repo_id: str) -> dict[str, Any]:
     return check_manifest(manifest, f"load_split: {MANIFEST_NAME} of dataset {repo_id!r}")
 
 
-def _decode(path: Path, relative: str, size: int, start: int, rows: int) -> tuple[np.ndarray, np.ndarray]:
-    """Parameters ``(rows, 10)`` float32 and images ``(rows, 3, size, size)`` uint8 of one verified shard."""
+def _shard_rows(entry: dict[str, Any], relative: str, where: str) -> int:
+    """The row count a manifest entry gives a shard (a shard holds at least one row)."""
+    rows = entry.get("num_rows")
+    if isinstance(rows, bool) or not isinstance(rows, int) or rows < 1:
+        raise HubError(f"{where}: {MANIFEST_NAME} gives file {relative!r} {rows!r} rows, not an int >= 1")
+    return rows
+
+
+def _decode(
+    path: Path, relative: str, size: int, start: int, rows: int, where: str = "load_split"
+) -> tuple[np.ndarray, np.ndarray]:
+    """Parameters ``(rows, 10)`` float32 and images ``(rows, 3, size, size)`` uint8 of one verified shard.
+
+    The shard must hold exactly ``rows`` rows, indexed from ``start`` on.
+    """
     import pyarrow.parquet as pq
     from PIL import Image
 
     table = pq.read_table(path, columns=["index", "image", *PARAMETER_NAMES])
     if table.num_rows != rows:
-        raise HubError(f"load_split: file {relative!r} holds {table.num_rows} rows but {MANIFEST_NAME} says {rows}")
+        raise HubError(f"{where}: file {relative!r} holds {table.num_rows} rows but {MANIFEST_NAME} says {rows}")
     index = table.column("index").to_numpy()
     if not np.array_equal(index, np.arange(start, start + len(index))):
-        raise HubError(f"load_split: file {relative!r} must hold rows {start}.. in order, got indices {index[:4]}...")
+        raise HubError(f"{where}: file {relative!r} must hold rows {start}.. in order, got indices {index[:4]}...")
     params = np.stack([table.column(name).to_numpy() for name in PARAMETER_NAMES], axis=1).astype(np.float32)
     images = np.empty((len(index), 3, size, size), dtype=np.uint8)
     for k, cell in enumerate(table.column("image").to_pylist()):
@@ -260,7 +273,7 @@ def _decode(path: Path, relative: str, size: int, start: int, rows: int) -> tupl
             pixels = np.asarray(picture.convert("RGB"))
         if pixels.shape != (size, size, 3):
             raise HubError(
-                f"load_split: file {relative!r} row {start + k} must be a {size}x{size} RGB image, got {pixels.shape}"
+                f"{where}: file {relative!r} row {start + k} must be a {size}x{size} RGB image, got {pixels.shape}"
             )
         images[k] = pixels.transpose(2, 0, 1)
     return params, images
@@ -351,9 +364,7 @@ def load_split(
             raise HubError(f"load_split: file {relative!r} of dataset {repo!r} has no entry in {MANIFEST_NAME}")
         path = _fetch(repo, relative, pinned)
         _verify(path, relative, entry, repo)
-        rows = entry.get("num_rows")
-        if isinstance(rows, bool) or not isinstance(rows, int) or rows < 1:
-            raise HubError(f"load_split: {MANIFEST_NAME} gives file {relative!r} {rows!r} rows, not an int >= 1")
+        rows = _shard_rows(entry, relative, "load_split")
         chosen.append((relative, path, start, rows))
         start += rows
     if start < wanted:

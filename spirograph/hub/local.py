@@ -19,6 +19,7 @@ import torch
 
 from spirograph.errors import ChecksumError, HubError, ParameterError
 from spirograph.hub._extra import require_hub
+from spirograph.hub.download import _decode, _shard_rows
 from spirograph.hub.schema import HUB_SPLITS, MANIFEST_FORMAT, MANIFEST_NAME, config_for, sha256_file
 
 __all__ = ["load_local"]
@@ -54,18 +55,6 @@ def _verified(folder: Path, relative: str, manifest: dict[str, Any]) -> Path:
             f"{entry.get('sha256')} ({entry.get('bytes')} bytes), got {actual} ({size} bytes)"
         )
     return path
-
-
-def _decode(path: Path, relative: str, size: int, start: int, rows: Any) -> tuple[np.ndarray, np.ndarray]:
-    """Parameters ``(rows, 10)`` float32 and images ``(rows, 3, size, size)`` uint8 of one verified shard.
-
-    The shard must hold exactly the ``rows`` its manifest entry gives.
-    """
-    from spirograph.hub.download import _decode as decode_shard
-
-    if isinstance(rows, bool) or not isinstance(rows, int) or rows < 1:
-        raise HubError(f"load_local: {MANIFEST_NAME} gives file {relative!r} {rows!r} rows, not an int >= 1")
-    return decode_shard(path, relative, size, start, rows)
 
 
 def load_local(
@@ -130,8 +119,9 @@ def load_local(
     for relative in info["files"]:
         if start >= wanted:
             break
-        rows = manifest["files"][relative].get("num_rows")
-        params, images = _decode(_verified(folder, relative, manifest), relative, size, start, rows)
+        shard = _verified(folder, relative, manifest)
+        rows = _shard_rows(manifest["files"][relative], relative, "load_local")
+        params, images = _decode(shard, relative, size, start, rows, where="load_local")
         params_parts.append(params)
         image_parts.append(images)
         start += len(params)
