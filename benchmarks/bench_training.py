@@ -39,6 +39,7 @@ import torch
 
 import spirograph
 from spirograph.baselines import TrainConfig, build_encoder, train
+from spirograph.files import atomic_write_text
 
 RESULTS = Path(__file__).resolve().parent / "results" / "training.json"
 
@@ -242,10 +243,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     result["spirograph"] = spirograph.__version__
     result["time"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    temporary = args.output.with_name(args.output.name + ".tmp")
-    temporary.write_text(json.dumps(result, indent=2) + "\n")
-    temporary.replace(args.output)
+    atomic_write_text(args.output, json.dumps(result, indent=2) + "\n")
     print(f"wrote {args.output}")
     return 0
 

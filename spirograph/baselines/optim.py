@@ -48,6 +48,12 @@ def _check_number(value: Any, where: str, argument: str, *, low: float = 0.0, st
     return float(value)
 
 
+def _check_counts(where: str, **counts: Any) -> None:
+    for argument, value in counts.items():
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ConfigError(f"{where}: `{argument}` must be an int >= 0, got {value!r}")
+
+
 class LARS(torch.optim.Optimizer):
     """SGD with momentum and weight decay, wrapped in layer-wise adaptive rate scaling.
 
@@ -213,9 +219,7 @@ def warmup_cosine(step: int, *, total_steps: int, warmup_steps: int, base_lr: fl
     Returns:
         The learning rate.
     """
-    for name, value in (("step", step), ("total_steps", total_steps), ("warmup_steps", warmup_steps)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise ConfigError(f"warmup_cosine: `{name}` must be an int >= 0, got {value!r}")
+    _check_counts("warmup_cosine", step=step, total_steps=total_steps, warmup_steps=warmup_steps)
     if warmup_steps > total_steps:
         raise ConfigError(f"warmup_cosine: `warmup_steps` must be <= `total_steps` ({total_steps}), got {warmup_steps}")
     base_lr = _check_number(base_lr, "warmup_cosine", "base_lr")
@@ -250,9 +254,7 @@ def capped_cosine(epoch: int, *, epochs: int, warmup_epochs: int, base_lr: float
         >>> round(capped_cosine(9, epochs=50, warmup_epochs=10, base_lr=3.0), 3)
         2.766
     """
-    for name, value in (("epoch", epoch), ("epochs", epochs), ("warmup_epochs", warmup_epochs)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise ConfigError(f"capped_cosine: `{name}` must be an int >= 0, got {value!r}")
+    _check_counts("capped_cosine", epoch=epoch, epochs=epochs, warmup_epochs=warmup_epochs)
     if epochs < 1:
         raise ConfigError(f"capped_cosine: `epochs` must be an int >= 1, got {epochs!r}")
     base_lr = _check_number(base_lr, "capped_cosine", "base_lr")
