@@ -74,16 +74,15 @@ def _eval_summary(evaluation: dict[str, Any]) -> str:
 
 def load(configs_dir: Path, results_dir: Path) -> list[dict[str, Any]]:
     """Entries in file-name order, each with its result (or ``None``)."""
+    # Each result file read once, by its file name (`<entry>.json`).
+    results = {path.stem: LeaderboardResult.load(path).to_dict() for path in sorted(results_dir.glob("*.json"))}
     rows = []
     for path in sorted(configs_dir.glob("*.json")):
         entry = json.loads(path.read_text())
-        result_path = results_dir / f"{entry['entry']}.json"
-        result = LeaderboardResult.load(result_path).to_dict() if result_path.exists() else None
-        rows.append({"entry": entry, "result": result})
+        rows.append({"entry": entry, "result": results.get(entry["entry"])})
     # Result files without an entry file (e.g. extra seeds from `run.py --seed`) still show up.
     known = {row["entry"]["entry"] for row in rows}
-    for path in sorted(results_dir.glob("*.json")):
-        result = LeaderboardResult.load(path).to_dict()
+    for result in results.values():
         if result["entry"] not in known:
             rows.append({"entry": {**result["config"], "entry": result["entry"]}, "result": result})
     return sorted(rows, key=_order)
