@@ -9,11 +9,14 @@
 # trains with a time limit so that training, evaluation and writing fit in BUDGET_SECONDS
 # of wall time (default 510, 8.5 minutes), evaluates with the paper's protocol (the
 # robustness table only if the time left allows it), and writes to OUT_DIR:
-#   <entry>.json   the result file (the training history and step records included)
-#   run.log        everything the run printed
+#   <entry>.json            the result file (the training history and step records included)
+#   penalty-breakdown.json  the penalty against the observed change, per nuisance parameter, of
+#                           the trained encoder (baselines/penalty_breakdown.py), if time allows
+#   run.log                 everything the run printed
 # Checkpoints go to a temporary folder, never to OUT_DIR. If training is cut short the
 # result file says how far it got (training.stopped_early, steps_done, steps_total).
-# Set PYTHON to choose the interpreter (default python3) and DEVICE (default cuda).
+# Set PYTHON to choose the interpreter (default python3), DEVICE (default cuda) and
+# BREAKDOWN_EXAMPLES (test targets of the breakdown, default 1024).
 set -euo pipefail
 
 if [[ $# -lt 2 ]]; then
@@ -83,6 +86,12 @@ set +e
 "$python" baselines/run.py "$config" --device "$device" --results-dir "$out" --checkpoint-dir "$checkpoints" \
     --deadline "$left" --robustness --quiet "$@" >>"$log" 2>&1
 status=$?
+if ((status == 0)) && [[ -f "$checkpoints/last.pt" ]] && ((budget - ($(date +%s) - start) >= 30)); then
+    name="$(basename "$config" .json)"
+    "$python" baselines/penalty_breakdown.py "$name=$checkpoints/last.pt" --output "$out/penalty-breakdown.json" \
+        --device "$device" --n-examples "${BREAKDOWN_EXAMPLES:-1024}" >>"$log" 2>&1 ||
+        echo "the penalty breakdown failed; the result file stands" >>"$log"
+fi
 set -e
 echo "== $(date -u +%FT%TZ) finished with status $status after $(($(date +%s) - start)) s" >>"$log"
 tail -5 "$log"

@@ -20,7 +20,13 @@ from spirograph.baselines.encoders import (
 )
 from spirograph.baselines.losses import NTXentLoss, ProjectionHead, nt_xent
 from spirograph.baselines.optim import LARS, capped_cosine, parameter_groups, scaled_learning_rate, warmup_cosine
-from spirograph.baselines.penalty import gradient_penalty, penalty_statistic, rademacher
+from spirograph.baselines.penalty import (
+    PenaltyBreakdown,
+    gradient_penalty,
+    penalty_breakdown,
+    penalty_statistic,
+    rademacher,
+)
 from spirograph.baselines.results import LeaderboardResult
 from spirograph.baselines.train import (
     BATCH_STATISTICS,
@@ -46,6 +52,7 @@ __all__ = [
     "EncoderName",
     "LeaderboardResult",
     "NTXentLoss",
+    "PenaltyBreakdown",
     "ProjectionHead",
     "ResNet18",
     "SmallConvEncoder",
@@ -59,6 +66,7 @@ __all__ = [
     "load_encoder",
     "nt_xent",
     "parameter_groups",
+    "penalty_breakdown",
     "penalty_statistic",
     "rademacher",
     "scaled_learning_rate",

@@ -48,7 +48,13 @@ def run_job(tmp_path: Path, *extra: str, budget: str = "300") -> tuple[subproces
     entry = tmp_path / "entry.json"
     entry.write_text(json.dumps(TINY_ENTRY))
     out = tmp_path / "out"
-    environment = {**os.environ, "PYTHON": sys.executable, "DEVICE": "cpu", "TMPDIR": str(tmp_path)}
+    environment = {
+        **os.environ,
+        "PYTHON": sys.executable,
+        "DEVICE": "cpu",
+        "TMPDIR": str(tmp_path),
+        "BREAKDOWN_EXAMPLES": "8",
+    }
     command = ["bash", str(SCRIPT), str(entry), str(out), budget, "--evaluation-reserve", "60", *extra]
     done = subprocess.run(command, capture_output=True, text=True, env=environment, timeout=600)
     return done, out
@@ -68,7 +74,14 @@ def test_job_trains_evaluates_and_writes_results(tmp_path: Path) -> None:
     assert result["config"]["train"]["lr_schedule"] == "capped-cosine"
     assert set(result["robustness"]) == {"mse_mean", "mse"}  # it fitted in the budget
     assert "finished with status 0" in (out / "run.log").read_text()
-    assert sorted(p.name for p in out.iterdir()) == ["run.log", "tiny-gpu-job.json"]  # no checkpoint in OUT
+    breakdown = json.loads((out / "penalty-breakdown.json").read_text())
+    assert breakdown["settings"]["n_examples"] == 8
+    measured = breakdown["encoders"]["entry"]  # labelled by the entry file's name
+    assert measured["trained"]["penalty_weight"] == 0.01 and measured["trained"]["epochs_done"] == 2
+    assert set(measured["observed"]) == {"h", "fore_g", "fore_b", "back_r", "back_g", "back_b", "all"}
+    assert measured["first_order"]["all"] > 0
+    # no checkpoint in OUT
+    assert sorted(p.name for p in out.iterdir()) == ["penalty-breakdown.json", "run.log", "tiny-gpu-job.json"]
     assert not list(tmp_path.glob("spirograph-checkpoints.*"))  # the temporary checkpoints are gone
 
 

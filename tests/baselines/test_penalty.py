@@ -6,8 +6,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
-from spirograph.baselines.penalty import gradient_penalty, penalty_statistic, rademacher
-from spirograph.errors import ParameterError
+from spirograph.baselines.penalty import gradient_penalty, penalty_breakdown, penalty_statistic, rademacher
+from spirograph.errors import ParameterError, ParameterTypeError
 from spirograph.transform import SpirographTransform
 
 SIZE = 8
@@ -216,16 +216,72 @@ def test_penalty_statistic_is_deterministic_and_restores_mode() -> None:
     assert other != first
 
 
+_DIAGNOSTIC_BAD_INPUTS = [
+    ({"encoder": lambda x: x}, ParameterTypeError, "`encoder` must be an nn.Module, got function"),
+    ({"n_examples": 0}, ParameterError, "`n_examples` must be an int >= 1, got 0"),
+    ({"batch_size": 1.5}, ParameterTypeError, "`batch_size` must be an int >= 1, got float 1.5"),
+    ({"transform": "render"}, ParameterTypeError, "`transform` must be a SpirographTransform, got str"),
+    ({"seed": -1}, ParameterError, "`seed` must be an int >= 0, got -1"),
+    ({"device": "gpu"}, ParameterError, "`device` must name a torch device"),
+]
+
+
+@pytest.mark.parametrize(("kwargs", "error", "match"), _DIAGNOSTIC_BAD_INPUTS)
+def test_penalty_statistic_bad_inputs(kwargs: dict[str, object], error: type[Exception], match: str) -> None:
+    arguments: dict[str, object] = {"encoder": _Small(), **kwargs}
+    with pytest.raises(error, match=f"penalty_statistic: {match}"):
+        penalty_statistic(**arguments)  # type: ignore[arg-type]
+
+
 @pytest.mark.parametrize(
-    ("kwargs", "match"),
+    ("kwargs", "error", "match"),
     [
-        ({"encoder": lambda x: x}, "`encoder` must be an nn.Module, got function"),
-        ({"n_examples": 0}, "`n_examples` must be an int >= 1, got 0"),
-        ({"batch_size": 1.5}, "`batch_size` must be an int >= 1, got 1.5"),
-        ({"transform": "render"}, "`transform` must be a SpirographTransform, got str"),
+        *_DIAGNOSTIC_BAD_INPUTS,
+        ({"n_samples": 0}, ParameterError, "`n_samples` must be an int >= 1, got 0"),
+        ({"normalize": "yes"}, ParameterTypeError, "`normalize` must be a bool, got str 'yes'"),
     ],
 )
-def test_penalty_statistic_bad_inputs(kwargs: dict[str, object], match: str) -> None:
+def test_penalty_breakdown_bad_inputs(kwargs: dict[str, object], error: type[Exception], match: str) -> None:
     arguments: dict[str, object] = {"encoder": _Small(), **kwargs}
-    with pytest.raises(ParameterError, match=match):
-        penalty_statistic(**arguments)  # type: ignore[arg-type]
+    with pytest.raises(error, match=f"penalty_breakdown: {match}"):
+        penalty_breakdown(**arguments)  # type: ignore[arg-type]
+
+
+def test_penalty_breakdown_total_is_the_penalty_statistic() -> None:
+    torch.manual_seed(0)
+    encoder = _Small().train()
+    kwargs = {"n_examples": 10, "batch_size": 4, "n_samples": 3, "seed": 2}
+    result = penalty_breakdown(encoder, transform=SpirographTransform(size=SIZE), **kwargs)
+    statistic = penalty_statistic(encoder, transform=SpirographTransform(size=SIZE), **kwargs)
+    assert result.first_order["all"] == pytest.approx(statistic, rel=1e-6)
+    assert list(result.first_order) == [*SpirographTransform().space.nuisance_names, "all"]
+    assert list(result.observed) == list(result.first_order)
+    assert encoder.training  # restored
+    assert all(p.grad is None for p in encoder.parameters())
+    again = penalty_breakdown(encoder, transform=SpirographTransform(size=SIZE, seed=9), **kwargs)
+    assert again == result  # every draw comes from `seed`
+    assert result.to_dict()["n_samples"] == 3
+
+
+def test_penalty_breakdown_is_exact_where_the_image_is_linear() -> None:
+    # The image is affine in the colours, so with a linear encoder and no normalisation the
+    # projection moves exactly linearly in them: first-order estimate == observed change.
+    # The pen distance h moves the curve non-linearly, and there the two differ.
+    torch.manual_seed(0)
+    encoder = nn.Sequential(nn.Flatten(), nn.Linear(3 * SIZE * SIZE, 6))
+    result = penalty_breakdown(
+        encoder, transform=SpirographTransform(size=SIZE, n_points=12), n_examples=12, n_samples=4, normalize=False
+    )
+    for name in ("fore_g", "fore_b", "back_r", "back_g", "back_b"):
+        assert result.observed[name] > 0
+        assert result.first_order[name] == pytest.approx(result.observed[name], rel=1e-4)
+    assert result.first_order["h"] != pytest.approx(result.observed["h"], rel=0.1)
+
+
+def test_penalty_breakdown_zero_for_an_invariant_encoder() -> None:
+    encoder = nn.Sequential(nn.Flatten(), nn.Linear(3 * SIZE * SIZE, 4))
+    nn.init.zeros_(encoder[1].weight)
+    nn.init.uniform_(encoder[1].bias)
+    result = penalty_breakdown(encoder, transform=SpirographTransform(size=SIZE), n_examples=6, n_samples=2)
+    assert set(result.first_order.values()) == {0.0}
+    assert set(result.observed.values()) == {0.0}
