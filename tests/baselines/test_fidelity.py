@@ -259,3 +259,143 @@ def test_steps_read_nothing_from_the_device(monkeypatch: pytest.MonkeyPatch) -> 
     assert short == long
     logged = _host_reads(monkeypatch, tiny(n_train=32, log_every=1))
     assert logged > long  # a step record reads the step's losses
+
+
+# ---------------------------------------------------------------------- whole steps
+def _released_critic(head: nn.Module) -> nn.Module:
+    """The released code's projection (TwoLayerCritic.project), holding ``head``'s weights."""
+    hidden, dim = head.net[0].weight.shape
+    projection = head.net[3].weight.shape[0]
+    critic = nn.Sequential(
+        nn.Linear(dim, hidden, bias=False),
+        nn.BatchNorm1d(hidden),
+        nn.ReLU(),
+        nn.Linear(hidden, projection, bias=False),
+        nn.BatchNorm1d(projection, affine=False),
+    )
+    critic.load_state_dict({key.removeprefix("net."): value for key, value in head.state_dict().items()})
+    return critic
+
+
+def _released_scores(z1: torch.Tensor, z2: torch.Tensor, temperature: float) -> torch.Tensor:
+    """TwoLayerCritic.forward: cosine similarities over temperature, self-pairs masked, (2N, 2N)."""
+    cos = nn.CosineSimilarity(dim=-1)
+    sim11 = cos(z1.unsqueeze(-2), z1.unsqueeze(-3)) / temperature
+    sim22 = cos(z2.unsqueeze(-2), z2.unsqueeze(-3)) / temperature
+    sim12 = cos(z1.unsqueeze(-2), z2.unsqueeze(-3)) / temperature
+    d = sim12.shape[-1]
+    sim11[..., range(d), range(d)] = float("-inf")
+    sim22[..., range(d), range(d)] = float("-inf")
+    return torch.cat([torch.cat([sim12, sim11], dim=-1), torch.cat([sim22, sim12.transpose(-1, -2)], dim=-1)])
+
+
+def _render_views(targets: torch.Tensor, nuisance: torch.Tensor, config: TrainConfig) -> torch.Tensor:
+    from tests.reference import naive_render
+
+    # (m, b, sigma, fore_r) and (h, fore_g, fore_b, back_r, back_g, back_b) -> the ten parameters
+    t, n = targets, nuisance
+    params = torch.stack([t[:, 0], t[:, 1], n[:, 0], t[:, 2], t[:, 3], *n[:, 1:].unbind(1)], dim=1)
+    return naive_render(params, size=config.size, n_points=config.n_points, normalize=config.normalize)
+
+
+def _released_training(config: TrainConfig, initial: nn.Module, recorded: dict[str, list[torch.Tensor]]) -> nn.Module:
+    """The released training loop (invclr.py) on the recorded batches and draws, its optimizer written out."""
+    import copy
+
+    model = copy.deepcopy(initial).train()
+    net, critic = model.encoder, _released_critic(model.head)
+    params = [*net.parameters(), *critic.parameters()]
+    k = config.penalty_samples
+    steps_per_epoch = len(recorded["targets"]) // config.epochs
+    base = 1.5 * config.batch_size / 256
+    sgd = torch.optim.SGD(params, lr=1.0, momentum=config.momentum, weight_decay=0.0)
+    for step, targets in enumerate(recorded["targets"]):
+        for group in sgd.param_groups:  # the scheduler sets one rate per epoch
+            group["lr"] = released_rate(step // steps_per_epoch, config.epochs, config.warmup_epochs, base)
+        batch = targets.shape[0]  # the last batch of an epoch is smaller, and kept
+        rn1, rn2, extra = (draw.clone() for draw in recorded["nuisance"][3 * step : 3 * step + 3])
+        rn1.requires_grad_(True)
+        rn_extra = extra.reshape(batch, k, -1).transpose(0, 1)  # our pairing of draws, in (K, B, p)
+        representation1 = net(_render_views(targets, rn1, config))
+        representation2 = net(_render_views(targets, rn2, config))
+        raw_scores = _released_scores(critic(representation1), critic(representation2), config.temperature)
+        contrastive = nn.functional.cross_entropy(raw_scores, torch.arange(2 * batch))
+        h = representation1 / representation1.norm(p=2, dim=-1, keepdim=True)
+        projection = (recorded["signs"][step] * h).sum()
+        (gradient,) = torch.autograd.grad(projection, rn1, create_graph=True, retain_graph=True)
+        penalty = (gradient * (rn_extra - rn1)).sum(-1).pow(2).mean().clamp(max=config.penalty_clamp)
+        sgd.zero_grad()
+        (contrastive + config.penalty_weight * penalty).backward()
+        with torch.no_grad():  # torchlars: every tensor rescaled, weight decay included, then SGD
+            for p in params:
+                w_norm, g_norm = p.norm(), p.grad.norm()
+                ratio = 1.0
+                if w_norm > 0 and g_norm > 0:
+                    ratio = config.trust_coefficient * w_norm / (g_norm + w_norm * config.weight_decay + 1e-8)
+                p.grad = (p.grad + config.weight_decay * p) * ratio
+        sgd.step()
+    return nn.ModuleDict({"encoder": net, "head": critic})
+
+
+def test_training_steps_equal_the_released_code(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    # Two epochs of three steps (the last of 4 examples) through `train`, replayed by the
+    # released loop (renderer, critic, penalty, torchlars + SGD, per-epoch rate) on the same
+    # batches, nuisance draws and signs: the same updates and BatchNorm statistics come out.
+    # A large weight decay, trust coefficient and penalty weight make each visible.
+    from spirograph.transform import SpirographTransform
+
+    penalty_module = importlib.import_module("spirograph.baselines.penalty")
+    train_module = importlib.import_module("spirograph.baselines.train")
+
+    config = tiny(
+        epochs=2, warmup_epochs=2, n_train=20, penalty_weight=0.1, weight_decay=0.05, trust_coefficient=0.1,
+        checkpoint_dir=str(tmp_path),
+    )  # fmt: skip
+    recorded: dict[str, list[torch.Tensor]] = {"targets": [], "nuisance": [], "signs": [], "initial": []}
+    build, step, sample, signs = (
+        train_module._build_model,
+        train_module._train_step,
+        SpirographTransform.sample_nuisance,
+        penalty_module.rademacher,
+    )
+
+    def record(key: str, function: Any) -> Any:
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            value = function(*args, **kwargs)
+            recorded[key].append(value.detach().clone() if isinstance(value, torch.Tensor) else value)
+            return value
+
+        return wrapper
+
+    def record_step(run: Any, targets: torch.Tensor) -> torch.Tensor:
+        recorded["targets"].append(targets.clone())
+        return step(run, targets)
+
+    def record_build(config: TrainConfig) -> nn.Module:
+        import copy
+
+        model = build(config)
+        recorded["initial"].append(copy.deepcopy(model))
+        return model
+
+    monkeypatch.setattr(train_module, "_build_model", record_build)
+    monkeypatch.setattr(train_module, "_train_step", record_step)
+    monkeypatch.setattr(SpirographTransform, "sample_nuisance", record("nuisance", sample))
+    monkeypatch.setattr(penalty_module, "rademacher", record("signs", signs))
+    result = train(config)
+    assert [len(targets) for targets in recorded["targets"]] == [8, 8, 4, 8, 8, 4]
+    assert len(recorded["nuisance"]) == 18 and len(recorded["signs"]) == 6
+
+    initial = recorded["initial"][0]
+    released = _released_training(config, initial, recorded)
+    saved = load_checkpoint(result.checkpoint)
+    for part in ("encoder", "head"):
+        ours = {key.removeprefix("net."): value for key, value in saved[part].items()}
+        theirs = released[part].state_dict()
+        start = {key.removeprefix("net."): value for key, value in getattr(initial, part).state_dict().items()}
+        assert ours.keys() == theirs.keys() == start.keys()
+        for key, value in theirs.items():
+            # The updates, not the weights: they are small beside the weights.
+            ours_moved, theirs_moved = (ours[key] - start[key]).double(), (value - start[key]).double()
+            assert theirs_moved.abs().max() > 0 or key.endswith("num_batches_tracked"), key
+            torch.testing.assert_close(ours_moved, theirs_moved, rtol=1e-3, atol=1e-6, msg=f"{part}.{key}")
