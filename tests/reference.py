@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 
 import torch
 
@@ -28,3 +29,20 @@ def naive_render(
         v = v / (v.amax(dim=(1, 2), keepdim=True) + 1e-8)
     image = v[:, None] * fore[:, :, None, None] + (1 - v[:, None]) * back[:, :, None, None]
     return image.reshape(*params.shape[:-1], 3, size, size)
+
+
+def released_rate(epoch: int, epochs: int, warmup: int, base: float) -> float:
+    """The released code's learning rate of epoch ``epoch`` (from 0): a cosine capped by a linear ramp."""
+    return min(base * (1 + math.cos(math.pi * epoch / epochs)) / 2, base * (1 + epoch) / warmup)
+
+
+def torchlars_step(
+    params: Iterable[torch.nn.Parameter], sgd: torch.optim.SGD, weight_decay: float, trust: float, eps: float
+) -> None:
+    """The released code's update, written out: torchlars rescales every gradient, then SGD steps."""
+    with torch.no_grad():
+        for p in params:
+            w_norm, g_norm = p.norm(), p.grad.norm()
+            ratio = trust * w_norm / (g_norm + w_norm * weight_decay + eps) if w_norm > 0 and g_norm > 0 else 1.0
+            p.grad = (p.grad + weight_decay * p) * ratio
+    sgd.step()

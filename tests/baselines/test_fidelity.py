@@ -16,6 +16,7 @@ from torch import nn
 from spirograph.baselines import build_encoder, initialize_encoder, nt_xent
 from spirograph.baselines.train import TrainConfig, _build_model, load_checkpoint, main, train
 from spirograph.errors import CheckpointError, ConfigError, ParameterError, SpirographError, TrainingError
+from tests.reference import naive_render, released_rate, torchlars_step
 
 from . import test_train
 
@@ -24,10 +25,6 @@ TINY: dict[str, Any] = {**test_train.TINY, "epochs": 3, "warmup_epochs": 2}
 
 def tiny(**overrides: Any) -> TrainConfig:
     return TrainConfig(**{**TINY, **overrides})
-
-
-def released_rate(epoch: int, epochs: int, warmup: int, base: float) -> float:
-    return min(base * (1 + math.cos(math.pi * epoch / epochs)) / 2, base * (1 + epoch) / warmup)
 
 
 def test_defaults_are_the_released_code() -> None:
@@ -290,8 +287,6 @@ def _released_scores(z1: torch.Tensor, z2: torch.Tensor, temperature: float) -> 
 
 
 def _render_views(targets: torch.Tensor, nuisance: torch.Tensor, config: TrainConfig) -> torch.Tensor:
-    from tests.reference import naive_render
-
     # (m, b, sigma, fore_r) and (h, fore_g, fore_b, back_r, back_g, back_b) -> the ten parameters
     t, n = targets, nuisance
     params = torch.stack([t[:, 0], t[:, 1], n[:, 0], t[:, 2], t[:, 3], *n[:, 1:].unbind(1)], dim=1)
@@ -326,14 +321,7 @@ def _released_training(config: TrainConfig, initial: nn.Module, recorded: dict[s
         penalty = (gradient * (rn_extra - rn1)).sum(-1).pow(2).mean().clamp(max=config.penalty_clamp)
         sgd.zero_grad()
         (contrastive + config.penalty_weight * penalty).backward()
-        with torch.no_grad():  # torchlars: every tensor rescaled, weight decay included, then SGD
-            for p in params:
-                w_norm, g_norm = p.norm(), p.grad.norm()
-                ratio = 1.0
-                if w_norm > 0 and g_norm > 0:
-                    ratio = config.trust_coefficient * w_norm / (g_norm + w_norm * config.weight_decay + 1e-8)
-                p.grad = (p.grad + config.weight_decay * p) * ratio
-        sgd.step()
+        torchlars_step(params, sgd, weight_decay=config.weight_decay, trust=config.trust_coefficient, eps=1e-8)
     return nn.ModuleDict({"encoder": net, "head": critic})
 
 

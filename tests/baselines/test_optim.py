@@ -9,6 +9,7 @@ from torch import nn
 
 from spirograph.baselines.optim import LARS, capped_cosine, parameter_groups, scaled_learning_rate, warmup_cosine
 from spirograph.errors import ConfigError
+from tests.reference import released_rate, torchlars_step
 
 
 def _step(optimizer: torch.optim.Optimizer, param: nn.Parameter, grad: list[float]) -> None:
@@ -146,16 +147,6 @@ def test_warmup_cosine_bad_arguments(kwargs: dict[str, object], match: str) -> N
         warmup_cosine(**arguments)  # type: ignore[arg-type]
 
 
-def _torchlars_step(model: nn.Module, sgd: torch.optim.SGD, weight_decay: float, trust: float, eps: float) -> None:
-    """The released code's update, written out: torchlars rescales every gradient, then SGD steps."""
-    with torch.no_grad():
-        for p in model.parameters():
-            w_norm, g_norm = p.norm(), p.grad.norm()
-            ratio = trust * w_norm / (g_norm + w_norm * weight_decay + eps) if w_norm > 0 and g_norm > 0 else 1.0
-            p.grad = (p.grad + weight_decay * p) * ratio
-    sgd.step()
-
-
 @pytest.mark.parametrize("foreach", [False, True])
 def test_lars_on_every_tensor_matches_torchlars(foreach: bool) -> None:
     torch.manual_seed(0)
@@ -171,7 +162,7 @@ def test_lars_on_every_tensor_matches_torchlars(foreach: bool) -> None:
             net.zero_grad()
             net(x).square().sum().backward()
         lars.step()
-        _torchlars_step(reference, sgd, weight_decay=1e-2, trust=1e-3, eps=1e-8)
+        torchlars_step(reference.parameters(), sgd, weight_decay=1e-2, trust=1e-3, eps=1e-8)
     for a, b in zip(model.parameters(), reference.parameters(), strict=True):
         torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-14)
 
@@ -205,14 +196,10 @@ def test_lars_foreach_bad_value() -> None:
         LARS([nn.Parameter(torch.zeros(1))], lr=0.1, foreach="yes")  # type: ignore[arg-type]
 
 
-def _released_rate(epoch: int, epochs: int, warmup: int, base: float) -> float:
-    return min(base * (1 + math.cos(math.pi * epoch / epochs)) / 2, base * (1 + epoch) / warmup)
-
-
 @pytest.mark.parametrize(("epochs", "warmup", "base"), [(50, 10, 3.0), (6, 1, 0.75), (3, 2, 1.5)])
 def test_capped_cosine_is_the_released_formula(epochs: int, warmup: int, base: float) -> None:
     rates = [capped_cosine(e, epochs=epochs, warmup_epochs=warmup, base_lr=base) for e in range(epochs)]
-    assert rates == [_released_rate(e, epochs, warmup, base) for e in range(epochs)]
+    assert rates == [released_rate(e, epochs, warmup, base) for e in range(epochs)]
 
 
 def test_capped_cosine_at_paper_settings_peaks_below_the_base_rate() -> None:
