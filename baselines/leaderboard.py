@@ -2,9 +2,11 @@
 
     python baselines/leaderboard.py
 
-Every entry in ``configs/`` gets a row; entries without a file in ``results/`` read
-"no run yet". The paper's numbers (ResNet-18, 3 seeds, mean +- standard error) stand
-beside ours. The plot is skipped when matplotlib is not installed.
+Every entry in ``configs/`` gets a row ("not run yet" until it has a result); result files
+without an entry file (extra seeds, external submissions made with ``spirograph evaluate``)
+get one too. Seeds of an entry are one row, mean ± standard error; each protocol has its own
+tables. The tables and the plot are made by :mod:`spirograph.leaderboard`; the plot is skipped
+when matplotlib is not installed. Errors are one line, exit status 1.
 """
 
 from __future__ import annotations
@@ -13,225 +15,24 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
 
-from spirograph.baselines import LeaderboardResult
-from spirograph.evaluation import PAPER_N_DRAWS
-from spirograph.files import atomic_write, atomic_write_text
+from spirograph.errors import SpirographError
+from spirograph.files import atomic_write_text
+from spirograph.leaderboard import REFERENCE_ROWS, load_rows, reference_summary, render_markdown, render_plot
 
 HERE = Path(__file__).resolve().parent
-TASKS = ("m", "b", "sigma", "fore_r")
 
-# SPEC.md section 4: Foster, Pukdee & Rainforth (ICLR 2021), ResNet-18, 3 seeds.
-PAPER: dict[str, dict[str, Any]] = {
-    "simclr": {
-        "title": "Paper: SimCLR, ResNet-18 (no penalty)",
-        "mse": {"m": 6.77e-4, "b": 1.125e-2, "sigma": 9.14e-5, "fore_r": 2.32e-5},
-        "mse_mean": 2.93e-3,
-        "feature_averaging": dict(zip(PAPER_N_DRAWS, [2.97, 2.71, 2.59, 2.50, 2.45, 2.33, 2.26, 2.23], strict=True)),
-        "conditional_variance": "0.63 (epoch 10) -> 0.79 (epoch 50)",
-        "nuisance_mse": "0.075 (prior mean about 0.081)",
-    },
-    "invclr": {
-        "title": "Paper: InvCLR, ResNet-18 (lambda 1e-2)",
-        "mse": {"m": 5.07e-4, "b": 7.36e-3, "sigma": 5.27e-5, "fore_r": 2.79e-6},
-        "mse_mean": 1.95e-3,
-        "feature_averaging": dict(zip(PAPER_N_DRAWS, [1.99, 1.63, 1.46, 1.36, 1.28, 1.11, 1.00, 0.957], strict=True)),
-        "conditional_variance": "0.008 (epoch 10) -> 0.0016 (epoch 50)",
-        "nuisance_mse": "0.081 (prior mean about 0.081)",
-    },
-}
-
-
-def _sci(value: float | None) -> str:
-    return "—" if value is None else f"{value:.3g}"
-
-
-def _training_summary(config: dict[str, Any] | None) -> str:
-    if not config:
-        return "none"
-    n = config.get("n_train") or 100_000
-    summary = f"{config['encoder']}, {n:,} ex., {config['epochs']} ep., batch {config['batch_size']}"
-    if config.get("precision", "float32") != "float32":
-        summary += f", {config['precision']}"
-    return summary
-
-
-def _stopped_note(result: dict[str, Any]) -> str:
-    """A mark for a run that a time limit cut short, so its row is never read as a full run."""
-    training = result.get("training") or {}
-    if not training.get("stopped_early"):
-        return ""
-    return f" (stopped after {training['steps_done']:,} of {training['steps_total']:,} steps)"
-
-
-def _eval_summary(evaluation: dict[str, Any]) -> str:
-    n_train = evaluation.get("n_train") or 50_000
-    n_test = evaluation.get("n_test") or 10_000
-    probe = evaluation.get("probe", "lbfgs")
-    return f"{n_train:,} / {n_test:,} ({probe})"
-
-
-def load(configs_dir: Path, results_dir: Path) -> list[dict[str, Any]]:
-    """Entries in file-name order, each with its result (or ``None``)."""
-    # Each result file read once, by its file name (`<entry>.json`).
-    results = {path.stem: LeaderboardResult.load(path).to_dict() for path in sorted(results_dir.glob("*.json"))}
-    rows = []
-    for path in sorted(configs_dir.glob("*.json")):
-        entry = json.loads(path.read_text())
-        rows.append({"entry": entry, "result": results.get(entry["entry"])})
-    # Result files without an entry file (e.g. extra seeds from `run.py --seed`) still show up.
-    known = {row["entry"]["entry"] for row in rows}
-    for result in results.values():
-        if result["entry"] not in known:
-            rows.append({"entry": {**result["config"], "entry": result["entry"]}, "result": result})
-    return sorted(rows, key=_order)
-
-
-_METHOD_ORDER = {"simclr": 0, "invclr": 1, "pixels": 2, "random": 3, "oracle": 4}
-
-
-def _order(row: dict[str, Any]) -> tuple[int, int, int, str]:
-    """Paper-sized runs first, then CPU-sized runs, then the references; SimCLR before InvCLR."""
-    entry = row["entry"]
-    method = entry.get("method", "")
-    reference = int(method not in ("simclr", "invclr"))
-    cpu = int(entry.get("hardware") == "cpu")
-    return reference, cpu, _METHOD_ORDER.get(method, 5), entry["entry"]
-
-
-def render_markdown(rows: list[dict[str, Any]], plot: str | None) -> str:
-    lines = [
-        "# Spirograph leaderboard",
-        "",
-        "Generated by `python baselines/leaderboard.py` from `baselines/configs/*.json` and",
-        "`baselines/results/*.json`; do not edit by hand. Each entry runs with",
-        "`python baselines/run.py baselines/configs/<entry>.json`. Test MSE of a linear probe",
-        "(the paper's: L-BFGS, 500 steps, L2 1e-8; CPU-sized entries: the exact ridge solution with the same",
-        "L2 weight) on the four targets (m, b, sigma, fore_r), lower is better.",
-        "The paper's rows are Foster, Pukdee & Rainforth (ICLR 2021), ResNet-18, mean over 3 seeds.",
-        "CPU-sized entries use a small encoder, a subset of the data and fewer epochs, and are",
-        "evaluated on smaller probe sets (column *probe train / test*): their numbers are not",
-        "comparable with the paper's, only with each other.",
-        "",
-        "## Linear probe, M = 1",
-        "",
-        "| entry | training | probe train / test | mean MSE | m | b | sigma | fore_r | device | wall time |",
-        "|---|---|---|---|---|---|---|---|---|---|",
-    ]
-    for key in ("simclr", "invclr"):
-        paper = PAPER[key]
-        tasks = " | ".join(_sci(paper["mse"][t]) for t in TASKS)
-        lines.append(
-            f"| *{paper['title']}* | resnet18, 100,000 ex., 50 ep., batch 512 | 50,000 / 10,000 (lbfgs) "
-            f"| *{_sci(paper['mse_mean'])}* | {tasks} | GPU | — |"
-        )
-    for row in rows:
-        entry, result = row["entry"], row["result"]
-        training = _training_summary(entry.get("train"))
-        evaluation = _eval_summary(entry.get("evaluation", {}))
-        if result is None:
-            lines.append(f"| {entry['title']} | {training} | {evaluation} | no run yet | | | | | | |")
-            continue
-        tasks = " | ".join(_sci(result["mse"].get(t)) for t in TASKS)
-        wall = result["wall_time"]["total"]
-        training += _stopped_note(result)
-        lines.append(
-            f"| {entry['title']} | {training} | {evaluation} | **{_sci(result['mse_mean'])}** | {tasks} "
-            f"| {result['device']} | {wall / 60:.1f} min |"
-        )
-
-    ms = sorted({int(m) for row in rows if row["result"] for m in row["result"]["feature_averaging"]} | {1, 30})
-    lines += [
-        "",
-        "## Feature averaging: mean MSE x 1e-3 against M (nuisance draws averaged per feature)",
-        "",
-        "| entry | " + " | ".join(f"M={m}" for m in ms) + " |",
-        "|---|" + "---|" * len(ms),
-    ]
-    for key in ("simclr", "invclr"):
-        paper = PAPER[key]
-        cells = [f"{paper['feature_averaging'][m]:.3g}" if m in paper["feature_averaging"] else "" for m in ms]
-        lines.append(f"| *{paper['title']}* | " + " | ".join(cells) + " |")
-    for row in rows:
-        result = row["result"]
-        if result is None:
-            lines.append(f"| {row['entry']['title']} | no run yet |" + " |" * (len(ms) - 1))
-            continue
-        curve = {int(m): v for m, v in result["feature_averaging"].items()}
-        cells = [f"{1e3 * curve[m]:.3g}" if m in curve else "" for m in ms]
-        lines.append(f"| {row['entry']['title']} | " + " | ".join(cells) + " |")
-
-    lines += [
-        "",
-        "## Invariance diagnostics",
-        "",
-        "Conditional variance: variance across nuisance draws of a random Rademacher projection of the",
-        "normalised representation (raw, and over the projection's total variance). Nuisance MSE:",
-        "a linear probe predicting the six nuisance parameters, beside predicting their prior mean.",
-        "Penalty: the gradient regularizer (normalised, unclamped) of the final encoder on fixed",
-        "test batches, for every entry whether or not it was trained with it.",
-        "",
-        "| entry | cond. variance | normalised | nuisance share | nuisance MSE | prior-mean MSE | penalty |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    for key in ("simclr", "invclr"):
-        paper = PAPER[key]
-        lines.append(f"| *{paper['title']}* | {paper['conditional_variance']} | | | {paper['nuisance_mse']} | | |")
-    for row in rows:
-        result = row["result"]
-        if result is None:
-            lines.append(f"| {row['entry']['title']} | no run yet | | | | | |")
-            continue
-        lines.append(
-            f"| {row['entry']['title']} | {_sci(result['conditional_variance'])} "
-            f"| {_sci(result['conditional_variance_normalized'])} | {_sci(result.get('nuisance_share'))} "
-            f"| {_sci(result.get('nuisance_mse'))} | {_sci(result.get('nuisance_mse_prior_mean'))} "
-            f"| {_sci(result['penalty']) if result['penalty'] is not None else 'n/a'} |"
-        )
-
-    robust = [row for row in rows if row["result"] and row["result"].get("robustness")]
-    if robust:
-        lines += ["", "## Robustness: mean MSE under shifted nuisance priors", ""]
-        for row in robust:
-            lines.append(f"**{row['entry']['title']}**")
-            lines.append("")
-            for family, values in row["result"]["robustness"]["mse_mean"].items():
-                shifted = ", ".join(f"{v}: {_sci(s)}" for v, s in values.items())
-                lines.append(f"- {family}: {shifted}")
-            lines.append("")
-    if plot:
-        lines += ["", f"![mean MSE against M]({plot})", ""]
-    return "\n".join(lines).rstrip() + "\n"
-
-
-def render_plot(rows: list[dict[str, Any]], path: Path) -> bool:
-    """Write the feature-averaging plot; ``False`` when matplotlib is missing."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        return False
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for key, style in (("simclr", "k--"), ("invclr", "k:")):
-        curve = PAPER[key]["feature_averaging"]
-        ax.plot(list(curve), [1e-3 * v for v in curve.values()], style, label=PAPER[key]["title"])
-    for row in rows:
-        result = row["result"]
-        if result is None or row["entry"].get("method") == "oracle":  # the oracle's ~0 MSE has no place on a log axis
-            continue
-        curve = {int(m): v for m, v in result["feature_averaging"].items()}
-        ax.plot(list(curve), list(curve.values()), "o-", label=row["entry"]["title"])
-    ax.set_xlabel("M (nuisance draws averaged per feature)")
-    ax.set_ylabel("mean test MSE")
-    ax.set_yscale("log")
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    atomic_write(path, lambda stream: fig.savefig(stream, format="png", dpi=120))
-    plt.close(fig)
-    return True
+HEADER = [
+    "Generated by `python baselines/leaderboard.py` from `baselines/configs/*.json` and",
+    "`baselines/results/*.json`; do not edit by hand. Each entry runs with",
+    "`python baselines/run.py baselines/configs/<entry>.json` (three training seeds: `--seed 1`, `--seed 2`);",
+    "score your own encoder with `spirograph evaluate` ([Score your encoder](../docs/score.md)) and drop the",
+    "result file into `baselines/results/`. Test MSE of a linear probe on the four targets (m, b, sigma,",
+    "fore_r), lower is better; every number is the mean over the entry's seeds ± its standard error. The",
+    "paper's rows are Foster, Pukdee & Rainforth (ICLR 2021), ResNet-18, mean over 3 seeds. CPU-protocol",
+    "entries use a small encoder, a subset of the data, fewer epochs and smaller probe sets: they are",
+    "comparable with each other, not with the paper's.",
+]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -241,10 +42,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", type=Path, default=HERE / "LEADERBOARD.md")
     parser.add_argument("--no-plot", action="store_true")
     args = parser.parse_args(argv)
-    rows = load(args.configs_dir, args.results_dir)
-    plot_path = args.output.parent / "mse_vs_m.png"
-    plotted = not args.no_plot and render_plot(rows, plot_path)
-    atomic_write_text(args.output, render_markdown(rows, plot_path.name if plotted else None))
+    for name in ("configs_dir", "results_dir"):
+        folder = getattr(args, name)
+        if not folder.is_dir():
+            parser.error(f"--{name.replace('_', '-')} must be a folder, got {str(folder)!r}")
+    if args.output.is_dir():
+        parser.error(f"--output must be a file, got the folder {str(args.output)!r}")
+    try:
+        rows = load_rows(args.configs_dir, [args.results_dir])
+        plot_path = args.output.parent / "mse_vs_m.png"
+        plotted = not args.no_plot and render_plot(rows, plot_path)
+        atomic_write_text(args.output, render_markdown(rows, plot_path.name if plotted else None, HEADER))
+        if args.output == HERE / "LEADERBOARD.md":  # the shipped leaderboard: `spirograph evaluate` compares with it
+            atomic_write_text(REFERENCE_ROWS, json.dumps(reference_summary(rows), indent=2) + "\n")
+    except (SpirographError, OSError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
     print(f"wrote {args.output}" + (f" and {plot_path}" if plotted else ""))
     return 0
 

@@ -1,4 +1,4 @@
-"""The ``spirograph`` command line: ``info``, ``preview``, ``traverse``, ``export``, ``verify``, ``push``, ``bench``.
+"""The ``spirograph`` command line: ``info``, ``preview``, ``traverse``, ``export``, ``verify``, ``push``, ``bench``, ``evaluate``.
 
 Run ``spirograph --help`` (or ``python -m spirograph --help``) and ``spirograph COMMAND --help``.
 Every failure is one line on stderr, never a traceback: exit status 2 for bad arguments
@@ -46,6 +46,7 @@ _HUB_CONFIGS = {
     "v1-64-image": "64x64, image normalisation",
 }
 _DEFAULT_CONFIG = "v1"
+_PROTOCOL_NAMES = ("cpu", "paper")
 _MAX_BENCH_BATCH = 16_384  # larger batches time the allocator, and the naive baseline would need gigabytes
 
 
@@ -470,6 +471,62 @@ def _run_bench(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------------------------------------- parser
+def _protocol_argument(text: str) -> str | Path:
+    if text in _PROTOCOL_NAMES:
+        return text
+    if text.endswith(".json"):
+        return Path(text)
+    raise argparse.ArgumentTypeError(f"must be one of {list(_PROTOCOL_NAMES)} or a .json file, got {text!r}")
+
+
+def _read_protocol(value: str | Path) -> Any:
+    from spirograph.leaderboard import Protocol
+
+    if isinstance(value, str):
+        return value
+    if not value.is_file():
+        raise _UsageError(f"--protocol: {str(value)!r} is not a file")
+    if value.stat().st_size > 1 << 20:
+        raise _UsageError(f"--protocol: {str(value)!r} is larger than 1 MiB; a protocol file is a few lines")
+    try:
+        data = json.loads(value.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as error:
+        raise _UsageError(f"--protocol: {str(value)!r} is not JSON: {error}") from None
+    return Protocol.from_dict(data, name=value.stem)
+
+
+def _run_evaluate(args: argparse.Namespace) -> int:
+    from spirograph.leaderboard import build_submission, check_entry_name, compare_with_references, score
+
+    name = args.name or args.encoder.rpartition(":")[2]
+    try:
+        check_entry_name(name, "evaluate")
+    except SpirographError as error:
+        raise _UsageError(f"--name: {_one_line(error)}") from None
+    out = args.out if args.out is not None else Path(f"{name}.json")
+    if out.is_dir():
+        raise _UsageError(f"--out must be a file, got the folder {str(out)!r}")
+    if not out.parent.is_dir():
+        raise _UsageError(f"--out must be in a folder that exists, got {str(out)!r}")
+    protocol = _read_protocol(args.protocol)
+    encoder, provenance = build_submission(args.encoder, args.weights, device=args.device)
+    result = score(
+        encoder,
+        protocol,
+        device=args.device,
+        seed=args.seed,
+        robustness=args.robustness,
+        progress=not args.quiet,
+        name=name,
+        title=args.title or name,
+        submission=provenance,
+    )
+    result.save(out)
+    print(compare_with_references(result))
+    _say(args.quiet, f"wrote {out}")
+    return 0
+
+
 def _split_name(text: str) -> str:
     """An argparse type: a split name, ``"validation"`` accepted for ``"val"``."""
     name = _SPLIT_ALIASES.get(text, text)
@@ -703,6 +760,37 @@ def _add_bench(commands: Any) -> None:
     bench.set_defaults(handler=_run_bench)
 
 
+def _add_evaluate(commands: Any) -> None:
+    evaluate = _example_parser(
+        commands,
+        "evaluate",
+        "score your encoder with the leaderboard's protocol",
+        "Build an encoder from ENCODER ('package.module:callable' or 'path/to/file.py:callable', a callable "
+        "that takes no arguments and returns an nn.Module mapping a float batch (B, 3, 32, 32) in [0, 1] to "
+        "features (B, d)), score it with a leaderboard protocol (the linear probe, the feature-averaging "
+        "curve, the invariance diagnostics and the penalty), write the result file and print it beside the "
+        "reference rows of the same protocol. Drop the file into baselines/results/ to put it on the leaderboard.",
+        [
+            "spirograph evaluate mypackage.models:build_encoder --weights encoder.pt --name my-encoder",
+            "spirograph evaluate ./encoder.py:make --protocol paper --device cuda --out results/mine.json",
+        ],
+    )
+    evaluate.add_argument("encoder", metavar="ENCODER", help="package.module:callable or path/to/file.py:callable")
+    evaluate.add_argument("--weights", type=Path, metavar="FILE", help="a state dict (loaded with weights_only=True)")
+    evaluate.add_argument(
+        "--protocol", type=_protocol_argument, default="cpu", metavar="{cpu,paper,FILE.json}",
+        help="the protocol: cpu (default), paper, or a JSON file of protocol settings (the keys of an "
+        "entry file's `evaluation`; the file's stem names it)",
+    )  # fmt: skip
+    evaluate.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
+    evaluate.add_argument("--seed", type=_int_at_least(0), default=0, help="seed of the nuisance draws (default 0)")
+    evaluate.add_argument("--name", metavar="NAME", help="the result's entry name (default: the callable's name)")
+    evaluate.add_argument("--title", metavar="TEXT", help="the leaderboard row's title (default: NAME)")
+    evaluate.add_argument("--robustness", action="store_true", help="also compute the robustness table")
+    evaluate.add_argument("--out", type=Path, metavar="FILE", help="the result file (default: NAME.json)")
+    evaluate.set_defaults(handler=_run_evaluate)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``spirograph`` command (exposed for documentation and tests).
 
@@ -716,7 +804,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"spirograph {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     commands.required = True
-    for add in (_add_info, _add_preview, _add_traverse, _add_export, _add_verify, _add_push, _add_bench):
+    for add in (_add_info, _add_preview, _add_traverse, _add_export, _add_verify, _add_push, _add_bench, _add_evaluate):
         add(commands)
     return parser
 

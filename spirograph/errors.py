@@ -22,6 +22,7 @@ __all__ = [
     "CheckpointError",
     "ChecksumError",
     "ConfigError",
+    "EncoderError",
     "ExportError",
     "HubError",
     "IndexOutOfRangeError",
@@ -75,3 +76,7 @@ class MissingDependencyError(SpirographError, ImportError):
 
 class TrainingError(SpirographError, FloatingPointError):
     """Training diverged: the loss became NaN or infinite."""
+
+
+class EncoderError(SpirographError, RuntimeError):
+    """An encoder given from outside the package could not be built, loaded or run (``spirograph evaluate``)."""

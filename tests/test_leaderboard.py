@@ -107,9 +107,18 @@ def test_runner_end_to_end_and_leaderboard(tmp_path: Path) -> None:
     assert made.returncode == 0, made.stderr
     text = board.read_text()
     assert "Tiny InvCLR" in text and f"{result['mse_mean']:.3g}" in text
-    assert "| Tiny SimCLR |" in text and "no run yet" in text
+    assert "| Tiny SimCLR |" in text and "not run yet" in text
     assert "Paper: InvCLR" in text and "1.95e-03" not in text and "0.00195" in text
     assert (tmp_path / "mse_vs_m.png").exists()
+
+
+def entry_config(path: Path) -> dict[str, Any]:
+    """The ``config`` a result of the entry file at ``path`` records: the entry, its training resolved."""
+    from spirograph.baselines import TrainConfig
+    from spirograph.leaderboard import load_entry
+
+    entry = load_entry(path)
+    return {**entry, "train": TrainConfig.from_dict(entry["train"]).to_dict()}
 
 
 def full_result(**fields: Any) -> dict[str, Any]:
@@ -125,9 +134,9 @@ def full_result(**fields: Any) -> dict[str, Any]:
         "versions": {},
         "config": {},
         "mse_mean": 1.0,
-        "mse": {},
+        "mse": {"m": 1.0},
         "n_draws_for_mse": 1,
-        "feature_averaging": {},
+        "feature_averaging": {"1": 1.0},
         "feature_averaging_per_task": {},
         "conditional_variance": 0.25,
         "conditional_variance_normalized": 0.5,
@@ -186,7 +195,7 @@ def test_leaderboard_renders_from_result_files(tmp_path: Path) -> None:
     (configs / "tiny-invclr.json").write_text(json.dumps(TINY_ENTRY))
     fake = full_result(
         entry="tiny-invclr",
-        config=TINY_ENTRY,
+        config=entry_config(configs / "tiny-invclr.json"),
         device="cpu",
         wall_time={"total": 90.0},
         mse_mean=0.0123,
@@ -207,8 +216,8 @@ def test_leaderboard_renders_from_result_files(tmp_path: Path) -> None:
     text = board.read_text()
     row = next(line for line in text.splitlines() if line.startswith("| Tiny InvCLR") and "0.0123" in line)
     assert "0.01 | 0.02 | 0.005 | 0.0142" in row and "1.5 min" in row
-    assert "| Tiny InvCLR | 12.3 | 10.1 |" in text  # x 1e-3 in the averaging table
-    assert "| Tiny InvCLR | 0.25 | 0.5 | 0.4 | 0.07 | 0.08 | 3.5 |" in text
+    assert "| Tiny InvCLR | 1 | 12.3 | 10.1 |" in text  # x 1e-3 in the averaging table
+    assert "| Tiny InvCLR | 1 | 0.25 | 0.5 | 0.4 | 0.07 | 0.08 | 3.5 |" in text
     assert "h_shift: -0.5: 0.02" in text
     assert not (tmp_path / "mse_vs_m.png").exists()
 
@@ -221,7 +230,7 @@ def test_leaderboard_marks_runs_cut_short_and_their_precision(tmp_path: Path) ->
     (configs / "tiny-invclr.json").write_text(json.dumps(entry))
     result = full_result(
         entry="tiny-invclr",
-        config=entry,
+        config=entry_config(configs / "tiny-invclr.json"),
         device="cuda",
         wall_time={"total": 500.0},
         mse_mean=0.01,
@@ -234,7 +243,7 @@ def test_leaderboard_marks_runs_cut_short_and_their_precision(tmp_path: Path) ->
     made = _script(LEADERBOARD, "--configs-dir", configs, "--results-dir", results, "--output", board, "--no-plot")
     assert made.returncode == 0, made.stderr
     row = next(line for line in board.read_text().splitlines() if line.startswith("| Tiny InvCLR") and "0.01" in line)
-    assert "bfloat16 (stopped after 4,321 of 9,800 steps)" in row
+    assert "bfloat16, lambda 0.01 (stopped after 4,321 of 9,800 steps)" in row
 
 
 def _load_runner() -> ModuleType:
@@ -253,7 +262,10 @@ def _load_runner() -> ModuleType:
             r"`method` must be one of \['simclr', 'invclr', 'pixels', 'random', 'oracle'\], got 'byol'",
         ),
         ({"method": "simclr"}, r"method 'simclr' does not match penalty_weight=0.01"),
-        ({"evaluation": {"n_trian": 5}}, r"`evaluation` has unknown keys \['n_trian'\]"),
+        ({"evaluation": {"n_trian": 5}}, r"unknown keys \['n_trian'\]"),
+        ({"evaluation": {"n_draws": [2, 1]}}, r"`n_draws` must be increasing"),
+        ({"entry": "../outside"}, r"`entry` must be a plain name .*got '\.\./outside'"),
+        ({"entry": "/abs/path"}, r"`entry` must be a plain name"),
         ({"evaluation": {"averaging": [1]}}, r"unknown keys \['averaging'\]; valid keys are \[.*'n_draws'"),
         ({"title": ""}, "needs a non-empty string `title`, got ''"),
         ({"method": "pixels"}, "the reference method 'pixels' is not trained; remove `train`"),

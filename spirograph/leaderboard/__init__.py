@@ -43,16 +43,33 @@ from spirograph.leaderboard._board import (
     load_results,
     load_rows,
 )
-from spirograph.leaderboard._protocol import PROTOCOLS, InvarianceSettings, PenaltySettings, Protocol, get_protocol
+from spirograph.leaderboard._protocol import (
+    PROTOCOLS,
+    InvarianceSettings,
+    PenaltySettings,
+    Protocol,
+    get_protocol,
+    protocol_name,
+)
 from spirograph.leaderboard._score import score, versions
+from spirograph.leaderboard._submission import build_submission, check_encoder_output, file_sha256
 from spirograph.leaderboard._seeds import Estimate, SeedGroup, group_seeds, result_protocol, settings_of
-from spirograph.leaderboard._tables import PAPER_RESULTS, LeaderboardRow, render_markdown, render_plot
+from spirograph.leaderboard._tables import (
+    PAPER_RESULTS,
+    REFERENCE_ROWS,
+    LeaderboardRow,
+    compare_with_references,
+    reference_summary,
+    render_markdown,
+    render_plot,
+)
 
 __all__ = [
     "ENTRY_KEYS",
     "METHODS",
     "PAPER_RESULTS",
     "PROTOCOLS",
+    "REFERENCE_ROWS",
     "TRAINED_METHODS",
     "Estimate",
     "InvarianceSettings",
@@ -61,12 +78,18 @@ __all__ = [
     "PenaltySettings",
     "Protocol",
     "SeedGroup",
+    "build_submission",
+    "check_encoder_output",
     "check_entry_name",
+    "compare_with_references",
+    "file_sha256",
     "get_protocol",
     "group_seeds",
     "load_entry",
     "load_results",
     "load_rows",
+    "protocol_name",
+    "reference_summary",
     "render_markdown",
     "render_plot",
     "result_protocol",

@@ -18,7 +18,7 @@ from typing import Any
 from spirograph.errors import ConfigError
 from spirograph.leaderboard._protocol import Protocol, protocol_name
 from spirograph.leaderboard._result import LeaderboardResult
-from spirograph.leaderboard._seeds import base_entry, group_seeds, result_protocol
+from spirograph.leaderboard._seeds import SeedGroup, base_entry, group_seeds, result_protocol, settings_of
 from spirograph.leaderboard._tables import LeaderboardRow
 
 __all__ = ["ENTRY_KEYS", "METHODS", "TRAINED_METHODS", "check_entry_name", "load_entry", "load_rows"]
@@ -106,6 +106,25 @@ def load_entry(path: str | os.PathLike[str]) -> dict[str, Any]:
     return entry
 
 
+def _check_results_match(entry: dict[str, Any], group: SeedGroup, path: Path) -> None:
+    """Results shown under an entry file must have been made with its settings (seed aside)."""
+    from spirograph.baselines import TrainConfig
+
+    train = TrainConfig.from_dict(entry["train"]).to_dict() if entry.get("train") else None
+    fake = LeaderboardResult.from_dict(
+        {**group.first.to_dict(), "method": entry["method"], "protocol": None, "config": {**entry, "train": train}}
+    )
+    wanted, measured = settings_of(fake), settings_of(group.first)
+    keys = [key for key in wanted if not key.startswith(("steps_done", "submission", "protocol"))]
+    differing = sorted(key for key in keys if wanted.get(key) != measured.get(key))
+    if differing:
+        shown = "; ".join(f"{key}: entry {wanted.get(key)!r}, result {measured.get(key)!r}" for key in differing[:4])
+        raise ConfigError(
+            f"load_rows: the results of {entry['entry']!r} were made with other settings than its entry file "
+            f"{os.fspath(path)!r} ({shown}); rerun the entry or restore its entry file"
+        )
+
+
 def _entry_protocol(entry: dict[str, Any]) -> str:
     return protocol_name(entry["evaluation"]) or "custom"
 
@@ -136,6 +155,8 @@ def load_rows(
     for path in sorted(Path(configs_dir).glob("*.json")) if configs_dir is not None else []:
         entry = load_entry(path)
         group = groups.pop(entry["entry"], None)
+        if group is not None:
+            _check_results_match(entry, group, path)
         protocol = group.protocol if group is not None else _entry_protocol(entry)
         rows.append(
             LeaderboardRow(

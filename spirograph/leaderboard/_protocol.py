@@ -165,7 +165,7 @@ class Protocol:
             if isinstance(values.get("robustness"), list):
                 values["robustness"] = tuple(values["robustness"])
             return cls(name=name, **values)
-        except ParameterError as error:
+        except (ParameterError, ParameterTypeError, TypeError) as error:
             raise ConfigError(f"Protocol.from_dict: {error}") from None
 
 

@@ -97,8 +97,12 @@ class LeaderboardResult:
         _check_scores(self)
 
     def to_dict(self) -> dict[str, Any]:
-        """The fields as a JSON-ready dictionary, in the schema's order."""
-        return {field.name: getattr(self, field.name) for field in dataclasses.fields(self)}
+        """The fields as a JSON-ready dictionary, in the schema's order (optional fields only when set)."""
+        return {
+            field.name: getattr(self, field.name)
+            for field in dataclasses.fields(self)
+            if field.default is dataclasses.MISSING or getattr(self, field.name) is not None
+        }
 
     @classmethod
     def from_dict(cls, data: Any) -> LeaderboardResult:

@@ -7,8 +7,9 @@ table. Results of different protocols never share a table.
 
 from __future__ import annotations
 
+import json
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,9 +17,17 @@ from typing import Any
 from spirograph.evaluation import PAPER_N_DRAWS
 from spirograph.files import atomic_write
 from spirograph.leaderboard._result import LeaderboardResult
-from spirograph.leaderboard._seeds import Estimate, SeedGroup
+from spirograph.leaderboard._seeds import Estimate, SeedGroup, result_protocol
 
-__all__ = ["PAPER_RESULTS", "LeaderboardRow", "render_markdown", "render_plot"]
+__all__ = [
+    "PAPER_RESULTS",
+    "REFERENCE_ROWS",
+    "LeaderboardRow",
+    "compare_with_references",
+    "reference_summary",
+    "render_markdown",
+    "render_plot",
+]
 
 TASKS = ("m", "b", "sigma", "fore_r")
 
@@ -138,7 +147,8 @@ def _probe_table(rows: Sequence[LeaderboardRow], protocol: str) -> list[str]:
 
 
 def _curve_table(rows: Sequence[LeaderboardRow], protocol: str) -> list[str]:
-    ms = sorted({m for row in rows if row.group for m in row.group.curve()} | {1, 30})
+    shown = set(PAPER_N_DRAWS) if protocol == "paper" else {1, 30}
+    ms = sorted({m for row in rows if row.group for m in row.group.curve()} | shown)
     lines = [
         "### Feature averaging: mean MSE x 1e-3 against M (nuisance draws averaged per feature)",
         "",
@@ -324,3 +334,59 @@ def render_plot(rows: Sequence[LeaderboardRow], path: str | os.PathLike[str]) ->
     atomic_write(Path(path), lambda stream: fig.savefig(stream, format="png", dpi=120))
     plt.close(fig)
     return True
+
+
+REFERENCE_ROWS = Path(__file__).with_name("reference_rows.json")
+_SUMMARY: tuple[tuple[str, Callable[[LeaderboardResult], float | None]], ...] = (
+    ("mse_mean", lambda r: r.mse_mean),
+    ("mse_m30", lambda r: r.feature_averaging.get("30")),
+    ("conditional_variance_normalized", lambda r: r.conditional_variance_normalized),
+    ("penalty", lambda r: r.penalty),
+)
+
+
+def reference_summary(rows: Sequence[LeaderboardRow]) -> dict[str, Any]:
+    """The rows with results, in short (mean, standard error, seeds), per protocol: what the package ships."""
+    protocols: dict[str, list[dict[str, Any]]] = {}
+    for row in sorted(rows, key=LeaderboardRow.order):
+        if row.group is None:
+            continue
+        summary: dict[str, Any] = {"entry": row.entry, "title": row.title, "seeds": len(row.group.results)}
+        for key, value in _SUMMARY:
+            estimate = row.group.estimate(value)
+            summary[key] = None if estimate is None else [estimate.mean, estimate.stderr]
+        protocols.setdefault(row.protocol, []).append(summary)
+    return {"protocols": protocols}
+
+
+def _summary_cell(value: list[float | None] | None, scale: float = 1.0) -> str:
+    if value is None or value[0] is None:
+        return "—"
+    return Estimate(mean=value[0], stderr=value[1], n=2 if value[1] is not None else 1).format(scale)
+
+
+def compare_with_references(result: LeaderboardResult, references: Mapping[str, Any] | None = None) -> str:
+    """A short Markdown table: ``result`` beside the reference rows scored with the same protocol.
+
+    Args:
+        result: a scored result.
+        references: a [`reference_summary()`][spirograph.leaderboard.reference_summary] (default:
+            the one shipped with the package, made from the leaderboard's result files).
+    """
+    if references is None:
+        references = json.loads(REFERENCE_ROWS.read_text()) if REFERENCE_ROWS.exists() else {"protocols": {}}
+    own = {"entry": result.entry, "title": f"**{result.title}** (this result)", "seeds": 1}
+    own.update({key: [value(result), None] for key, value in _SUMMARY})
+    lines = [
+        f"protocol {result_protocol(result)!r}: mean test MSE x 1e-3 (M = 1 and M = 30), normalised conditional "
+        "variance and penalty; references are mean ± standard error over their seeds",
+        "",
+        "| entry | seeds | M = 1 | M = 30 | cond. variance (normalised) | penalty |",
+        "|---|---|---|---|---|---|",
+    ]
+    for row in [own, *references.get("protocols", {}).get(result_protocol(result), [])]:
+        lines.append(
+            f"| {row['title']} | {row['seeds']} | {_summary_cell(row['mse_mean'], 1e3)} | {_summary_cell(row['mse_m30'], 1e3)} "
+            f"| {_summary_cell(row['conditional_variance_normalized'])} | {_summary_cell(row['penalty'])} |"
+        )
+    return "\n".join(lines)
