@@ -149,3 +149,61 @@ def test_importing_the_dataset_loads_no_hub_module() -> None:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
     assert result.stdout.strip() == "[]"
+
+
+# ---------------------------------------------------------------- the training modules are layers
+# Each module of the training code imports only the ones listed before it in this order.
+TRAINING_LAYERS = ["config", "model", "distributed", "checkpoints", "train"]
+
+
+def package_imports(text: str, package: str) -> set[str]:
+    """Every ``spirograph`` module a module's source imports, at any depth of its code.
+
+    ``from a.b import c`` counts as ``a.b`` and ``a.b.c`` (``c`` may be a module).
+    """
+    found = set()
+    for node in ast.walk(ast.parse(text)):
+        if isinstance(node, ast.ImportFrom):
+            base = package.split(".")[: len(package.split(".")) - node.level + 1] if node.level else []
+            source = ".".join([*base, *([node.module] if node.module else [])])
+            if source.split(".")[0] == "spirograph":
+                found |= {source, *(f"{source}.{alias.name}" for alias in node.names)}
+        elif isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names if alias.name.split(".")[0] == "spirograph"}
+    return found
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "from spirograph.baselines.train import train\n",
+        "from spirograph.baselines import train\n",
+        "from . import train\n",
+        "from .train import main\n",
+        "import spirograph.baselines.train\n",
+        "def f():\n    from spirograph.baselines.train import train\n",
+    ],
+)
+def test_the_import_check_catches_each_kind(text: str) -> None:
+    assert "spirograph.baselines.train" in package_imports(text, "spirograph.baselines")
+
+
+def test_the_import_check_passes_other_imports() -> None:
+    text = "import torch\nfrom spirograph.errors import ConfigError\nfrom . import config\n"
+    assert package_imports(text, "spirograph.baselines") == {
+        "spirograph.errors",
+        "spirograph.errors.ConfigError",
+        "spirograph.baselines",
+        "spirograph.baselines.config",
+    }
+
+
+def test_the_training_modules_import_no_later_layer() -> None:
+    upward = []
+    for index, name in enumerate(TRAINING_LAYERS):
+        later = {f"spirograph.baselines.{other}" for other in TRAINING_LAYERS[index + 1 :]}
+        path = PACKAGE / "baselines" / f"{name}.py"
+        upward += [
+            f"{name} imports {module}" for module in package_imports(path.read_text(), _package_of(path)) & later
+        ]
+    assert upward == []
