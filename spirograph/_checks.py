@@ -10,6 +10,8 @@ or class the user called) and either returns the value, normalized, or raises:
   right and the value is not: ``"{where}: `{name}` must be {expected}, got {value!r}"``.
 
 So the same mistake raises the same class with the same message wherever it is made.
+The module imports nothing of the package but `spirograph.errors`, so that every other
+module can use it (``check_space`` lives beside ``ParameterSpace`` in `spirograph.space`).
 
 Examples:
     >>> check_int(3, "batch_size", where="train", minimum=1)
@@ -21,15 +23,12 @@ from __future__ import annotations
 import math
 import numbers
 from collections.abc import Callable, Iterable, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
 
 from spirograph.errors import ParameterError, ParameterTypeError
-
-if TYPE_CHECKING:
-    from spirograph.space import ParameterSpace
 
 __all__ = [
     "check_bool",
@@ -40,7 +39,6 @@ __all__ = [
     "check_int",
     "check_names",
     "check_number",
-    "check_space",
     "check_subset",
     "check_tensor",
     "describe",
@@ -196,21 +194,17 @@ def check_names(
     name: str,
     *,
     where: str,
-    allowed: Sequence[str] | None = None,
+    allowed: Sequence[str],
     allow_empty: bool = False,
     error: type[ParameterError] = ParameterError,
 ) -> tuple[str, ...]:
-    """A sequence of distinct names drawn from ``allowed`` (the ten parameter names by default).
+    """A sequence of distinct names drawn from ``allowed`` (the parameter names pass ``PARAMETER_NAMES``).
 
     A single string is refused (it would be read letter by letter).
 
     Returns:
         The names as a tuple, in the order given.
     """
-    if allowed is None:
-        from spirograph.space import PARAMETER_NAMES
-
-        allowed = PARAMETER_NAMES
     expected = "a sequence of names"
     if isinstance(names, (str, bytes)) or not isinstance(names, Iterable):
         raise _type_error(where, name, expected, names)
@@ -337,14 +331,3 @@ def check_device(value: Any, name: str = "device", *, where: str) -> torch.devic
     if device.type == "mps" and not torch.backends.mps.is_available():
         raise ParameterError(f"{where}: `{name}` is {value!r} but MPS is not available on this machine")
     return device
-
-
-def check_space(
-    space: Any, name: str = "space", *, where: str, default: ParameterSpace | None = None
-) -> ParameterSpace:
-    """A [`ParameterSpace`][spirograph.space.ParameterSpace]; ``None`` gives ``default`` (the paper's space if none)."""
-    from spirograph.space import ParameterSpace
-
-    if space is None:
-        return ParameterSpace() if default is None else default
-    return check_instance(space, name, ParameterSpace, where=where, expected="a ParameterSpace or None")

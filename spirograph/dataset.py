@@ -21,14 +21,13 @@ from spirograph._checks import (
     check_callable,
     check_choice,
     check_int,
-    check_space,
     check_subset,
     check_tensor,
     describe,
 )
 from spirograph.errors import IndexOutOfRangeError, ParameterError, ParameterTypeError
 from spirograph.render import Normalize, RenderSettings, SettingsView, render, resolve_settings
-from spirograph.space import PARAMETER_NAMES, ParameterSpace
+from spirograph.space import PARAMETER_NAMES, ParameterSpace, check_space
 
 __all__ = [
     "DATASET_VERSION",

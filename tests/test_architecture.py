@@ -207,3 +207,11 @@ def test_the_training_modules_import_no_later_layer() -> None:
             f"{name} imports {module}" for module in package_imports(path.read_text(), _package_of(path)) & later
         ]
     assert upward == []
+
+
+def test_the_checks_import_nothing_of_the_package_but_the_errors() -> None:
+    # Every module of the package uses `_checks`; an import of another module there is a circle.
+    path = PACKAGE / "_checks.py"
+    imported = package_imports(path.read_text(), _package_of(path))
+    assert "spirograph.errors" in imported
+    assert sorted(m for m in imported if m != "spirograph.errors" and not m.startswith("spirograph.errors.")) == []

@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 import torch
 
-from spirograph import ParameterSpace
 from spirograph._checks import (
     check_bool,
     check_callable,
@@ -18,12 +17,12 @@ from spirograph._checks import (
     check_int,
     check_names,
     check_number,
-    check_space,
     check_subset,
     check_tensor,
     describe,
 )
 from spirograph.errors import ConfigError, ParameterError, ParameterTypeError, SpirographError
+from spirograph.space import PARAMETER_NAMES
 
 
 def test_check_int_accepts_ints_and_numpy_ints() -> None:
@@ -88,18 +87,20 @@ def test_check_bool_and_choice() -> None:
 
 
 def test_check_names() -> None:
-    assert check_names(["m", "h"], "names", where="f") == ("m", "h")
-    assert check_names((), "names", where="f", allow_empty=True) == ()
+    assert check_names(["m", "h"], "names", where="f", allowed=PARAMETER_NAMES) == ("m", "h")
+    assert check_names((), "names", where="f", allowed=PARAMETER_NAMES, allow_empty=True) == ()
     with pytest.raises(ParameterError, match=r"^f: `names` has unknown names \['q'\]; valid names are \['m', "):
-        check_names(["m", "q"], "names", where="f")
+        check_names(["m", "q"], "names", where="f", allowed=PARAMETER_NAMES)
     with pytest.raises(ParameterError, match=r"^f: `names` repeats a name: \['m', 'm'\]$"):
-        check_names(["m", "m"], "names", where="f")
+        check_names(["m", "m"], "names", where="f", allowed=PARAMETER_NAMES)
     with pytest.raises(ParameterError, match=r"^f: `names` must name at least one of"):
-        check_names([], "names", where="f")
+        check_names([], "names", where="f", allowed=PARAMETER_NAMES)
     with pytest.raises(ParameterTypeError, match=r"^f: `names` must be a sequence of names, got str 'mh'$"):
-        check_names("mh", "names", where="f")
+        check_names("mh", "names", where="f", allowed=PARAMETER_NAMES)
     with pytest.raises(ParameterTypeError, match=r"got int 3$"):
-        check_names(["m", 3], "names", where="f")
+        check_names(["m", 3], "names", where="f", allowed=PARAMETER_NAMES)
+    with pytest.raises(ParameterError, match=r"^f: `names` has unknown names \['m'\]; valid names are \['a', 'b'\]$"):
+        check_names(["a", "m"], "names", where="f", allowed=("a", "b"))
 
 
 def test_check_tensor_shapes() -> None:
@@ -118,16 +119,11 @@ def test_check_tensor_shapes() -> None:
         check_tensor([0.0] * 4, "p", where="f", shape=(4,))
 
 
-def test_check_instance_callable_space_and_describe() -> None:
+def test_check_instance_callable_and_describe() -> None:
     with pytest.raises(ParameterTypeError, match=r"^f: `g` must be a Generator, got int 3$"):
         check_instance(3, "g", torch.Generator, where="f")
     with pytest.raises(ParameterTypeError, match=r"^f: `fn` must be callable, got int 3$"):
         check_callable(3, "fn", where="f")
-    assert check_space(None, where="f") == ParameterSpace()
-    default = ParameterSpace(targets=("m",))
-    assert check_space(None, where="f", default=default) is default
-    with pytest.raises(ParameterTypeError, match=r"^f: `base` must be a ParameterSpace or None, got str 'x'$"):
-        check_space("x", "base", where="f")
     assert describe("a" * 200).endswith("...") and len(describe("a" * 200)) < 100
 
 
