@@ -23,7 +23,7 @@ from __future__ import annotations
 import math
 import numbers
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeGuard, TypeVar, overload
 
 import numpy as np
 import torch
@@ -42,6 +42,8 @@ __all__ = [
     "check_subset",
     "check_tensor",
     "describe",
+    "is_int",
+    "is_number",
 ]
 
 T = TypeVar("T")
@@ -84,8 +86,45 @@ def _in_range(
     )
 
 
-def _is_int(value: Any) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+@overload
+def is_int(value: Any, *, numpy: Literal[False] = False) -> TypeGuard[int]: ...
+@overload
+def is_int(value: Any, *, numpy: bool) -> TypeGuard[int | np.integer[Any]]: ...
+def is_int(value: Any, *, numpy: bool = False) -> bool:
+    """Whether ``value`` is an integer that is not a ``bool``: an ``int``, or a NumPy integer too with ``numpy``.
+
+    The test behind `check_int`, for checks that word their own message.
+    Settings that go into JSON (configurations, manifests, result files) keep the default: a
+    NumPy integer would not serialise.
+
+    Examples:
+        >>> is_int(3), is_int(True), is_int(3.0), is_int(np.int64(3)), is_int(np.int64(3), numpy=True)
+        (True, False, False, False, True)
+    """
+    kinds = (int, np.integer) if numpy else int
+    return isinstance(value, kinds) and not isinstance(value, (bool, np.bool_))
+
+
+@overload
+def is_number(value: Any, *, numpy: Literal[False] = False, finite: bool = False) -> TypeGuard[float]: ...
+@overload
+def is_number(value: Any, *, numpy: bool, finite: bool = False) -> TypeGuard[numbers.Real]: ...
+def is_number(value: Any, *, numpy: bool = False, finite: bool = False) -> bool:
+    """Whether ``value`` is a real number that is not a ``bool``: an ``int`` or a ``float``.
+
+    Args:
+        value: the value to test.
+        numpy: accept every real number type (NumPy scalars included), not only ``int`` and ``float``.
+        finite: refuse NaN and infinities.
+
+    Examples:
+        >>> is_number(0.5), is_number(True), is_number("1"), is_number(float("inf"), finite=True)
+        (True, False, False, False)
+    """
+    kinds = numbers.Real if numpy else (int, float)
+    if not isinstance(value, kinds) or isinstance(value, (bool, np.bool_)):
+        return False
+    return not finite or math.isfinite(value)
 
 
 def check_int(
@@ -103,7 +142,7 @@ def check_int(
         ``int(value)``.
     """
     expected = "an int" + _range_text(minimum, maximum, None, None)
-    if not _is_int(value):
+    if not is_int(value, numpy=True):
         raise _type_error(where, name, expected, value)
     number = int(value)
     if not _in_range(number, minimum, maximum, None, None):
@@ -140,7 +179,7 @@ def check_number(
         ``float(value)``.
     """
     expected = ("a finite number" if finite else "a number") + _range_text(minimum, maximum, above, below)
-    if not isinstance(value, numbers.Real) or isinstance(value, (bool, np.bool_)):
+    if not is_number(value, numpy=True):
         raise _type_error(where, name, expected, value)
     number = float(value)
     if (
@@ -263,7 +302,7 @@ def check_subset(subset: Any, full: int, *, where: str) -> int:
     """
     if subset is None:
         return full
-    if _is_int(subset):
+    if is_int(subset, numpy=True):
         if not 0 < subset <= full:
             raise ParameterError(f"{where}: `subset` as a count must be in [1, {full}], got {subset}")
         return int(subset)

@@ -20,6 +20,8 @@ from spirograph._checks import (
     check_subset,
     check_tensor,
     describe,
+    is_int,
+    is_number,
 )
 from spirograph.errors import ConfigError, ParameterError, ParameterTypeError, SpirographError
 from spirograph.space import PARAMETER_NAMES
@@ -161,3 +163,61 @@ def test_check_subset() -> None:
     for value in (True, "half", np.float32(0.5)):
         with pytest.raises(ParameterTypeError, match=r"^f: `subset` must be an int count or a float fraction, got "):
             check_subset(value, 20, where="f")
+
+
+@pytest.mark.parametrize(
+    ("value", "plain", "with_numpy"),
+    [
+        (3, True, True),
+        (-2, True, True),
+        (np.int64(3), False, True),
+        (True, False, False),
+        (np.bool_(True), False, False),
+        (3.0, False, False),
+        ("3", False, False),
+        (None, False, False),
+    ],
+)
+def test_is_int(value: object, plain: bool, with_numpy: bool) -> None:
+    assert is_int(value) is plain
+    assert is_int(value, numpy=True) is with_numpy
+
+
+@pytest.mark.parametrize(
+    ("value", "plain", "with_numpy", "finite"),
+    [
+        (3, True, True, True),
+        (0.5, True, True, True),
+        (np.float64(0.5), True, True, True),  # a float subclass
+        (np.float32(0.5), False, True, False),
+        (np.int64(3), False, True, False),
+        (math.inf, True, True, False),
+        (math.nan, True, True, False),
+        (True, False, False, False),
+        (np.bool_(False), False, False, False),
+        ("0.5", False, False, False),
+        (None, False, False, False),
+    ],
+)
+def test_is_number(value: object, plain: bool, with_numpy: bool, finite: bool) -> None:
+    assert is_number(value) is plain
+    assert is_number(value, numpy=True) is with_numpy
+    assert is_number(value, finite=True) is finite
+
+
+def test_the_checks_and_the_tests_agree() -> None:
+    # check_int and check_number accept exactly what is_int and is_number accept with numpy=True.
+    for value in (3, np.int64(3), True, np.bool_(True), 3.0, "3", None):
+        accepted = True
+        try:
+            check_int(value, "n", where="f")
+        except ParameterTypeError:
+            accepted = False
+        assert accepted is is_int(value, numpy=True), value
+    for value in (3, 0.5, np.float32(0.5), np.int64(3), True, np.bool_(True), "0.5", None):
+        accepted = True
+        try:
+            check_number(value, "x", where="f")
+        except ParameterTypeError:
+            accepted = False
+        assert accepted is is_number(value, numpy=True), value

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ from typing import Any, Literal, NoReturn
 
 import torch
 
+from spirograph._checks import is_int, is_number
 from spirograph.baselines.encoders import ENCODER_INITS, ENCODERS, EncoderInit
 from spirograph.baselines.optim import capped_cosine, scaled_learning_rate, warmup_cosine
 from spirograph.dataset import SPLITS
@@ -32,14 +32,6 @@ __all__ = [
     "PRECISIONS",
     "TrainConfig",
 ]
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 LR_SCHEDULES: tuple[str, ...] = ("capped-cosine", "warmup-cosine")
@@ -302,16 +294,16 @@ def _check_kinds(config: TrainConfig) -> None:
         if getattr(config, name) not in choices:
             _fail(config, name, f"one of {list(choices)}")
     for name in (*_POSITIVE_INTS, "batch_size", "seed", "warmup_epochs"):
-        if not _is_int(getattr(config, name)):
+        if not is_int(getattr(config, name)):
             _fail(config, name, "an int")
     for name in _BOOLS:
         if not isinstance(getattr(config, name), bool):
             _fail(config, name, "a bool")
     for name in ("temperature", "penalty_weight", "base_lr", "momentum", "weight_decay", "trust_coefficient"):
-        if not _is_number(getattr(config, name)):
+        if not is_number(getattr(config, name), finite=True):
             _fail(config, name, "a finite number")
     for name in ("penalty_clamp", "time_limit"):
-        if getattr(config, name) is not None and not _is_number(getattr(config, name)):
+        if getattr(config, name) is not None and not is_number(getattr(config, name), finite=True):
             _fail(config, name, "a finite number or None")
     if isinstance(config.targets, str) or not isinstance(config.targets, (list, tuple)):
         _fail(config, "targets", "a list of parameter names")
@@ -324,7 +316,7 @@ def _check_kinds(config: TrainConfig) -> None:
 def _check_ranges(config: TrainConfig) -> None:
     """Values, once the types are right."""
     if config.representation_dim is not None:
-        if not _is_int(config.representation_dim) or config.representation_dim < 1:
+        if not is_int(config.representation_dim) or config.representation_dim < 1:
             _fail(config, "representation_dim", "an int >= 1 or None")
         if config.encoder == "resnet18" and config.representation_dim != 512:
             _fail(config, "representation_dim", "512 (or None) for encoder 'resnet18'")
@@ -344,7 +336,7 @@ def _check_ranges(config: TrainConfig) -> None:
         if getattr(config, name) < 0:
             _fail(config, name, "a number >= 0")
     full = SPLITS["train"].num_examples
-    if config.n_train is not None and (not _is_int(config.n_train) or not config.batch_size <= config.n_train <= full):
+    if config.n_train is not None and (not is_int(config.n_train) or not config.batch_size <= config.n_train <= full):
         _fail(config, "n_train", f"None or an int in [batch_size={config.batch_size}, {full}]")
     n = config.n_train if config.n_train is not None else full
     if not config.drop_last and n % config.batch_size == 1:
