@@ -10,6 +10,8 @@ or class the user called) and either returns the value, normalized, or raises:
   right and the value is not: ``"{where}: `{name}` must be {expected}, got {value!r}"``.
 
 So the same mistake raises the same class with the same message wherever it is made.
+The module imports nothing of the package but `spirograph.errors`, so that every other
+module can use it (``check_space`` lives beside ``ParameterSpace`` in `spirograph.space`).
 
 Examples:
     >>> check_int(3, "batch_size", where="train", minimum=1)
@@ -21,15 +23,12 @@ from __future__ import annotations
 import math
 import numbers
 from collections.abc import Callable, Iterable, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, Literal, TypeGuard, TypeVar, overload
 
 import numpy as np
 import torch
 
 from spirograph.errors import ParameterError, ParameterTypeError
-
-if TYPE_CHECKING:
-    from spirograph.space import ParameterSpace
 
 __all__ = [
     "check_bool",
@@ -40,10 +39,11 @@ __all__ = [
     "check_int",
     "check_names",
     "check_number",
-    "check_space",
     "check_subset",
     "check_tensor",
     "describe",
+    "is_int",
+    "is_number",
 ]
 
 T = TypeVar("T")
@@ -86,8 +86,45 @@ def _in_range(
     )
 
 
-def _is_int(value: Any) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+@overload
+def is_int(value: Any, *, numpy: Literal[False] = False) -> TypeGuard[int]: ...
+@overload
+def is_int(value: Any, *, numpy: bool) -> TypeGuard[int | np.integer[Any]]: ...
+def is_int(value: Any, *, numpy: bool = False) -> bool:
+    """Whether ``value`` is an integer that is not a ``bool``: an ``int``, or a NumPy integer too with ``numpy``.
+
+    The test behind `check_int`, for checks that word their own message.
+    Settings that go into JSON (configurations, manifests, result files) keep the default: a
+    NumPy integer would not serialise.
+
+    Examples:
+        >>> is_int(3), is_int(True), is_int(3.0), is_int(np.int64(3)), is_int(np.int64(3), numpy=True)
+        (True, False, False, False, True)
+    """
+    kinds = (int, np.integer) if numpy else int
+    return isinstance(value, kinds) and not isinstance(value, (bool, np.bool_))
+
+
+@overload
+def is_number(value: Any, *, numpy: Literal[False] = False, finite: bool = False) -> TypeGuard[float]: ...
+@overload
+def is_number(value: Any, *, numpy: bool, finite: bool = False) -> TypeGuard[numbers.Real]: ...
+def is_number(value: Any, *, numpy: bool = False, finite: bool = False) -> bool:
+    """Whether ``value`` is a real number that is not a ``bool``: an ``int`` or a ``float``.
+
+    Args:
+        value: the value to test.
+        numpy: accept every real number type (NumPy scalars included), not only ``int`` and ``float``.
+        finite: refuse NaN and infinities.
+
+    Examples:
+        >>> is_number(0.5), is_number(True), is_number("1"), is_number(float("inf"), finite=True)
+        (True, False, False, False)
+    """
+    kinds = numbers.Real if numpy else (int, float)
+    if not isinstance(value, kinds) or isinstance(value, (bool, np.bool_)):
+        return False
+    return not finite or math.isfinite(value)
 
 
 def check_int(
@@ -105,7 +142,7 @@ def check_int(
         ``int(value)``.
     """
     expected = "an int" + _range_text(minimum, maximum, None, None)
-    if not _is_int(value):
+    if not is_int(value, numpy=True):
         raise _type_error(where, name, expected, value)
     number = int(value)
     if not _in_range(number, minimum, maximum, None, None):
@@ -142,7 +179,7 @@ def check_number(
         ``float(value)``.
     """
     expected = ("a finite number" if finite else "a number") + _range_text(minimum, maximum, above, below)
-    if not isinstance(value, numbers.Real) or isinstance(value, (bool, np.bool_)):
+    if not is_number(value, numpy=True):
         raise _type_error(where, name, expected, value)
     number = float(value)
     if (
@@ -196,21 +233,17 @@ def check_names(
     name: str,
     *,
     where: str,
-    allowed: Sequence[str] | None = None,
+    allowed: Sequence[str],
     allow_empty: bool = False,
     error: type[ParameterError] = ParameterError,
 ) -> tuple[str, ...]:
-    """A sequence of distinct names drawn from ``allowed`` (the ten parameter names by default).
+    """A sequence of distinct names drawn from ``allowed`` (the parameter names pass ``PARAMETER_NAMES``).
 
     A single string is refused (it would be read letter by letter).
 
     Returns:
         The names as a tuple, in the order given.
     """
-    if allowed is None:
-        from spirograph.space import PARAMETER_NAMES
-
-        allowed = PARAMETER_NAMES
     expected = "a sequence of names"
     if isinstance(names, (str, bytes)) or not isinstance(names, Iterable):
         raise _type_error(where, name, expected, names)
@@ -269,7 +302,7 @@ def check_subset(subset: Any, full: int, *, where: str) -> int:
     """
     if subset is None:
         return full
-    if _is_int(subset):
+    if is_int(subset, numpy=True):
         if not 0 < subset <= full:
             raise ParameterError(f"{where}: `subset` as a count must be in [1, {full}], got {subset}")
         return int(subset)
@@ -337,14 +370,3 @@ def check_device(value: Any, name: str = "device", *, where: str) -> torch.devic
     if device.type == "mps" and not torch.backends.mps.is_available():
         raise ParameterError(f"{where}: `{name}` is {value!r} but MPS is not available on this machine")
     return device
-
-
-def check_space(
-    space: Any, name: str = "space", *, where: str, default: ParameterSpace | None = None
-) -> ParameterSpace:
-    """A [`ParameterSpace`][spirograph.space.ParameterSpace]; ``None`` gives ``default`` (the paper's space if none)."""
-    from spirograph.space import ParameterSpace
-
-    if space is None:
-        return ParameterSpace() if default is None else default
-    return check_instance(space, name, ParameterSpace, where=where, expected="a ParameterSpace or None")

@@ -21,14 +21,14 @@ from spirograph._checks import (
     check_callable,
     check_choice,
     check_int,
-    check_space,
     check_subset,
     check_tensor,
     describe,
+    is_int,
 )
 from spirograph.errors import IndexOutOfRangeError, ParameterError, ParameterTypeError
 from spirograph.render import Normalize, RenderSettings, SettingsView, render, resolve_settings
-from spirograph.space import PARAMETER_NAMES, ParameterSpace
+from spirograph.space import PARAMETER_NAMES, ParameterSpace, check_space
 
 __all__ = [
     "DATASET_VERSION",
@@ -109,7 +109,7 @@ def _check_index(index: Any, length: int, where: str) -> int:
     if isinstance(index, torch.Tensor) and index.ndim == 0:
         # A 0-d tensor is read as its value, under the rule for Python values: True is no index.
         index = index.item() if not index.dtype.is_floating_point else index
-    if isinstance(index, (bool, np.bool_)) or not isinstance(index, (int, np.integer)):
+    if not is_int(index, numpy=True):
         raise ParameterTypeError(f"{where}: index must be an int, got {describe(index)}")
     index = int(index)
     if not -length <= index < length:

@@ -19,8 +19,8 @@ import torch
 from torch import nn
 from torch.nn.utils import skip_init
 
-from spirograph._checks import check_int, check_names, check_space, check_tensor
-from spirograph.space import PARAMETER_NAMES, ParameterSpace
+from spirograph._checks import check_int, check_names, check_tensor
+from spirograph.space import PARAMETER_NAMES, ParameterSpace, check_space
 
 __all__ = ["OracleEncoder", "PixelEncoder", "RandomEncoder"]
 
@@ -130,7 +130,11 @@ class OracleEncoder(nn.Module):
     def __init__(self, names: Sequence[str] | None = None, *, space: ParameterSpace | None = None) -> None:
         super().__init__()
         space = check_space(space, where="OracleEncoder")
-        chosen = space.targets if names is None else check_names(names, "names", where="OracleEncoder")
+        chosen = (
+            space.targets
+            if names is None
+            else check_names(names, "names", where="OracleEncoder", allowed=PARAMETER_NAMES)
+        )
         self.names = chosen
         self.index = [PARAMETER_NAMES.index(n) for n in chosen]
 

@@ -30,10 +30,10 @@ from typing import Any, Literal, get_args
 
 from torch import nn
 
-from spirograph._checks import check_choice, check_instance, check_names, check_number, check_space
+from spirograph._checks import check_choice, check_instance, check_names, check_number
 from spirograph.errors import ParameterError, ParameterTypeError
 from spirograph.evaluation import Encoder, EvaluationResult, evaluate
-from spirograph.space import ParameterSpace
+from spirograph.space import PARAMETER_NAMES, ParameterSpace, check_space
 
 __all__ = ["SHIFT_FAMILIES", "RobustnessResult", "ShiftFamily", "robustness"]
 
@@ -73,7 +73,7 @@ class ShiftFamily:
         if not self.name:
             raise ParameterError("ShiftFamily: `name` must be a non-empty string, got ''")
         check_choice(self.kind, "kind", _KINDS, where=where)
-        parameters = check_names(self.parameters, "parameters", where=where)
+        parameters = check_names(self.parameters, "parameters", where=where, allowed=PARAMETER_NAMES)
         if isinstance(self.grid, (str, bytes)) or not isinstance(self.grid, Sequence):
             raise ParameterTypeError(
                 f"{where}: `grid` must be a non-empty sequence of finite numbers, got {type(self.grid).__name__}"

@@ -205,7 +205,7 @@ class ParameterSpace:
 
     def __post_init__(self) -> None:
         check_instance(self.bounds, "bounds", Mapping, where="ParameterSpace", expected="a mapping name -> (low, high)")
-        check_names(list(self.bounds), "bounds", where="ParameterSpace", allow_empty=True)
+        check_names(list(self.bounds), "bounds", where="ParameterSpace", allowed=PARAMETER_NAMES, allow_empty=True)
         merged = {name: _check_bound(name, self.bounds.get(name, DEFAULT_BOUNDS[name])) for name in PARAMETER_NAMES}
         object.__setattr__(self, "bounds", MappingProxyType(merged))
         # Small constant tensors per (what, dtype, device), made once: a training step then
@@ -230,7 +230,7 @@ class ParameterSpace:
 
     @staticmethod
     def _names(names: Iterable[str], argument: str) -> tuple[str, ...]:
-        return check_names(names, argument, where="ParameterSpace", allow_empty=True)
+        return check_names(names, argument, where="ParameterSpace", allowed=PARAMETER_NAMES, allow_empty=True)
 
     # ------------------------------------------------------------------ derived views
     @property
@@ -503,6 +503,25 @@ class ParameterSpace:
     def __repr__(self) -> str:
         changed = {n: b for n, b in self.bounds.items() if tuple(b) != DEFAULT_BOUNDS[n]}
         return f"ParameterSpace(targets={self.targets}, nuisance={self.nuisance}, changed_bounds={changed})"
+
+
+def check_space(
+    space: Any, name: str = "space", *, where: str, default: ParameterSpace | None = None
+) -> ParameterSpace:
+    """A [`ParameterSpace`][spirograph.space.ParameterSpace]; ``None`` gives ``default`` (the paper's space if none).
+
+    Args:
+        space: the value to check.
+        name: the argument's name, for the message.
+        where: the caller, for the message.
+        default: what ``None`` stands for; ``None`` means ``ParameterSpace()``.
+
+    Raises:
+        ParameterTypeError: ``space`` is neither a ``ParameterSpace`` nor ``None``.
+    """
+    if space is None:
+        return ParameterSpace() if default is None else default
+    return check_instance(space, name, ParameterSpace, where=where, expected="a ParameterSpace or None")
 
 
 def _check_last_dim(tensor: Any, size: int, where: str, argument: str) -> None:

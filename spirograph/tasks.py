@@ -20,9 +20,9 @@ from typing import overload
 
 import torch
 
-from spirograph._checks import check_instance, check_int, check_names, check_number, check_space, check_tensor
+from spirograph._checks import check_instance, check_int, check_names, check_number, check_tensor
 from spirograph.errors import ParameterError
-from spirograph.space import PARAMETER_NAMES, ParameterSpace
+from spirograph.space import PARAMETER_NAMES, ParameterSpace, check_space
 
 __all__ = [
     "Task",
@@ -199,7 +199,7 @@ def tasks_from_names(names: Sequence[str], space: ParameterSpace | None = None) 
         ('h', 'm')
     """
     space = check_space(space, where="tasks_from_names")
-    chosen = check_names(names, "names", where="tasks_from_names")
+    chosen = check_names(names, "names", where="tasks_from_names", allowed=PARAMETER_NAMES)
     variances = space.prior_variance(chosen)
     means = space.prior_mean(chosen)
     return TaskSet(

@@ -16,10 +16,10 @@ import secrets
 import torch
 from torch import nn
 
-from spirograph._checks import check_int, check_space, check_tensor
+from spirograph._checks import check_int, check_tensor
 from spirograph.errors import ParameterError
 from spirograph.render import Normalize, RenderSettings, SettingsView, render, resolve_settings
-from spirograph.space import ParameterSpace
+from spirograph.space import ParameterSpace, check_space
 
 __all__ = ["SpirographTransform"]
 

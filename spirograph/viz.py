@@ -31,13 +31,12 @@ from spirograph._checks import (
     check_int,
     check_names,
     check_number,
-    check_space,
     check_tensor,
 )
 from spirograph.errors import ParameterError, ParameterTypeError
 from spirograph.files import atomic_write
 from spirograph.render import Normalize, render
-from spirograph.space import PARAMETER_NAMES, ParameterSpace
+from spirograph.space import PARAMETER_NAMES, ParameterSpace, check_space
 
 __all__ = [
     "image_grid",
@@ -329,7 +328,7 @@ def parameters_from_mapping(values: Mapping[str, float], *, space: ParameterSpac
     where = "parameters_from_mapping"
     space = check_space(space, where=where)
     check_instance(values, "values", Mapping, where=where, expected="a mapping")
-    check_names(list(values), "values", where=where, allow_empty=True)
+    check_names(list(values), "values", where=where, allowed=PARAMETER_NAMES, allow_empty=True)
     vector = list(space.prior_mean())
     for name, value in values.items():
         vector[PARAMETER_NAMES.index(name)] = check_number(value, name, where=where)

@@ -149,3 +149,124 @@ def test_importing_the_dataset_loads_no_hub_module() -> None:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
     assert result.stdout.strip() == "[]"
+
+
+# ---------------------------------------------------------------- the training modules are layers
+# Each module of the training code imports only the ones listed before it in this order.
+TRAINING_LAYERS = ["config", "model", "distributed", "checkpoints", "train"]
+
+
+def package_imports(text: str, package: str) -> set[str]:
+    """Every ``spirograph`` module a module's source imports, at any depth of its code.
+
+    ``from a.b import c`` counts as ``a.b`` and ``a.b.c`` (``c`` may be a module).
+    """
+    found = set()
+    for node in ast.walk(ast.parse(text)):
+        if isinstance(node, ast.ImportFrom):
+            base = package.split(".")[: len(package.split(".")) - node.level + 1] if node.level else []
+            source = ".".join([*base, *([node.module] if node.module else [])])
+            if source.split(".")[0] == "spirograph":
+                found |= {source, *(f"{source}.{alias.name}" for alias in node.names)}
+        elif isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names if alias.name.split(".")[0] == "spirograph"}
+    return found
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "from spirograph.baselines.train import train\n",
+        "from spirograph.baselines import train\n",
+        "from . import train\n",
+        "from .train import main\n",
+        "import spirograph.baselines.train\n",
+        "def f():\n    from spirograph.baselines.train import train\n",
+    ],
+)
+def test_the_import_check_catches_each_kind(text: str) -> None:
+    assert "spirograph.baselines.train" in package_imports(text, "spirograph.baselines")
+
+
+def test_the_import_check_passes_other_imports() -> None:
+    text = "import torch\nfrom spirograph.errors import ConfigError\nfrom . import config\n"
+    assert package_imports(text, "spirograph.baselines") == {
+        "spirograph.errors",
+        "spirograph.errors.ConfigError",
+        "spirograph.baselines",
+        "spirograph.baselines.config",
+    }
+
+
+def test_the_training_modules_import_no_later_layer() -> None:
+    upward = []
+    for index, name in enumerate(TRAINING_LAYERS):
+        later = {f"spirograph.baselines.{other}" for other in TRAINING_LAYERS[index + 1 :]}
+        path = PACKAGE / "baselines" / f"{name}.py"
+        upward += [
+            f"{name} imports {module}" for module in package_imports(path.read_text(), _package_of(path)) & later
+        ]
+    assert upward == []
+
+
+def test_the_checks_import_nothing_of_the_package_but_the_errors() -> None:
+    # Every module of the package uses `_checks`; an import of another module there is a circle.
+    path = PACKAGE / "_checks.py"
+    imported = package_imports(path.read_text(), _package_of(path))
+    assert "spirograph.errors" in imported
+    assert sorted(m for m in imported if m != "spirograph.errors" and not m.startswith("spirograph.errors.")) == []
+
+
+# ---------------------------------------------------------------- the int and number tests have one home
+NUMERIC_TYPES = {"int", "float", "integer", "floating", "Real", "Integral", "Number"}
+
+
+def _isinstance_types(node: ast.expr) -> set[str]:
+    """The type names an ``isinstance(x, T)`` (or ``not isinstance(...)``) tests; empty for anything else."""
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
+        node = node.operand
+    if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "isinstance"):
+        return set()
+    if len(node.args) != 2:
+        return set()
+    kinds = node.args[1].elts if isinstance(node.args[1], ast.Tuple) else [node.args[1]]
+    return {kind.attr if isinstance(kind, ast.Attribute) else getattr(kind, "id", "") for kind in kinds}
+
+
+def inline_number_checks(text: str) -> list[int]:
+    """Lines where one condition tests a value for ``bool`` beside ``int``/``float``: ``is_int``'s job."""
+    found = []
+    for node in ast.walk(ast.parse(text)):
+        if isinstance(node, ast.BoolOp):
+            kinds = set().union(*(_isinstance_types(value) for value in node.values))
+            if kinds & {"bool", "bool_"} and kinds & NUMERIC_TYPES:
+                found.append(node.lineno)
+    return found
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "ok = isinstance(v, bool) or not isinstance(v, int) or v < 1\n",
+        "ok = not isinstance(v, bool) and isinstance(v, (int, float))\n",
+        "ok = isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))\n",
+        "ok = isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(v)\n",
+    ],
+)
+def test_the_number_check_finds_each_spelling(text: str) -> None:
+    assert inline_number_checks(text) == [1]
+
+
+def test_the_number_check_passes_other_conditions() -> None:
+    text = "a = not isinstance(v, bool)\nb = isinstance(v, bool) or not math.isfinite(n)\nc = is_int(v) and v > 0\n"
+    assert inline_number_checks(text) == []
+
+
+def test_no_module_but_the_checks_tests_for_ints_and_numbers_inline() -> None:
+    found = [
+        f"{path.relative_to(ROOT)}:{line}"
+        for path in sorted(PACKAGE.rglob("*.py"))
+        if path != PACKAGE / "_checks.py"
+        for line in inline_number_checks(path.read_text())
+    ]
+    assert found == []

@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 import torch
 
-from spirograph import ParameterSpace
 from spirograph._checks import (
     check_bool,
     check_callable,
@@ -18,12 +17,14 @@ from spirograph._checks import (
     check_int,
     check_names,
     check_number,
-    check_space,
     check_subset,
     check_tensor,
     describe,
+    is_int,
+    is_number,
 )
 from spirograph.errors import ConfigError, ParameterError, ParameterTypeError, SpirographError
+from spirograph.space import PARAMETER_NAMES
 
 
 def test_check_int_accepts_ints_and_numpy_ints() -> None:
@@ -88,18 +89,20 @@ def test_check_bool_and_choice() -> None:
 
 
 def test_check_names() -> None:
-    assert check_names(["m", "h"], "names", where="f") == ("m", "h")
-    assert check_names((), "names", where="f", allow_empty=True) == ()
+    assert check_names(["m", "h"], "names", where="f", allowed=PARAMETER_NAMES) == ("m", "h")
+    assert check_names((), "names", where="f", allowed=PARAMETER_NAMES, allow_empty=True) == ()
     with pytest.raises(ParameterError, match=r"^f: `names` has unknown names \['q'\]; valid names are \['m', "):
-        check_names(["m", "q"], "names", where="f")
+        check_names(["m", "q"], "names", where="f", allowed=PARAMETER_NAMES)
     with pytest.raises(ParameterError, match=r"^f: `names` repeats a name: \['m', 'm'\]$"):
-        check_names(["m", "m"], "names", where="f")
+        check_names(["m", "m"], "names", where="f", allowed=PARAMETER_NAMES)
     with pytest.raises(ParameterError, match=r"^f: `names` must name at least one of"):
-        check_names([], "names", where="f")
+        check_names([], "names", where="f", allowed=PARAMETER_NAMES)
     with pytest.raises(ParameterTypeError, match=r"^f: `names` must be a sequence of names, got str 'mh'$"):
-        check_names("mh", "names", where="f")
+        check_names("mh", "names", where="f", allowed=PARAMETER_NAMES)
     with pytest.raises(ParameterTypeError, match=r"got int 3$"):
-        check_names(["m", 3], "names", where="f")
+        check_names(["m", 3], "names", where="f", allowed=PARAMETER_NAMES)
+    with pytest.raises(ParameterError, match=r"^f: `names` has unknown names \['m'\]; valid names are \['a', 'b'\]$"):
+        check_names(["a", "m"], "names", where="f", allowed=("a", "b"))
 
 
 def test_check_tensor_shapes() -> None:
@@ -118,16 +121,11 @@ def test_check_tensor_shapes() -> None:
         check_tensor([0.0] * 4, "p", where="f", shape=(4,))
 
 
-def test_check_instance_callable_space_and_describe() -> None:
+def test_check_instance_callable_and_describe() -> None:
     with pytest.raises(ParameterTypeError, match=r"^f: `g` must be a Generator, got int 3$"):
         check_instance(3, "g", torch.Generator, where="f")
     with pytest.raises(ParameterTypeError, match=r"^f: `fn` must be callable, got int 3$"):
         check_callable(3, "fn", where="f")
-    assert check_space(None, where="f") == ParameterSpace()
-    default = ParameterSpace(targets=("m",))
-    assert check_space(None, where="f", default=default) is default
-    with pytest.raises(ParameterTypeError, match=r"^f: `base` must be a ParameterSpace or None, got str 'x'$"):
-        check_space("x", "base", where="f")
     assert describe("a" * 200).endswith("...") and len(describe("a" * 200)) < 100
 
 
@@ -165,3 +163,61 @@ def test_check_subset() -> None:
     for value in (True, "half", np.float32(0.5)):
         with pytest.raises(ParameterTypeError, match=r"^f: `subset` must be an int count or a float fraction, got "):
             check_subset(value, 20, where="f")
+
+
+@pytest.mark.parametrize(
+    ("value", "plain", "with_numpy"),
+    [
+        (3, True, True),
+        (-2, True, True),
+        (np.int64(3), False, True),
+        (True, False, False),
+        (np.bool_(True), False, False),
+        (3.0, False, False),
+        ("3", False, False),
+        (None, False, False),
+    ],
+)
+def test_is_int(value: object, plain: bool, with_numpy: bool) -> None:
+    assert is_int(value) is plain
+    assert is_int(value, numpy=True) is with_numpy
+
+
+@pytest.mark.parametrize(
+    ("value", "plain", "with_numpy", "finite"),
+    [
+        (3, True, True, True),
+        (0.5, True, True, True),
+        (np.float64(0.5), True, True, True),  # a float subclass
+        (np.float32(0.5), False, True, False),
+        (np.int64(3), False, True, False),
+        (math.inf, True, True, False),
+        (math.nan, True, True, False),
+        (True, False, False, False),
+        (np.bool_(False), False, False, False),
+        ("0.5", False, False, False),
+        (None, False, False, False),
+    ],
+)
+def test_is_number(value: object, plain: bool, with_numpy: bool, finite: bool) -> None:
+    assert is_number(value) is plain
+    assert is_number(value, numpy=True) is with_numpy
+    assert is_number(value, finite=True) is finite
+
+
+def test_the_checks_and_the_tests_agree() -> None:
+    # check_int and check_number accept exactly what is_int and is_number accept with numpy=True.
+    for value in (3, np.int64(3), True, np.bool_(True), 3.0, "3", None):
+        accepted = True
+        try:
+            check_int(value, "n", where="f")
+        except ParameterTypeError:
+            accepted = False
+        assert accepted is is_int(value, numpy=True), value
+    for value in (3, 0.5, np.float32(0.5), np.int64(3), True, np.bool_(True), "0.5", None):
+        accepted = True
+        try:
+            check_number(value, "x", where="f")
+        except ParameterTypeError:
+            accepted = False
+        assert accepted is is_number(value, numpy=True), value

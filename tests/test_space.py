@@ -12,7 +12,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from spirograph.errors import ParameterError, ParameterTypeError
-from spirograph.space import DEFAULT_BOUNDS, DEFAULT_TARGETS, PARAMETER_NAMES, ParameterSpace, hash_uniform
+from spirograph.space import (
+    DEFAULT_BOUNDS,
+    DEFAULT_TARGETS,
+    PARAMETER_NAMES,
+    ParameterSpace,
+    check_space,
+    hash_uniform,
+)
 
 NUISANCE = ("h", "fore_g", "fore_b", "back_r", "back_g", "back_b")
 
@@ -483,3 +490,13 @@ def test_pickle_round_trip_keeps_the_space() -> None:
     assert copy == space and copy.bounds["h"] == (1.0, 2.0) and copy.nuisance_names == space.nuisance_names
     first = space.sample_nuisance_block(4, generator=torch.Generator().manual_seed(1))
     assert torch.equal(copy.sample_nuisance_block(4, generator=torch.Generator().manual_seed(1)), first)
+
+
+def test_check_space_gives_the_default_for_none_and_refuses_other_types() -> None:
+    assert check_space(None, where="f") == ParameterSpace()
+    default = ParameterSpace(targets=("m",))
+    assert check_space(None, where="f", default=default) is default
+    space = ParameterSpace(targets=("h",))
+    assert check_space(space, where="f", default=default) is space
+    with pytest.raises(ParameterTypeError, match=r"^f: `base` must be a ParameterSpace or None, got str 'x'$"):
+        check_space("x", "base", where="f")

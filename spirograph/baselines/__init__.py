@@ -8,6 +8,8 @@ imports it. ``python -m spirograph.baselines CONFIG.json`` trains from a configu
 
 from __future__ import annotations
 
+from spirograph.baselines.checkpoints import CHECKPOINT_FORMAT, load_checkpoint, load_encoder
+from spirograph.baselines.config import BATCH_STATISTICS, LR_SCHEDULES, PRECISIONS, TrainConfig
 from spirograph.baselines.encoders import (
     ENCODER_INITS,
     ENCODERS,
@@ -28,17 +30,7 @@ from spirograph.baselines.penalty import (
     rademacher,
 )
 from spirograph.baselines.results import LeaderboardResult
-from spirograph.baselines.train import (
-    BATCH_STATISTICS,
-    CHECKPOINT_FORMAT,
-    LR_SCHEDULES,
-    PRECISIONS,
-    TrainConfig,
-    TrainResult,
-    load_checkpoint,
-    load_encoder,
-    train,
-)
+from spirograph.baselines.train import TrainResult, train
 
 __all__ = [
     "BATCH_STATISTICS",

@@ -35,13 +35,14 @@ from typing import Any, cast
 import torch
 from torch import nn
 
+from spirograph._checks import is_int, is_number
 from spirograph.errors import ConfigError
 
 __all__ = ["LARS", "capped_cosine", "parameter_groups", "scaled_learning_rate", "warmup_cosine"]
 
 
 def _check_number(value: Any, where: str, argument: str, *, low: float = 0.0, strict: bool = False) -> float:
-    ok = not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
+    ok = is_number(value, finite=True)
     if not ok or (value <= low if strict else value < low):
         bound = f"> {low}" if strict else f">= {low}"
         raise ConfigError(f"{where}: `{argument}` must be a finite number {bound}, got {value!r}")
@@ -50,7 +51,7 @@ def _check_number(value: Any, where: str, argument: str, *, low: float = 0.0, st
 
 def _check_counts(where: str, **counts: Any) -> None:
     for argument, value in counts.items():
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        if not is_int(value) or value < 0:
             raise ConfigError(f"{where}: `{argument}` must be an int >= 0, got {value!r}")
 
 
@@ -197,7 +198,7 @@ def parameter_groups(
 
 def scaled_learning_rate(batch_size: int, base: float = 1.5) -> float:
     """The linear scaling rule ``lr = base * batch_size / 256`` (3.0 at batch 512 in the paper)."""
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+    if not is_int(batch_size) or batch_size < 1:
         raise ConfigError(f"scaled_learning_rate: `batch_size` must be an int >= 1, got {batch_size!r}")
     return _check_number(base, "scaled_learning_rate", "base") * batch_size / 256
 

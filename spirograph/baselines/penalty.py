@@ -32,7 +32,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from spirograph._checks import check_bool, check_device, check_instance, check_int
+from spirograph._checks import check_bool, check_device, check_instance, check_int, is_int, is_number
 from spirograph.dataset import Spirograph
 from spirograph.errors import ParameterError
 from spirograph.transform import SpirographTransform
@@ -165,9 +165,9 @@ def _check_penalty_inputs(
         raise ParameterError(
             "gradient_penalty: `nuisance` must require grad (render the features from it with requires_grad=True)"
         )
-    if isinstance(n_samples, bool) or not isinstance(n_samples, int) or n_samples < 1:
+    if not is_int(n_samples) or n_samples < 1:
         raise ParameterError(f"gradient_penalty: `n_samples` must be an int >= 1, got {n_samples!r}")
-    if clamp is not None and (isinstance(clamp, bool) or not isinstance(clamp, (int, float)) or not clamp > 0):
+    if clamp is not None and (not is_number(clamp) or not clamp > 0):
         raise ParameterError(f"gradient_penalty: `clamp` must be a number > 0 or None, got {clamp!r}")
     batch, p = nuisance.shape
     if isinstance(sample_nuisance, torch.Tensor):

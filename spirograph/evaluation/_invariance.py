@@ -11,7 +11,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from spirograph._checks import check_bool, check_instance, check_int, check_space
+from spirograph._checks import check_bool, check_instance, check_int
 from spirograph.dataset import Spirograph
 from spirograph.errors import ParameterError
 from spirograph.evaluation._encoding import (
@@ -27,7 +27,7 @@ from spirograph.evaluation._encoding import (
 from spirograph.evaluation._protocol import evaluate
 from spirograph.evaluation._records import InvarianceResult
 from spirograph.probes import ProbeMethod
-from spirograph.space import ParameterSpace
+from spirograph.space import ParameterSpace, check_space
 from spirograph.tasks import nuisance_tasks
 
 __all__ = ["invariance"]

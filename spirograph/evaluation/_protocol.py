@@ -23,7 +23,6 @@ from spirograph._checks import (
     check_instance,
     check_int,
     check_number,
-    check_space,
 )
 from spirograph.dataset import Spirograph
 from spirograph.errors import ParameterError
@@ -38,7 +37,7 @@ from spirograph.evaluation._encoding import (
 )
 from spirograph.evaluation._records import EvaluationResult
 from spirograph.probes import PROBE_METHODS, LinearProbe, ProbeMethod
-from spirograph.space import ParameterSpace
+from spirograph.space import ParameterSpace, check_space
 from spirograph.tasks import TaskSet, target_tasks
 
 __all__ = ["PAPER_N_DRAWS", "evaluate", "feature_averaging"]

@@ -34,6 +34,7 @@ except ImportError:  # say how to install the extra instead of a bare ModuleNotF
     require_hub("spirograph.hub.builder")
     raise
 
+from spirograph._checks import is_int
 from spirograph._version import __version__
 from spirograph.dataset import SPLITS
 from spirograph.errors import ConfigError
@@ -82,7 +83,7 @@ class SpirographBuilderConfig(datasets.BuilderConfig):
             value = getattr(self, name)
             if value is None and name == "subset":
                 continue
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            if not is_int(value) or value < 1:
                 raise ConfigError(f"SpirographBuilderConfig: `{name}` must be an int >= 1, got {value!r}")
 
     @property

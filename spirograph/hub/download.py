@@ -42,7 +42,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from spirograph._checks import check_choice, check_instance, check_int
+from spirograph._checks import check_choice, check_instance, check_int, is_int
 from spirograph.dataset import SPLITS
 from spirograph.errors import ChecksumError, ConfigError, HubError, ParameterError
 from spirograph.hub._extra import require_hub
@@ -245,7 +245,7 @@ def _read_manifest(path: Path, repo_id: str) -> dict[str, Any]:
 def _shard_rows(entry: dict[str, Any], relative: str, where: str) -> int:
     """The row count a manifest entry gives a shard (a shard holds at least one row)."""
     rows = entry.get("num_rows")
-    if isinstance(rows, bool) or not isinstance(rows, int) or rows < 1:
+    if not is_int(rows) or rows < 1:
         raise HubError(f"{where}: {MANIFEST_NAME} gives file {relative!r} {rows!r} rows, not an int >= 1")
     return rows
 

@@ -43,6 +43,7 @@ from typing import Any
 
 import torch
 
+from spirograph._checks import is_int
 from spirograph._version import __version__
 from spirograph.dataset import DATASET_VERSION, SPLITS, Spirograph
 from spirograph.errors import ConfigError, ExportError, HubError
@@ -74,7 +75,7 @@ _GRID_SCALE = 2
 
 
 def _check_positive_int(value: Any, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+    if not is_int(value) or value < 1:
         raise ConfigError(f"export: `{name}` must be an int >= 1, got {value!r}")
     return value
 

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from spirograph._checks import is_int
 from spirograph.errors import ChecksumError, HubError, ParameterError
 from spirograph.hub._extra import require_hub
 from spirograph.hub.download import _decode, _shard_rows
@@ -90,7 +91,7 @@ def load_local(
         raise ParameterError(f"load_local: `path` must be a folder path, got {type(path).__name__}")
     if split not in HUB_SPLITS:
         raise ParameterError(f"load_local: `split` must be one of {list(HUB_SPLITS)}, got {split!r}")
-    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+    if limit is not None and (not is_int(limit) or limit < 1):
         raise ParameterError(f"load_local: `limit` must be an int >= 1 or None, got {limit!r}")
     folder = Path(path)
     if not folder.is_dir():

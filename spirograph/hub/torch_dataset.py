@@ -23,14 +23,14 @@ from typing import Any, get_args
 
 import torch
 
-from spirograph._checks import check_callable, check_choice, check_space, check_subset
+from spirograph._checks import check_callable, check_choice, check_subset
 from spirograph.dataset import SPLIT_ALIASES, SPLITS, Mode, Spirograph
 from spirograph.errors import ParameterError
 from spirograph.hub._extra import require_hub
 from spirograph.hub.download import load_split
 from spirograph.hub.local import load_local
 from spirograph.render import Normalize, RenderSettings, resolve_settings
-from spirograph.space import ParameterSpace
+from spirograph.space import ParameterSpace, check_space
 
 __all__ = ["hub_dataset", "local_dataset"]
 

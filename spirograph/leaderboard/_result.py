@@ -11,19 +11,16 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from spirograph._checks import is_int, is_number
 from spirograph.errors import ConfigError
 from spirograph.files import atomic_write_text
 
 __all__ = ["LeaderboardResult"]
-
-_NUMBER = (int, float)
-
 
 @dataclass
 class LeaderboardResult:
@@ -144,9 +141,9 @@ def _check_field(name: str, annotation: str, value: Any) -> None:
     if kind == "str":
         ok = isinstance(value, str)
     elif kind == "int":
-        ok = isinstance(value, int) and not isinstance(value, bool)
+        ok = is_int(value)
     elif kind == "float":
-        ok = isinstance(value, _NUMBER) and not isinstance(value, bool) and math.isfinite(value)
+        ok = is_number(value, finite=True)
     else:  # dict[str, Any]
         ok = isinstance(value, dict)
     if not ok:
@@ -154,8 +151,7 @@ def _check_field(name: str, annotation: str, value: Any) -> None:
 
 
 def _check_number(name: str, value: Any) -> None:
-    ok = isinstance(value, _NUMBER) and not isinstance(value, bool) and math.isfinite(value)
-    if not ok:
+    if not is_number(value, finite=True):
         raise ConfigError(f"LeaderboardResult: `{name}` must be a finite number, got {type(value).__name__} {value!r:.60}")
 
 
