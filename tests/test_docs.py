@@ -282,3 +282,16 @@ def test_api_pages_open_with_the_module_docstring_alone() -> None:
             continue
         text = page.read_text(encoding="utf-8")
         assert re.match(r"# [^\n]+\n\n::: spirograph", text), f"{page.name} has text between its title and :::"
+
+
+def test_the_normalisation_labels_are_legible_at_page_width() -> None:
+    # The page column is about 690 px wide in a 1280 px window; the figure is shrunk to it.
+    with Image.open(DOCS / "assets" / "normalisation.png") as picture:
+        gray = np.asarray(picture.convert("L"))
+    first_image = int(np.argmax((gray < 250).mean(axis=0) > 0.5))  # the label margin ends here
+    dark_rows = (gray[:, :first_image] < 128).any(axis=1)
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], dark_rows.astype(int), [0]])))
+    heights = edges[1::2] - edges[::2]  # one run of dark rows per label
+    assert len(heights) == 2, heights
+    shown = heights * min(1.0, 690 / gray.shape[1])
+    assert shown.min() >= 12, f"labels {shown} px tall at page width"
