@@ -295,3 +295,11 @@ def test_the_normalisation_labels_are_legible_at_page_width() -> None:
     assert len(heights) == 2, heights
     shown = heights * min(1.0, 690 / gray.shape[1])
     assert shown.min() >= 12, f"labels {shown} px tall at page width"
+
+
+def test_the_pages_agree_that_no_hub_copy_is_published() -> None:
+    # Until one is, every page that mentions a Hub copy says none is published.
+    for page in (ROOT / "README.md", DOCS / "index.md", DOCS / "hub.md"):
+        text = " ".join(page.read_text(encoding="utf-8").split()).lower()
+        assert "hugging face hub" in text, page.name
+        assert "no official copy is published yet" in text, page.name
