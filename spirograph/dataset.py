@@ -217,6 +217,9 @@ class Spirograph(SettingsView, Dataset):
     Items are ``(image, target)``: ``image`` float32 ``(3, size, size)`` in ``[0, 1]``
     rendered from the item's ten parameters (one fixed nuisance draw per item, so the
     dataset is static), ``target`` float32 ``(len(space.targets),)`` in target order.
+    ``dataset[[i, j, ...]]`` (a list of indices) is a whole batch ``(images, targets)``,
+    rendered in one call, and [`loader()`][spirograph.dataset.Spirograph.loader] builds the
+    ``DataLoader`` that fetches batches that way.
     Nothing is downloaded: the parameters come from the split's seed. A dataset of rows
     read elsewhere (a published copy, an export folder) is made with
     [`from_rows()`][spirograph.dataset.Spirograph.from_rows].
@@ -641,9 +644,8 @@ class SpirographViews(Dataset):
     def __getitem__(self, index: int | Sequence[int] | torch.Tensor | np.ndarray) -> Any:
         """Item ``index``, ``(views, target)``, or the batch ``(views, targets)`` for a list of indices.
 
-        As [`Spirograph.__getitem__`][spirograph.dataset.Spirograph.__getitem__]: a list of
-        ``n`` indices gives what ``DataLoader``'s default collation makes of those items,
-        rendered in one call.
+        As for a `Spirograph`: a list of ``n`` indices gives what ``DataLoader``'s default
+        collation makes of those items, rendered in one call.
 
         Shape:
             views ``(n, n_draws, 3, size, size)``, targets ``(n, len(target_names))``.
