@@ -273,15 +273,21 @@ def _run_info(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(data, indent=2))
         return 0
+    priors = [f"U({row['low']:g}, {row['high']:g})" for row in data["parameters"]]
+    # Each column as wide as its longest entry, so every row lines up.
+    name_width = max(len("name"), *(len(row["name"]) for row in data["parameters"]))
+    meaning_width = max(len("meaning"), *(len(row["meaning"]) for row in data["parameters"]))
+    prior_width = max(len("prior"), *(len(prior) for prior in priors))
     lines = [
         f"spirograph {data['version']} (dataset {data['dataset_version']})",
         "",
         "Parameters (canonical order; prior U(low, high)):",
-        f"  {'name':<8} {'meaning':<22} {'prior':<14} role",
+        f"  {'name':<{name_width}}  {'meaning':<{meaning_width}}  {'prior':<{prior_width}}  role",
     ]
-    for row in data["parameters"]:
-        prior = f"U({row['low']:g}, {row['high']:g})"
-        lines.append(f"  {row['name']:<8} {row['meaning']:<22} {prior:<14} {row['role']}")
+    for row, prior in zip(data["parameters"], priors, strict=True):
+        lines.append(
+            f"  {row['name']:<{name_width}}  {row['meaning']:<{meaning_width}}  {prior:<{prior_width}}  {row['role']}"
+        )
     lines += ["", "Splits:", f"  {'name':<6} {'size':>8} {'seed':>10}"]
     for split in data["splits"]:
         lines.append(f"  {split['name']:<6} {split['size']:>8,} {split['seed']:>10}")
@@ -415,19 +421,33 @@ def _run_export(args: argparse.Namespace) -> int:
         progress=not args.quiet,
         num_proc=args.num_proc,
     )
-    print(folder)
+    if not args.quiet:  # the summary reads the manifest; skip that too
+        print(f"wrote {folder} ({_export_summary(folder)})")
     return 0
 
 
+def _export_summary(folder: Path) -> str:
+    """``"config v1: train 100,000, val 10,000 rows; 7 files"``, from the export's manifest."""
+    manifest = json.loads((Path(folder) / "manifest.json").read_text(encoding="utf-8"))
+    configs = [
+        f"config {name}: " + ", ".join(f"{split} {info['num_rows']:,}" for split, info in layout["splits"].items())
+        for name, layout in manifest["configs"].items()
+    ]
+    return f"{'; '.join(configs)} rows; {len(manifest['files'])} files"
+
+
 def _run_verify(args: argparse.Namespace) -> int:
-    from spirograph.errors import ExportError
+    if not args.folder.is_dir():
+        raise _UsageError(f"DIR must be a folder written by `spirograph export`, got {str(args.folder)!r}")
+    from spirograph.errors import ExportError, MissingDependencyError
     from spirograph.hub import verify_export
 
     try:
         manifest = verify_export(args.folder)
-    except ExportError as error:
-        # The export does not match (exit 1, like `sha256sum --check`), not a bad argument.
-        print(f"spirograph verify: {_one_line(error)}", file=sys.stderr)
+    except (ExportError, MissingDependencyError) as error:
+        # The export does not match (exit 1, like `sha256sum --check`), not a bad argument. The
+        # message names the command, not the library function that ran it.
+        print(f"spirograph verify: error: {_one_line(error).removeprefix('verify_export: ')}", file=sys.stderr)
         return 1
     _say(args.quiet, f"{args.folder}: all {len(manifest['files'])} files match manifest.json")
     return 0
@@ -719,7 +739,8 @@ def _add_verify(commands: Any) -> None:
         "verify",
         "check every file of an exported folder against its manifest",
         "Check that every file listed in DIR/manifest.json is present with its SHA-256, size and rows, and "
-        "that no unlisted data file is there. Exit status 0 if all match, 1 naming the first file that does not.",
+        "that no unlisted data file is there. Exit status 0 if all match, 1 naming the first file that does not. "
+        'Needs the hub extra (python -m pip install "spirograph-dataset[hub]").',
         ["spirograph verify hf/"],
     )
     verify.add_argument("folder", type=Path, metavar="DIR", help="the exported folder")

@@ -5,21 +5,38 @@ with the counter-based sampler of [`spirograph.space`][spirograph.space]: row ``
 of ``(seed, i)``, the same bytes in every process, worker, rank and machine. Images
 are rendered from the table when asked for, whole batches at a time through
 ``__getitems__`` (which `torch.utils.data.DataLoader` calls with a batch size).
+
+Indexing with a list of indices gives a whole batch, ``dataset[[3, 1, 4]]`` is
+``(images, targets)`` stacked along a first axis, as indexing a Hugging Face dataset with a
+list does. [`Spirograph.loader()`][spirograph.dataset.Spirograph.loader] builds the
+`DataLoader` that uses it: it yields the same batches as ``DataLoader(dataset,
+batch_size=...)``, in the same order, without splitting each batch into items and stacking
+them back.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset
+from torch.utils.data import (
+    BatchSampler,
+    DataLoader,
+    Dataset,
+    RandomSampler,
+    Sampler,
+    SequentialSampler,
+    default_collate,
+)
 
 from spirograph._checks import (
+    check_bool,
     check_callable,
     check_choice,
+    check_instance,
     check_int,
     check_subset,
     check_tensor,
@@ -117,6 +134,49 @@ def _check_index(index: Any, length: int, where: str) -> int:
     return index % length
 
 
+def _is_batch_index(index: Any) -> bool:
+    """Whether ``dataset[index]`` asks for a batch: a list or tuple, or an array or tensor of one or more axes."""
+    if isinstance(index, (list, tuple)):
+        return True
+    return isinstance(index, (np.ndarray, torch.Tensor)) and index.ndim > 0
+
+
+# DataLoader arguments that `loader()` sets itself: a batch sampler built from its own arguments,
+# and no collation (each batch arrives whole).
+_LOADER_OWNS = ("batch_size", "batch_sampler", "collate_fn")
+
+
+def _batched_loader(
+    dataset: Spirograph | SpirographViews,
+    batch_size: int,
+    shuffle: bool,
+    sampler: Sampler[int] | Iterable[int] | None,
+    drop_last: bool,
+    generator: torch.Generator | None,
+    options: dict[str, Any],
+    where: str,
+) -> DataLoader[Any]:
+    """A DataLoader whose every fetch is one ``dataset[list of indices]`` call; see `Spirograph.loader`."""
+    batch_size = check_int(batch_size, "batch_size", where=where, minimum=1)
+    check_bool(shuffle, "shuffle", where=where)
+    check_bool(drop_last, "drop_last", where=where)
+    if generator is not None:
+        check_instance(generator, "generator", torch.Generator, where=where, expected="a torch.Generator or None")
+    for name in _LOADER_OWNS:
+        if name in options:
+            raise ParameterError(f"{where}: `{name}` is set by the loader itself, got {name}={options[name]!r}")
+    if sampler is not None and shuffle:
+        raise ParameterError(f"{where}: `sampler` and `shuffle=True` exclude each other, got both")
+    if sampler is None:
+        # What DataLoader(dataset, batch_size, shuffle, generator=...) builds, so the order is the same.
+        sampler = RandomSampler(dataset, generator=generator) if shuffle else SequentialSampler(dataset)
+    batches = BatchSampler(sampler, batch_size, drop_last)
+    # batch_size=None: the loader hands each list of indices to `dataset[...]` and collates nothing.
+    # `generator` also seeds the workers' base seed, drawn from it before the first shuffle as in
+    # the default path, so a shared generator advances the same way in both.
+    return DataLoader(dataset, batch_size=None, sampler=batches, generator=generator, **options)
+
+
 def _check_split(split: Any, where: str) -> str:
     """A split name (an alias such as ``"validation"`` gives its canonical name)."""
     split = SPLIT_ALIASES.get(split, split) if isinstance(split, str) else split
@@ -157,6 +217,9 @@ class Spirograph(SettingsView, Dataset):
     Items are ``(image, target)``: ``image`` float32 ``(3, size, size)`` in ``[0, 1]``
     rendered from the item's ten parameters (one fixed nuisance draw per item, so the
     dataset is static), ``target`` float32 ``(len(space.targets),)`` in target order.
+    ``dataset[[i, j, ...]]`` (a list of indices) is a whole batch ``(images, targets)``,
+    rendered in one call, and [`loader()`][spirograph.dataset.Spirograph.loader] builds the
+    ``DataLoader`` that fetches batches that way.
     Nothing is downloaded: the parameters come from the split's seed. A dataset of rows
     read elsewhere (a published copy, an export folder) is made with
     [`from_rows()`][spirograph.dataset.Spirograph.from_rows].
@@ -384,8 +447,94 @@ class Spirograph(SettingsView, Dataset):
     def __len__(self) -> int:
         return int(self.params.shape[0])
 
-    def __getitem__(self, index: int) -> Any:
+    def __getitem__(self, index: int | Sequence[int] | torch.Tensor | np.ndarray) -> Any:
+        """Item ``index``, or the batch of items ``index`` when it is a list of indices.
+
+        Args:
+            index: an int, or a list, tuple, array or tensor of ints (negative ones count from
+                the end).
+
+        Returns:
+            For an int, ``(image, target)`` (``target`` alone in ``mode="targets"``). For a list
+            of ``n`` indices, the batch: ``(images, targets)`` (``targets`` alone in
+            ``mode="targets"``), exactly what ``DataLoader``'s default collation makes of those
+            items. Without transforms it is rendered in one call and never split into items;
+            with a ``transform`` or ``target_transform``, they are applied item by item and the
+            results collated as ``DataLoader`` would.
+
+        Shape:
+            images ``(n, 3, size, size)``, targets ``(n, len(target_names))``.
+
+        Raises:
+            ParameterTypeError: an index that is not an int.
+            IndexOutOfRangeError: an index outside ``[-len(self), len(self))``.
+
+        Examples:
+            >>> images, targets = Spirograph("test", subset=8)[[5, 0, 3]]
+            >>> images.shape, targets.shape
+            (torch.Size([3, 3, 32, 32]), torch.Size([3, 4]))
+        """
+        if _is_batch_index(index):
+            return self._batch(_check_indices(index, len(self), "Spirograph"))  # type: ignore[arg-type]
         return self.__getitems__([_check_index(index, len(self), "Spirograph")])[0]
+
+    def _batch(self, index: torch.Tensor) -> Any:
+        """The collated batch of items ``index`` (checked, non-negative)."""
+        if self.transform is not None or self.target_transform is not None:
+            return default_collate(self.__getitems__(index))  # type: ignore[arg-type]
+        targets = self.targets[index]
+        if self.mode == "targets":
+            return targets
+        return self._fetch(index), targets
+
+    def loader(
+        self,
+        batch_size: int = 1,
+        *,
+        shuffle: bool = False,
+        sampler: Sampler[int] | Iterable[int] | None = None,
+        drop_last: bool = False,
+        generator: torch.Generator | None = None,
+        **options: Any,
+    ) -> DataLoader[Any]:
+        """A `DataLoader` that fetches whole batches, with no per-item collation.
+
+        Yields the same batches, in the same order, as ``DataLoader(self, batch_size,
+        shuffle=shuffle, sampler=sampler, drop_last=drop_last, generator=generator, **options)``
+        (with workers too), but each batch is one ``self[list of indices]`` call: rendered in one
+        call and never split into items and stacked back, which is about half of the default
+        path's time (benchmarks/README.md). It is ``DataLoader(self, batch_size=None,
+        sampler=BatchSampler(sampler, batch_size, drop_last))``, which can also be written out
+        by hand.
+
+        Args:
+            batch_size: items per batch, ``>= 1``.
+            shuffle: draw a new order each epoch (a `RandomSampler`, as ``DataLoader`` does).
+            sampler: the order of the items (a `DistributedSampler`, say); excludes ``shuffle``.
+            drop_last: drop the last batch when it is short.
+            generator: the random generator of the shuffle and of the workers' base seed.
+            **options: other ``DataLoader`` arguments (``num_workers``, ``pin_memory``,
+                ``persistent_workers``, ...); ``batch_size``, ``batch_sampler`` and
+                ``collate_fn`` are set by the loader.
+
+        Returns:
+            The loader; each batch is ``[images, targets]`` (``targets`` alone in
+            ``mode="targets"``).
+
+        Raises:
+            ParameterTypeError: an argument of the wrong type.
+            ParameterError: ``batch_size`` below 1, ``sampler`` with ``shuffle=True``, or an
+                option the loader sets itself.
+
+        Examples:
+            >>> dataset = Spirograph("test", subset=100)
+            >>> images, targets = next(iter(dataset.loader(batch_size=32, shuffle=True)))
+            >>> images.shape, targets.shape
+            (torch.Size([32, 3, 32, 32]), torch.Size([32, 4]))
+        """
+        return _batched_loader(
+            self, batch_size, shuffle, sampler, drop_last, generator, options, where="Spirograph.loader"
+        )
 
     def __getitems__(self, indices: Sequence[int]) -> list[Any]:
         """Fetch a batch with one render call (used by DataLoader when batching)."""
@@ -492,15 +641,53 @@ class SpirographViews(Dataset):
     def __len__(self) -> int:
         return len(self.dataset)
 
-    def __getitem__(self, index: int) -> tuple[Any, Any]:
+    def __getitem__(self, index: int | Sequence[int] | torch.Tensor | np.ndarray) -> Any:
+        """Item ``index``, ``(views, target)``, or the batch ``(views, targets)`` for a list of indices.
+
+        As for a `Spirograph`: a list of ``n`` indices gives what ``DataLoader``'s default
+        collation makes of those items, rendered in one call.
+
+        Shape:
+            views ``(n, n_draws, 3, size, size)``, targets ``(n, len(target_names))``.
+        """
+        if _is_batch_index(index):
+            index = _check_indices(index, len(self), "SpirographViews")  # type: ignore[arg-type]
+            data = self.dataset
+            if data.transform is not None or data.target_transform is not None:
+                return default_collate(self.__getitems__(index))  # type: ignore[arg-type]
+            return self._render(index), data.targets[index]
         return self.__getitems__([_check_index(index, len(self), "SpirographViews")])[0]
+
+    def loader(
+        self,
+        batch_size: int = 1,
+        *,
+        shuffle: bool = False,
+        sampler: Sampler[int] | Iterable[int] | None = None,
+        drop_last: bool = False,
+        generator: torch.Generator | None = None,
+        **options: Any,
+    ) -> DataLoader[Any]:
+        """A `DataLoader` that fetches whole batches: see [`Spirograph.loader()`][spirograph.dataset.Spirograph.loader].
+
+        Each batch is ``[views, targets]``, the same as ``DataLoader(self, batch_size, ...)``
+        gives, in the same order.
+        """
+        return _batched_loader(
+            self, batch_size, shuffle, sampler, drop_last, generator, options, where="SpirographViews.loader"
+        )
+
+    def _render(self, index: torch.Tensor) -> torch.Tensor:
+        """Views of items ``index`` (checked, non-negative), ``(n, n_draws, 3, S, S)``."""
+        data = self.dataset
+        params = data.view_params(index, self.n_draws, epoch=self.epoch)  # (n, n_draws, 10)
+        with torch.no_grad():
+            return data.render_params(params)
 
     def __getitems__(self, indices: Sequence[int]) -> list[tuple[Any, Any]]:
         data = self.dataset
         index = _check_indices(indices, len(self), "SpirographViews")
-        params = data.view_params(index, self.n_draws, epoch=self.epoch)  # (n, n_draws, 10)
-        with torch.no_grad():
-            images = data.render_params(params)  # (n, n_draws, 3, S, S)
+        images = self._render(index)  # (n, n_draws, 3, S, S)
         items = []
         for views, target in zip(images.unbind(0), data.targets[index].unbind(0), strict=True):
             out: Any = views

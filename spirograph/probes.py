@@ -214,9 +214,10 @@ class LinearProbe:
                 named ``"0", "1", ...`` and no normalized MSE is given.
 
         Returns:
-            ``{"mse": {task: MSE}, "mse_mean": mean of the per-task MSEs, "r2": {task: 1 -
-            SSE / SST on the test labels}, "normalized_mse": {task: MSE / prior variance},
-            "normalized_mse_mean": float}`` (the last two only with ``tasks``).
+            The scores, a dict with ``"mse"`` (task -> MSE), ``"mse_mean"`` (the mean of the
+            per-task MSEs), ``"r2"`` (task -> 1 - SSE / SST on the test labels) and, only with
+            ``tasks``, ``"normalized_mse"`` (task -> MSE / prior variance) and
+            ``"normalized_mse_mean"`` (a float).
         """
         y = _as_labels(labels, "LinearProbe.score")
         prediction = self.predict(features)

@@ -77,6 +77,14 @@ def test_info_text_in_a_subprocess(tmp_path: Path) -> None:
     assert re.search(r"m\s+curve size\s+U\(2, 5\)\s+target", out)
     assert re.search(r"h\s+pen distance\s+U\(0.5, 2.5\)\s+nuisance", out)
     assert "Renderer: 32x32 RGB, 40 curve points, grid [-6, 6], normalize='row'" in out
+    # Every row of the parameter table lines up with its header, the long `sigma` meaning included.
+    lines = out.splitlines()
+    header = next(line for line in lines if line.split()[:2] == ["name", "meaning"])
+    rows = [line for line in lines if line.split() and line.split()[0] in PARAMETER_NAMES]
+    assert len(rows) == len(PARAMETER_NAMES)
+    for row in rows:
+        assert len(row) - len(row.split()[-1]) == header.index("role"), (header, row)
+        assert row[header.index("prior") :].startswith("U("), (header, row)
 
 
 def test_info_json_matches_the_library(capsys: pytest.CaptureFixture[str]) -> None:
@@ -549,6 +557,7 @@ def test_export_writes_a_loadable_hub_folder_in_a_subprocess(tmp_path: Path) -> 
     argv = ["export", "--format", "parquet", "--out", str(out), "--split", "test", "--subset", "12", "--quiet"]
     result = run_cli(*argv, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
+    assert result.stdout == ""  # --quiet
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["configs"]["v1"]["splits"]["test"]["num_rows"] == 12
     assert list(manifest["configs"]["v1"]["splits"]) == ["test"]
@@ -557,3 +566,15 @@ def test_export_writes_a_loadable_hub_folder_in_a_subprocess(tmp_path: Path) -> 
     expected = Spirograph("test", subset=12).params.numpy()
     for column, name in enumerate(PARAMETER_NAMES):
         assert np.array_equal(np.asarray(loaded[name], dtype=np.float32), expected[:, column])
+
+
+def test_export_and_preview_end_with_one_summary_style(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "hf"
+    assert main(["export", "--out", str(out), "--split", "test", "--subset", "3"]) == 0
+    files = len(json.loads((out / "manifest.json").read_text())["files"])
+    assert capsys.readouterr().out == f"wrote {out} (config v1: test 3 rows; {files} files)\n"
+    assert (
+        main(["preview", "--rows", "1", "--cols", "2", "--size", "4", "--scale", "1", "--out", str(tmp_path / "p.png")])
+        == 0
+    )
+    assert capsys.readouterr().out == f"wrote {tmp_path / 'p.png'} (14x8, 2 images)\n"

@@ -5,12 +5,13 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from torch.utils.data import DataLoader, DistributedSampler
+from torch.utils.data import DataLoader, DistributedSampler, default_collate
 
 from spirograph import (
     PARAMETER_NAMES,
@@ -580,3 +581,137 @@ def test_from_rows_checks_its_arguments(kwargs: dict[str, object], error: type[E
     arguments: dict[str, object] = {"split": "val", "params": Spirograph("val", subset=4).params, **kwargs}
     with pytest.raises(error, match="^Spirograph.from_rows: " + match):
         Spirograph.from_rows(**arguments)  # type: ignore[arg-type]
+
+
+# ---------------------------------------------------------------------------------- batched path
+def _same_batches(first: list[object], second: list[object]) -> None:
+    assert len(first) == len(second) > 0
+    for a, b in zip(first, second, strict=True):
+        assert type(a) is type(b)
+        if isinstance(a, torch.Tensor):
+            assert isinstance(b, torch.Tensor) and a.dtype == b.dtype and torch.equal(a, b)
+        else:
+            assert isinstance(a, list) and isinstance(b, list) and len(a) == len(b)
+            for x, y in zip(a, b, strict=True):
+                assert x.dtype == y.dtype and torch.equal(x, y)
+
+
+def _stored() -> Spirograph:
+    rendered = Spirograph("val", subset=40)
+    pixels = rendered.images().mul(255).round().to(torch.uint8)
+    return Spirograph.from_rows("val", rendered.params, pixels, source="local")
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: Spirograph("val", subset=40),
+        lambda: Spirograph("val", subset=40, mode="targets"),
+        lambda: Spirograph("val", subset=40, transform=lambda x: x[:1] * 2, target_transform=lambda y: y.sum()),
+        lambda: Spirograph("val", subset=40, mode="targets", target_transform=lambda y: y[:2]),
+        _stored,
+        lambda: Spirograph("val", subset=40).views(3, epoch=2),
+        lambda: Spirograph("val", subset=40, transform=lambda x: x.flip(-1)).views(2),
+    ],
+    ids=["images", "targets", "transforms", "targets-transform", "stored", "views", "views-transform"],
+)
+def test_a_list_of_indices_gives_the_collated_batch(make: Callable[[], Spirograph | SpirographViews]) -> None:
+    dataset = make()
+    indices = [7, 0, 39, -1, 7]
+    expected = default_collate([dataset[i] for i in indices])
+    for index in (indices, tuple(indices), np.array(indices), torch.tensor(indices)):
+        batch = dataset[index]  # type: ignore[index]
+        got = batch if isinstance(batch, torch.Tensor) else list(batch)
+        _same_batches([expected], [got])
+
+
+def test_a_batch_is_rendered_in_one_call(monkeypatch: pytest.MonkeyPatch) -> None:
+    dataset = Spirograph("val", subset=20)
+    calls: list[int] = []
+    original = Spirograph.render_params
+
+    def counting(self: Spirograph, params: torch.Tensor) -> torch.Tensor:
+        calls.append(len(params))
+        return original(self, params)
+
+    monkeypatch.setattr(Spirograph, "render_params", counting)
+    images, targets = dataset[list(range(3, 15))]
+    assert calls == [12] and images.shape == (12, 3, 32, 32) and targets.shape == (12, 4)
+
+
+def test_batch_indices_are_checked() -> None:
+    dataset = Spirograph("val", subset=10)
+    with pytest.raises(IndexOutOfRangeError, match="Spirograph: index 10 is out of range for 10 items"):
+        dataset[[0, 10]]
+    with pytest.raises(ParameterTypeError, match=r"Spirograph: indices must be ints, got dtype float64"):
+        dataset[[0.5]]  # type: ignore[index]
+    with pytest.raises(ParameterTypeError, match=r"SpirographViews: indices must be ints, got dtype bool"):
+        dataset.views()[[True]]  # type: ignore[index]
+    images, targets = dataset[[]]
+    assert images.shape == (0, 3, 32, 32) and targets.shape == (0, 4)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "make_sampler"),
+    [
+        ({}, None),
+        ({"drop_last": True}, None),
+        ({"shuffle": True}, None),
+        ({"shuffle": True, "drop_last": True}, None),
+        ({}, lambda dataset: DistributedSampler(dataset, num_replicas=3, rank=1, shuffle=True, seed=5)),
+    ],
+    ids=["sequential", "drop-last", "shuffle", "shuffle-drop-last", "sampler"],
+)
+def test_the_loader_yields_the_default_loaders_batches(
+    kwargs: dict[str, bool], make_sampler: Callable[[Spirograph], DistributedSampler[int]] | None
+) -> None:
+    dataset = Spirograph("val", subset=103)
+    sampler = None if make_sampler is None else make_sampler(dataset)
+    ours, theirs = torch.Generator().manual_seed(11), torch.Generator().manual_seed(11)
+    default = DataLoader(dataset, batch_size=16, sampler=sampler, generator=theirs, **kwargs)
+    batched = dataset.loader(16, sampler=sampler, generator=ours, **kwargs)
+    for _ in range(2):  # a second epoch draws a new order from the advanced generator
+        _same_batches(list(batched), list(default))
+    assert torch.equal(ours.get_state(), theirs.get_state())
+
+
+def test_the_loader_of_views_yields_the_default_loaders_batches() -> None:
+    views = Spirograph("val", subset=30).views(2, epoch=1)
+    default = DataLoader(views, batch_size=8, shuffle=True, generator=torch.Generator().manual_seed(2))
+    batched = views.loader(8, shuffle=True, generator=torch.Generator().manual_seed(2))
+    _same_batches(list(batched), list(default))
+
+
+def test_the_loader_follows_the_global_rng_without_a_generator() -> None:
+    dataset = Spirograph("val", subset=50, mode="targets")
+    torch.manual_seed(4)
+    default = list(DataLoader(dataset, batch_size=8, shuffle=True))
+    torch.manual_seed(4)
+    _same_batches(list(dataset.loader(8, shuffle=True)), default)
+
+
+@pytest.mark.parametrize("context", ["fork", pytest.param("spawn", marks=pytest.mark.slow)])
+def test_the_loader_with_workers_yields_the_default_loaders_batches(context: str) -> None:
+    dataset = Spirograph("val", subset=70)
+    options = {"num_workers": 2, "multiprocessing_context": context}
+    default = DataLoader(dataset, batch_size=16, shuffle=True, generator=torch.Generator().manual_seed(9), **options)
+    batched = dataset.loader(16, shuffle=True, generator=torch.Generator().manual_seed(9), **options)
+    _same_batches(list(batched), list(default))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"batch_size": 0}, ParameterError, r"`batch_size` must be an int >= 1, got 0"),
+        ({"batch_size": 2.0}, ParameterTypeError, r"`batch_size` must be an int >= 1, got float 2\.0"),
+        ({"shuffle": 1}, ParameterTypeError, r"`shuffle` must be a bool"),
+        ({"drop_last": "no"}, ParameterTypeError, r"`drop_last` must be a bool"),
+        ({"generator": 3}, ParameterTypeError, r"`generator` must be a torch\.Generator or None, got int 3"),
+        ({"shuffle": True, "sampler": [0, 1]}, ParameterError, r"`sampler` and `shuffle=True` exclude each other"),
+        ({"collate_fn": list}, ParameterError, r"`collate_fn` is set by the loader itself"),
+        ({"batch_sampler": [[0]]}, ParameterError, r"`batch_sampler` is set by the loader itself"),
+    ],
+)
+def test_the_loader_checks_its_arguments(kwargs: dict[str, object], error: type[Exception], match: str) -> None:
+    with pytest.raises(error, match="Spirograph.loader: " + match):
+        Spirograph("val", subset=10).loader(**kwargs)  # type: ignore[arg-type]

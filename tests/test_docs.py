@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import ast
 import importlib.util
+import os
 import re
+import subprocess
 import sys
+from html.parser import HTMLParser
 from pathlib import Path
 
 import numpy as np
@@ -151,3 +154,152 @@ def test_katex_is_served_by_the_site() -> None:
     css = (DOCS / "vendor" / "katex" / "katex.min.css").read_text(encoding="utf-8")
     for font in sorted(set(re.findall(r"url\((fonts/[^)]+\.woff2)\)", css))):
         assert (DOCS / "vendor" / "katex" / font).is_file(), font
+
+
+# ---------------------------------------------------------------------------------- the built site
+# Elements whose text is not prose: code, scripts, and the maths arithmatex hands to KaTeX.
+_NOT_PROSE = {"code", "pre", "script", "style", "textarea", "svg"}
+_VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
+_TEX_LEFTOVERS = {
+    "a $$ display block": re.compile(r"\$\$"),
+    "a \\( or \\[ delimiter": re.compile(r"\\[(\[]"),
+    "a TeX command": re.compile(r"\\[A-Za-z]{2,}"),
+    "inline $...$ maths": re.compile(r"\$[^$\s][^$]*?[\\^_{}][^$]*?\$"),
+    "a reST literal (``name``)": re.compile(r"``"),
+}
+
+
+class _PageText(HTMLParser):
+    """The prose of a page (outside code and maths), and any markup found inside maths."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.prose: list[str] = []
+        self.markup_in_maths: list[str] = []
+        self._stack: list[tuple[str, bool, bool]] = []  # (tag, hides prose, is maths)
+
+    def _hidden(self) -> bool:
+        return any(hides for _, hides, _ in self._stack)
+
+    def _in_maths(self) -> bool:
+        return any(maths for _, _, maths in self._stack)
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if self._in_maths():
+            self.markup_in_maths.append(f"<{tag}>")
+        if tag in _VOID:
+            return
+        maths = "arithmatex" in (dict(attrs).get("class") or "").split()
+        self._stack.append((tag, tag in _NOT_PROSE or maths, maths))
+
+    def handle_endtag(self, tag: str) -> None:
+        for depth in range(len(self._stack) - 1, -1, -1):
+            if self._stack[depth][0] == tag:
+                del self._stack[depth:]
+                return
+
+    def handle_data(self, data: str) -> None:
+        if not self._hidden():
+            self.prose.append(data)
+
+
+def _tex_problems(html: str) -> list[str]:
+    """What a reader would see of unrendered TeX (or reST) in a built page."""
+    page = _PageText()
+    page.feed(html)
+    prose = " ".join(page.prose)
+    problems = [
+        f"{what}: {match.group(0)!r}" for what, pattern in _TEX_LEFTOVERS.items() for match in pattern.finditer(prose)
+    ]
+    problems += [f"markup inside maths: {tag}" for tag in page.markup_in_maths]
+    return problems
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("site")
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "NO_MKDOCS_2_WARNING": "1"}
+    result = subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "--quiet", "--site-dir", str(out)],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    return out
+
+
+@pytest.mark.slow
+def test_the_built_site_shows_no_unrendered_tex(site: Path) -> None:
+    pages = sorted(site.rglob("*.html"))
+    assert len(pages) > 30
+    problems = [f"{page.relative_to(site)}: {problem}" for page in pages for problem in _tex_problems(page.read_text())]
+    assert problems == []
+    # The maths is there for KaTeX to render: the renderer page's equations reached the page whole.
+    renderer = (site / "renderer" / "index.html").read_text()
+    assert renderer.count('class="arithmatex"') >= 10 and "\\begin{aligned}" in renderer
+
+
+@pytest.mark.slow
+def test_the_public_api_pages_name_no_private_module(site: Path) -> None:
+    private = sorted(
+        path.stem for path in (ROOT / "spirograph").rglob("_*.py") if path.stem not in ("__init__", "__main__")
+    )
+    assert "_records" in private
+    for page in sorted((site / "api").rglob("*.html")):
+        text = _PageText()
+        text.feed(page.read_text())
+        prose = " ".join(text.prose)
+        for name in private:
+            assert not re.search(rf"(?<![\w.]){name}\b", prose), f"{page.relative_to(site)} names {name}"
+
+
+@pytest.mark.parametrize(
+    "html",
+    [
+        # A $$ block inside a list item that Markdown did not hand to arithmatex (the old evaluation page).
+        "<p>$$\n  \\mathrm{CV} = \\mathbb{E}<em>{l}\\, \\mathbb{E}</em>\n$$</p>",
+        '<p>the share <span class="arithmatex">\\(\\sum_d <em>x</em>\\)</span></p>',
+        "<p>inline $\\sigma_k$ left as typed</p>",
+        "<p>a \\(l\\) delimiter in prose</p>",
+        "<p>YAML ``configs:`` from a docstring</p>",
+    ],
+)
+def test_the_tex_check_catches_each_kind(html: str) -> None:
+    assert _tex_problems(html)
+
+
+def test_the_tex_check_passes_rendered_maths_and_code() -> None:
+    html = (
+        '<p>a vector <span class="arithmatex">\\(l\\)</span> and</p><div class="arithmatex">\\[\\sum_k x_k\\]</div>'
+        '<pre><code>price = "$$"  # \\n and ``x``</code></pre><p>costs $5 and $6</p><br><p>done</p>'
+    )
+    assert _tex_problems(html) == []
+
+
+def test_api_pages_open_with_the_module_docstring_alone() -> None:
+    # The module docstring's first line is the summary; a hand-written line above it repeats it.
+    for page in sorted((DOCS / "api").glob("*.md")):
+        if page.name == "index.md":
+            continue
+        text = page.read_text(encoding="utf-8")
+        assert re.match(r"# [^\n]+\n\n::: spirograph", text), f"{page.name} has text between its title and :::"
+
+
+def test_the_normalisation_labels_are_legible_at_page_width() -> None:
+    # The page column is about 690 px wide in a 1280 px window; the figure is shrunk to it.
+    with Image.open(DOCS / "assets" / "normalisation.png") as picture:
+        gray = np.asarray(picture.convert("L"))
+    first_image = int(np.argmax((gray < 250).mean(axis=0) > 0.5))  # the label margin ends here
+    dark_rows = (gray[:, :first_image] < 128).any(axis=1)
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], dark_rows.astype(int), [0]])))
+    heights = edges[1::2] - edges[::2]  # one run of dark rows per label
+    assert len(heights) == 2, heights
+    shown = heights * min(1.0, 690 / gray.shape[1])
+    assert shown.min() >= 12, f"labels {shown} px tall at page width"
+
+
+def test_the_pages_agree_that_no_hub_copy_is_published() -> None:
+    # Until one is, every page that mentions a Hub copy says none is published.
+    for page in (ROOT / "README.md", DOCS / "index.md", DOCS / "hub.md"):
+        text = " ".join(page.read_text(encoding="utf-8").split()).lower()
+        assert "hugging face hub" in text, page.name
+        assert "no official copy is published yet" in text, page.name

@@ -11,7 +11,7 @@ import pytest
 
 from spirograph import MissingDependencyError
 from spirograph.cli import main
-from spirograph.hub import export, hub_dataset, load_split, local_dataset, push
+from spirograph.hub import export, hub_dataset, load_split, local_dataset, push, verify_export
 from spirograph.hub._extra import INSTALL_HINT, require_hub
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -59,6 +59,8 @@ def test_hub_entry_points_say_how_to_install(tmp_path: Path) -> None:
     (tmp_path / "done" / "manifest.json").write_text("{}")
     with pytest.raises(MissingDependencyError, match=r"push: .*pip install"):
         push(tmp_path / "done", "someone/spirograph")
+    with pytest.raises(MissingDependencyError, match=r"verify_export: .*`pyarrow`.*pip install"):
+        verify_export(tmp_path / "done")
     import spirograph.hub
 
     with pytest.raises(MissingDependencyError, match=r"SpirographBuilder: .*pip install"):
@@ -70,6 +72,13 @@ def test_cli_export_without_the_extra_is_one_line_status_1(tmp_path: Path, capsy
     assert main(["export", "--out", str(tmp_path / "out"), "--subset", "2"]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and INSTALL_HINT in err, err
+
+
+@pytest.mark.usefixtures("without_hub")
+def test_cli_verify_without_the_extra_names_the_extra(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["verify", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("spirograph verify: error: ") and INSTALL_HINT in err, err
 
 
 def test_core_works_without_the_hub_modules(tmp_path: Path) -> None:

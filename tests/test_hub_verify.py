@@ -144,4 +144,14 @@ def test_cli_verify(copy: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (copy / SHARD).write_bytes((copy / SHARD).read_bytes()[:-1])
     assert main(["verify", str(copy)]) == 1
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and err.startswith("spirograph verify: verify_export: file ") and SHARD in err
+    assert err.count("\n") == 1 and err.startswith("spirograph verify: error: file ") and SHARD in err
+
+
+def test_cli_verify_of_a_missing_folder_is_a_usage_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["verify", str(tmp_path / "MISSING")]) == 2
+    err = capsys.readouterr().err
+    missing = str(tmp_path / "MISSING")
+    assert err == f"spirograph verify: error: DIR must be a folder written by `spirograph export`, got {missing!r}\n"
+    assert main(["verify", str(tmp_path)]) == 1  # a folder, but no export: its files do not match
+    err = capsys.readouterr().err
+    assert err.startswith("spirograph verify: error: ") and "has no manifest.json" in err and "verify_export" not in err

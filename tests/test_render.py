@@ -25,6 +25,11 @@ from spirograph.render import (
 )
 from spirograph.space import DEFAULT_BOUNDS, PARAMETER_NAMES, ParameterSpace
 
+# Torch's first use of forward-mode AD (gradcheck's check_forward_ad, jacfwd, make_dual) imports
+# its JVP decompositions, which call the deprecated `torch.jit.script` 18 times; the warning is
+# torch's own, not about this package.
+pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:DeprecationWarning")
+
 NORMALIZE = ("row", "image")
 # The naive float32 formula's own error against float64 on the prior is ~6e-5 (row) and
 # ~3e-5 (image); ours may be at most twice the naive error on the same draws, and never

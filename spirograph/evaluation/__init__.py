@@ -19,14 +19,13 @@ every method is scored the same way:
    steps, L2 weight ``1e-8`` on the weights, see [`spirograph.probes`][spirograph.probes]).
 5. **Scores.** Test MSE per task and its mean over tasks; also ``R^2`` and the MSE over
    the task's prior variance.
-
-The package is split by job: the result records (``_records``), the nuisance draws and
-checked encoder calls (``_encoding``), the protocol itself (``_protocol``) and the
-invariance diagnostics (``_invariance``); everything public is re-exported here.
 """
 
 from __future__ import annotations
 
+# The package is split by job: the result records (_records), the nuisance draws and checked
+# encoder calls (_encoding), the protocol itself (_protocol) and the invariance diagnostics
+# (_invariance); everything public is re-exported here.
 from spirograph.evaluation._encoding import EVALUATION_STREAM, INVARIANCE_STREAM, Encoder
 from spirograph.evaluation._invariance import invariance
 from spirograph.evaluation._protocol import PAPER_N_DRAWS, evaluate, feature_averaging

@@ -14,16 +14,17 @@ INSTALL_HINT = 'python -m pip install "spirograph-dataset[hub]"'
 _MODULES = ("datasets", "huggingface_hub", "pyarrow", "yaml")
 
 
-def require_hub(where: str) -> None:
+def require_hub(where: str, modules: tuple[str, ...] = _MODULES) -> None:
     """Raise a clear error unless the ``hub`` extra can be imported.
 
     Args:
         where: the caller's name, for the message.
+        modules: the modules of the extra the caller needs (all of them by default).
 
     Raises:
         MissingDependencyError: a module of the extra is missing; the message says how to install it.
     """
-    for name in _MODULES:
+    for name in modules:
         try:
             importlib.import_module(name)
         except ImportError as error:

@@ -1,16 +1,18 @@
 """Export Spirograph as Parquet shards with a dataset card and a manifest, and push it to the Hub.
 
-``export(out_dir)`` writes the layout the Hugging Face Hub serves without a loading script::
+``export(out_dir)`` writes the layout the Hugging Face Hub serves without a loading script:
 
-    out_dir/
-        README.md                                  dataset card (YAML ``configs:`` + ``dataset_info``)
-        manifest.json                              SHA-256, bytes and rows of every file; seeds; renderer
-        samples-v1.png                             an 8x8 grid of the first training images
-        traversals.png                             each factor swept over its range, values written
-        data/train-00000-of-00010.parquet          config v1 (the default)
-        data/validation-00000-of-00001.parquet
-        data/test-00000-of-00002.parquet
-        data/v1-image/train-00000-of-00010.parquet other configs, one folder each
+```text
+out_dir/
+    README.md                                  dataset card (YAML configs: + dataset_info:)
+    manifest.json                              SHA-256, bytes and rows of every file; seeds; renderer
+    samples-v1.png                             an 8x8 grid of the first training images
+    traversals.png                             each factor swept over its range, values written
+    data/train-00000-of-00010.parquet          config v1 (the default)
+    data/validation-00000-of-00001.parquet
+    data/test-00000-of-00002.parquet
+    data/v1-image/train-00000-of-00010.parquet other configs, one folder each
+```
 
 Each shard stores ``image`` as the ``datasets`` Image struct ``{bytes: PNG, path: null}`` and
 carries the ``datasets`` features in its schema metadata, so ``datasets.load_dataset(out_dir)``

@@ -22,6 +22,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from spirograph.errors import ExportError
+from spirograph.hub._extra import require_hub
 from spirograph.hub.schema import MANIFEST_FORMAT, MANIFEST_NAME, sha256_file
 
 __all__ = ["read_manifest", "unlisted_paths", "verify_export"]
@@ -130,6 +131,7 @@ def verify_export(path: str | os.PathLike[str]) -> dict[str, Any]:
 
     Raises:
         ExportError: the first problem found, naming the file.
+        MissingDependencyError: ``pyarrow`` (of the ``hub`` extra) is not installed.
 
     Examples:
         >>> from spirograph.hub import verify_export
@@ -141,6 +143,7 @@ def verify_export(path: str | os.PathLike[str]) -> dict[str, Any]:
     folder = Path(path)
     if not folder.is_dir():
         raise ExportError(f"{where}: `path` must be an export folder, got {str(folder)!r} (not a folder)")
+    require_hub(where, ("pyarrow",))  # reads the shards' row counts
     manifest = read_manifest(folder, where)
     files: dict[str, dict[str, Any]] = manifest["files"]
     for name, entry in files.items():
