@@ -74,7 +74,9 @@ def run(
     time_limit: float | None = None,
     deadline: float | None = None,
 ) -> Path | None:
-    """Train and score one entry (``spirograph.leaderboard.score``); returns the result path (``None`` on ranks other than 0).
+    """Train and score one entry (``spirograph.leaderboard.score``).
+
+    Returns the result path (``None`` on ranks other than 0).
 
     ``time_limit`` stops training cleanly after that many seconds. ``deadline`` (seconds
     from the start of this call) drops the robustness table when the time left looks too

@@ -72,7 +72,9 @@ def load_spec(name: str) -> dict[str, Any]:
         raise StudyError(f"study: {name}.json must hold exactly the keys {sorted(SPEC_KEYS)}")
     for point in spec["points"]:
         if not isinstance(point, dict) or not set(point) <= POINT_KEYS or ("train" in point) == ("entry" in point):
-            raise StudyError(f"study: each point of {name}.json needs `x`, `seeds` and one of `train`/`entry`, got {point!r:.80}")
+            raise StudyError(
+                f"study: each point of {name}.json needs `x`, `seeds` and one of `train`/`entry`, got {point!r:.80}"
+            )
         seeds = point.get("seeds")
         if not isinstance(seeds, list) or not seeds or not all(isinstance(s, int) and s >= 0 for s in seeds):
             raise StudyError(f"study: `seeds` of point x={point.get('x')!r} must be a non-empty list of ints >= 0")
@@ -141,7 +143,9 @@ def table(spec: dict[str, Any], todo: list[Run]) -> tuple[list[str], dict[tuple[
     """The study's Markdown table and its numbers; points without results read "not run yet"."""
     cells: dict[tuple[str, float], dict[str, Estimate]] = {}
     lines = [
-        f"| series | {spec['x_label']} | seeds | " + " | ".join(f"{label} ({unit})" if unit else label for label, _, _, unit in METRICS) + " |",
+        f"| series | {spec['x_label']} | seeds | "
+        + " | ".join(f"{label} ({unit})" if unit else label for label, _, _, unit in METRICS)
+        + " |",
         "|---|---|---|" + "---|" * len(METRICS),
     ]
     keys: dict[tuple[str, float], list[Run]] = {}
@@ -158,7 +162,9 @@ def table(spec: dict[str, Any], todo: list[Run]) -> tuple[list[str], dict[tuple[
         (group,) = group_seeds(found)  # refuses seeds that differ in settings
         estimates = {label: group.estimate(value) for label, value, _, _ in METRICS}
         cells[(series, x)] = {k: v for k, v in estimates.items() if v is not None}
-        shown = [("—" if estimates[label] is None else estimates[label].format(scale)) for label, _, scale, _ in METRICS]
+        shown = [
+            ("—" if estimates[label] is None else estimates[label].format(scale)) for label, _, scale, _ in METRICS
+        ]
         lines.append(f"| {series} | {x:g} | {len(found)} of {len(members)} | " + " | ".join(shown) + " |")
     return lines, cells
 
@@ -180,8 +186,14 @@ def figure(spec: dict[str, Any], cells: dict[tuple[str, float], dict[str, Estima
                 if not points:
                     continue
                 xs = [x for x, _ in points]
-                ax.errorbar(xs, [e.mean for _, e in points], yerr=[e.stderr or 0.0 for _, e in points],
-                            fmt="o-", capsize=3, label=f"{series}" + (f", {label}" if len(labels) > 1 else ""))
+                ax.errorbar(
+                    xs,
+                    [e.mean for _, e in points],
+                    yerr=[e.stderr or 0.0 for _, e in points],
+                    fmt="o-",
+                    capsize=3,
+                    label=f"{series}" + (f", {label}" if len(labels) > 1 else ""),
+                )
         ax.set_xlabel(spec["x_label"])
         ax.set_ylabel("mean test MSE" if len(labels) > 1 else labels[0])
         ax.set_xscale("symlog", linthresh=1e-3) if spec["x"] == "penalty_weight" else ax.set_xscale("log")

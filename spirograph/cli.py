@@ -1,4 +1,6 @@
-"""The ``spirograph`` command line: ``info``, ``preview``, ``traverse``, ``export``, ``verify``, ``push``, ``bench``, ``evaluate``.
+"""The ``spirograph`` command line.
+
+Commands: ``info``, ``preview``, ``traverse``, ``export``, ``verify``, ``push``, ``bench``, ``evaluate``.
 
 Run ``spirograph --help`` (or ``python -m spirograph --help``) and ``spirograph COMMAND --help``.
 Every failure is one line on stderr, never a traceback: exit status 2 for bad arguments

@@ -11,7 +11,9 @@ NOT_CALLABLE = 3
 def small() -> nn.Module:
     """A small CNN: (B, 3, 32, 32) -> (B, 8)."""
     torch.manual_seed(0)
-    return nn.Sequential(nn.Conv2d(3, 4, 3, stride=2), nn.ReLU(), nn.AdaptiveAvgPool2d(2), nn.Flatten(), nn.Linear(16, 8))
+    return nn.Sequential(
+        nn.Conv2d(3, 4, 3, stride=2), nn.ReLU(), nn.AdaptiveAvgPool2d(2), nn.Flatten(), nn.Linear(16, 8)
+    )
 
 
 def raises() -> nn.Module:

@@ -133,7 +133,7 @@ def test_score_results_save_and_load(tmp_path: Path) -> None:
 
 
 def test_score_checks_its_arguments() -> None:
-    with pytest.raises(ParameterTypeError, match="`encoder` must be an nn.Module"):
+    with pytest.raises(ParameterTypeError, match=r"`encoder` must be an nn\.Module"):
         score(lambda x: x, tiny_protocol(), progress=False)  # type: ignore[arg-type]
     with pytest.raises(ParameterError, match="`seed` must be"):
         score(linear_encoder(), tiny_protocol(), seed=-1, progress=False)
@@ -205,7 +205,9 @@ def test_seeds_of_an_entry_are_one_group() -> None:
 def test_seeds_with_other_settings_are_never_averaged() -> None:
     other = PROTOCOLS["cpu"].to_dict() | {"n_train": 4000}
     changed = fake_result("r-seed1", 1, 0.03, config={"entry": "r-seed1", "method": "random", "evaluation": other})
-    with pytest.raises(ConfigError, match=r"differ in \['evaluation.n_train', 'protocol'\] \(evaluation.n_train: 5000 vs 4000;"):
+    with pytest.raises(
+        ConfigError, match=r"differ in \['evaluation.n_train', 'protocol'\] \(evaluation.n_train: 5000 vs 4000;"
+    ):
         group_seeds([fake_result("r", 0, 0.03), changed])
     with pytest.raises(ConfigError, match="several results with seed 1"):
         group_seeds([fake_result("r-seed1", 1, 0.03), fake_result("r", 1, 0.03)])
@@ -238,7 +240,10 @@ def test_stale_results_of_an_entry_are_refused(tmp_path: Path) -> None:
     entry = {"entry": "r", "title": "Tiny", "method": "random", "evaluation": TINY}
     (configs / "r.json").write_text(json.dumps(entry))
     fake_result("r", 0, 0.03).save(results / "r.json")  # scored with the CPU protocol, not the entry's
-    with pytest.raises(ConfigError, match=r"results of 'r' were made with other settings .*evaluation\.batch_size: entry 64, result 500"):
+    with pytest.raises(
+        ConfigError,
+        match=r"results of 'r' were made with other settings .*evaluation\.batch_size: entry 64, result 500",
+    ):
         load_rows(configs, [results])
     fake_result("r", 0, 0.03).save(results / "other.json")
     (results / "r.json").unlink()
@@ -297,7 +302,11 @@ def _spec(name: str) -> str:
     ("spec", "error", "match"),
     [
         ("no_colon", ParameterError, "must be 'package.module:callable'"),
-        ("spirograph_no_such_module:make", ParameterError, "names the module 'spirograph_no_such_module', which cannot"),
+        (
+            "spirograph_no_such_module:make",
+            ParameterError,
+            "names the module 'spirograph_no_such_module', which cannot",
+        ),
         ("/no/such/file.py:make", ParameterError, "names the file '/no/such/file.py', which does not exist"),
         (f"{ENCODERS}:missing", ParameterError, "has no attribute 'missing'"),
         (f"{ENCODERS}:raises", EncoderError, r"calling .*raises' raised RuntimeError: broken on purpose"),

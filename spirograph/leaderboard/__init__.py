@@ -23,7 +23,8 @@ Examples:
     >>> from spirograph.leaderboard import PROTOCOLS, score
     >>> tiny = dataclasses.replace(PROTOCOLS["cpu"], name="tiny", n_train=64, n_test=32, n_draws=(1, 2))
     >>> tiny = dataclasses.replace(tiny, invariance=dataclasses.replace(tiny.invariance, n_examples=16, n_draws=3))
-    >>> tiny = dataclasses.replace(tiny, penalty=dataclasses.replace(tiny.penalty, n_examples=16, batch_size=8, n_samples=2))
+    >>> penalty = dataclasses.replace(tiny.penalty, n_examples=16, batch_size=8, n_samples=2)
+    >>> tiny = dataclasses.replace(tiny, penalty=penalty)
     >>> encoder = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 32 * 32, 8))
     >>> result = score(encoder, tiny, progress=False, name="linear")
     >>> sorted(result.feature_averaging), result.protocol
@@ -52,8 +53,8 @@ from spirograph.leaderboard._protocol import (
     protocol_name,
 )
 from spirograph.leaderboard._score import score, versions
-from spirograph.leaderboard._submission import build_submission, check_encoder_output, file_sha256
 from spirograph.leaderboard._seeds import Estimate, SeedGroup, group_seeds, result_protocol, settings_of
+from spirograph.leaderboard._submission import build_submission, check_encoder_output, file_sha256
 from spirograph.leaderboard._tables import (
     PAPER_RESULTS,
     REFERENCE_ROWS,

@@ -25,7 +25,9 @@ __all__ = ["ENTRY_KEYS", "METHODS", "TRAINED_METHODS", "check_entry_name", "load
 
 METHODS = ("simclr", "invclr", "pixels", "random", "oracle", "external")
 TRAINED_METHODS = ("simclr", "invclr")
-ENTRY_KEYS = frozenset({"entry", "title", "method", "description", "train", "evaluation", "expected_time", "hardware", "seed"})
+ENTRY_KEYS = frozenset(
+    {"entry", "title", "method", "description", "train", "evaluation", "expected_time", "hardware", "seed"}
+)
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 # An entry file is a few kilobytes; anything far larger is not one.
 _MAX_ENTRY_BYTES = 1 << 20
@@ -78,11 +80,15 @@ def load_entry(path: str | os.PathLike[str]) -> dict[str, Any]:
         raise ConfigError(f"{where}: entry {os.fspath(path)!r} must hold a JSON object, got {type(entry).__name__}")
     unknown = sorted(set(entry) - ENTRY_KEYS)
     if unknown:
-        raise ConfigError(f"{where}: entry {os.fspath(path)!r} has unknown keys {unknown}; valid keys are {sorted(ENTRY_KEYS)}")
+        raise ConfigError(
+            f"{where}: entry {os.fspath(path)!r} has unknown keys {unknown}; valid keys are {sorted(ENTRY_KEYS)}"
+        )
     check_entry_name(entry.get("entry"), where)
     for key in ("title", "method"):
         if not isinstance(entry.get(key), str) or not entry[key]:
-            raise ConfigError(f"{where}: entry {os.fspath(path)!r} needs a non-empty string `{key}`, got {entry.get(key)!r:.60}")
+            raise ConfigError(
+                f"{where}: entry {os.fspath(path)!r} needs a non-empty string `{key}`, got {entry.get(key)!r:.60}"
+            )
     for key in ("description", "expected_time", "hardware"):
         if key in entry and not isinstance(entry[key], str):
             raise ConfigError(f"{where}: `{key}` must be a string, got {type(entry[key]).__name__}")
@@ -90,7 +96,9 @@ def load_entry(path: str | os.PathLike[str]) -> dict[str, Any]:
         raise ConfigError(f"{where}: `method` must be one of {list(METHODS[:-1])}, got {entry['method']!r}")
     if entry["method"] in TRAINED_METHODS:
         if not isinstance(entry.get("train"), dict):
-            raise ConfigError(f"{where}: a trained entry ({entry['method']}) needs a `train` object of TrainConfig settings")
+            raise ConfigError(
+                f"{where}: a trained entry ({entry['method']}) needs a `train` object of TrainConfig settings"
+            )
         config = TrainConfig.from_dict(entry["train"])  # validates now, before any work
         if (entry["method"] == "simclr") != (config.penalty_weight == 0):
             raise ConfigError(
@@ -136,7 +144,10 @@ def load_results(folders: Iterable[str | os.PathLike[str]]) -> list[LeaderboardR
         for path in sorted(Path(folder).glob("*.json")):
             result = LeaderboardResult.load(path)
             if result.entry != path.stem:
-                raise ConfigError(f"load_results: {os.fspath(path)!r} holds the result of {result.entry!r}; rename it {result.entry}.json")
+                raise ConfigError(
+                    f"load_results: {os.fspath(path)!r} holds the result of {result.entry!r}; "
+                    f"rename it {result.entry}.json"
+                )
             results.append(result)
     return results
 

@@ -48,7 +48,9 @@ class InvarianceSettings:
 
 @dataclass(frozen=True)
 class PenaltySettings:
-    """How the gradient penalty of the scored encoder is measured ([`penalty_statistic()`][spirograph.baselines.penalty_statistic]).
+    """How the gradient penalty of the scored encoder is measured.
+
+    See [`penalty_statistic()`][spirograph.baselines.penalty_statistic].
 
     Attributes:
         n_examples: test items in the fixed batches.
@@ -112,7 +114,9 @@ class Protocol:
         for key in ("n_train", "n_test"):
             if getattr(self, key) is not None:
                 check_int(getattr(self, key), key, where=_WHERE, minimum=2, maximum=100_000)
-        draws = check_instance(self.n_draws, "n_draws", (tuple, list), where=_WHERE, expected="a tuple of ints")
+        draws: tuple[Any, ...] | list[Any] = check_instance(
+            self.n_draws, "n_draws", (tuple, list), where=_WHERE, expected="a tuple of ints"
+        )
         if not draws:
             raise ParameterError(f"{_WHERE}: `n_draws` must hold at least one M value, got {draws!r}")
         values = [check_int(m, "n_draws", where=_WHERE, minimum=1, maximum=1000) for m in draws]
@@ -158,7 +162,9 @@ class Protocol:
                 fields = {field.name for field in dataclasses.fields(kind)}
                 extra = sorted(set(nested) - fields)
                 if extra:
-                    raise ConfigError(f"Protocol.from_dict: `{key}` has unknown keys {extra}; valid keys are {sorted(fields)}")
+                    raise ConfigError(
+                        f"Protocol.from_dict: `{key}` has unknown keys {extra}; valid keys are {sorted(fields)}"
+                    )
                 values[key] = kind(**nested)
             if isinstance(values.get("n_draws"), list):
                 values["n_draws"] = tuple(values["n_draws"])
@@ -205,7 +211,9 @@ def get_protocol(protocol: str | Protocol) -> Protocol:
     if isinstance(protocol, Protocol):
         return protocol
     if not isinstance(protocol, str):
-        raise ParameterTypeError(f"get_protocol: `protocol` must be a name or a Protocol, got {type(protocol).__name__}")
+        raise ParameterTypeError(
+            f"get_protocol: `protocol` must be a name or a Protocol, got {type(protocol).__name__}"
+        )
     if protocol not in PROTOCOLS:
         raise ParameterError(f"get_protocol: `protocol` must be one of {sorted(PROTOCOLS)}, got {protocol!r}")
     return PROTOCOLS[protocol]

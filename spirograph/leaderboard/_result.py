@@ -22,6 +22,7 @@ from spirograph.files import atomic_write_text
 
 __all__ = ["LeaderboardResult"]
 
+
 @dataclass
 class LeaderboardResult:
     """One entry's result: what was trained, how it was scored, and the scores.
@@ -152,7 +153,9 @@ def _check_field(name: str, annotation: str, value: Any) -> None:
 
 def _check_number(name: str, value: Any) -> None:
     if not is_number(value, finite=True):
-        raise ConfigError(f"LeaderboardResult: `{name}` must be a finite number, got {type(value).__name__} {value!r:.60}")
+        raise ConfigError(
+            f"LeaderboardResult: `{name}` must be a finite number, got {type(value).__name__} {value!r:.60}"
+        )
 
 
 def _check_task_scores(name: str, scores: Any) -> None:
@@ -164,7 +167,9 @@ def _check_task_scores(name: str, scores: Any) -> None:
 
 def _check_curve_key(name: str, key: Any) -> int:
     if not isinstance(key, str) or not key.isdigit() or int(key) < 1:
-        raise ConfigError(f"LeaderboardResult: `{name}` keys must be M values written as positive integers, got {key!r:.60}")
+        raise ConfigError(
+            f"LeaderboardResult: `{name}` keys must be M values written as positive integers, got {key!r:.60}"
+        )
     return int(key)
 
 

@@ -28,7 +28,9 @@ _CHUNK = 1 << 20
 
 def _split_spec(spec: Any) -> tuple[str, str]:
     if not isinstance(spec, str):
-        raise ParameterTypeError(f"build_submission: `encoder` must be a string 'module:callable', got {type(spec).__name__}")
+        raise ParameterTypeError(
+            f"build_submission: `encoder` must be a string 'module:callable', got {type(spec).__name__}"
+        )
     source, sep, attribute = spec.rpartition(":")
     if not sep or not source or not attribute.isidentifier():
         raise ParameterError(
@@ -48,13 +50,16 @@ def _load_module(source: str) -> Any:
             raise ParameterError(f"build_submission: cannot import {source!r} as a Python file")
         module = importlib.util.module_from_spec(spec)
         sys.modules[name] = module
-        _run_user_code(lambda: spec.loader.exec_module(module), f"importing {source!r}")  # type: ignore[union-attr]
+        loader = spec.loader
+        _run_user_code(lambda: loader.exec_module(module), f"importing {source!r}")
         return module
     try:
         return importlib.import_module(source)
     except ModuleNotFoundError as error:
         if error.name is not None and (source == error.name or source.startswith(f"{error.name}.")):
-            raise ParameterError(f"build_submission: `encoder` names the module {source!r}, which cannot be found") from None
+            raise ParameterError(
+                f"build_submission: `encoder` names the module {source!r}, which cannot be found"
+            ) from None
         raise EncoderError(f"build_submission: importing {source!r} failed: {error}") from None
     except Exception as error:  # the user's module raised while importing
         raise EncoderError(f"build_submission: importing {source!r} raised {type(error).__name__}: {error}") from None
@@ -116,7 +121,9 @@ def check_encoder_output(encoder: nn.Module, size: int, device: torch.device) ->
     if not isinstance(out, torch.Tensor):
         raise EncoderError(f"build_submission: the encoder must return a tensor, got {type(out).__name__}")
     if out.ndim != 2 or out.shape[0] != 2 or out.shape[1] < 1:
-        raise EncoderError(f"build_submission: the encoder must map (2, 3, {size}, {size}) to (2, d), got {tuple(out.shape)}")
+        raise EncoderError(
+            f"build_submission: the encoder must map (2, 3, {size}, {size}) to (2, d), got {tuple(out.shape)}"
+        )
     if not out.is_floating_point():
         raise EncoderError(f"build_submission: the encoder's features must be floating point, got {out.dtype}")
     if out.device != device:

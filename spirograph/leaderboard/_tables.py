@@ -195,7 +195,9 @@ def _diagnostics_table(rows: Sequence[LeaderboardRow], protocol: str) -> list[st
     ]
     if protocol == "paper":
         for paper in PAPER_RESULTS.values():
-            lines.append(f"| *{paper['title']}* | 3 | {paper['conditional_variance']} | | | {paper['nuisance_mse']} | | |")
+            lines.append(
+                f"| *{paper['title']}* | 3 | {paper['conditional_variance']} | | | {paper['nuisance_mse']} | | |"
+            )
     for row in rows:
         if row.group is None:
             lines.append(f"| {row.title} | — | not run yet |" + " |" * (len(_DIAGNOSTICS) - 1))
@@ -231,7 +233,8 @@ def _detail_table(rows: Sequence[LeaderboardRow]) -> list[str]:
         "",
         "Every result file, as measured; the rows above are their means.",
         "",
-        "| result | protocol | seed | M = 1 | M = 30 | cond. variance | penalty | steps | device | threads | wall time |",
+        "| result | protocol | seed | M = 1 | M = 30 | cond. variance | penalty | steps | device | threads "
+        "| wall time |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in rows:
@@ -291,9 +294,9 @@ def render_markdown(rows: Sequence[LeaderboardRow], plot: str | None = None, hea
         members = [row for row in ordered if row.protocol == protocol]
         text = _PROTOCOL_TEXT.get(protocol, f"the custom protocol {protocol!r} (see its result files)")
         lines += ["", f"## Protocol `{protocol}`", "", f"Scored with {text}; mean ± standard error over seeds.", ""]
-        lines += _probe_table(members, protocol) + [""]
-        lines += _curve_table(members, protocol) + [""]
-        lines += _diagnostics_table(members, protocol) + [""]
+        lines += [*_probe_table(members, protocol), ""]
+        lines += [*_curve_table(members, protocol), ""]
+        lines += [*_diagnostics_table(members, protocol), ""]
         lines += _robustness_lines(members)
     lines += ["", *_detail_table(ordered), ""]
     lines += _submission_table(ordered)
@@ -386,7 +389,8 @@ def compare_with_references(result: LeaderboardResult, references: Mapping[str, 
     ]
     for row in [own, *references.get("protocols", {}).get(result_protocol(result), [])]:
         lines.append(
-            f"| {row['title']} | {row['seeds']} | {_summary_cell(row['mse_mean'], 1e3)} | {_summary_cell(row['mse_m30'], 1e3)} "
+            f"| {row['title']} | {row['seeds']} | {_summary_cell(row['mse_mean'], 1e3)} "
+            f"| {_summary_cell(row['mse_m30'], 1e3)} "
             f"| {_summary_cell(row['conditional_variance_normalized'])} | {_summary_cell(row['penalty'])} |"
         )
     return "\n".join(lines)
