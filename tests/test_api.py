@@ -21,6 +21,7 @@ PUBLIC = [
     "CheckpointError",
     "ChecksumError",
     "ConfigError",
+    "EncoderError",
     "EvaluationResult",
     "ExportError",
     "HubError",
@@ -64,6 +65,59 @@ def test_public_names_are_pinned() -> None:
         assert hasattr(spirograph, name), name
 
 
+LEADERBOARD_PUBLIC = [
+    "ENTRY_KEYS",
+    "METHODS",
+    "PAPER_RESULTS",
+    "PROTOCOLS",
+    "REFERENCE_ROWS",
+    "TRAINED_METHODS",
+    "Estimate",
+    "InvarianceSettings",
+    "LeaderboardResult",
+    "LeaderboardRow",
+    "PenaltySettings",
+    "Protocol",
+    "SeedGroup",
+    "build_submission",
+    "check_encoder_output",
+    "check_entry_name",
+    "compare_with_references",
+    "file_sha256",
+    "get_protocol",
+    "group_seeds",
+    "load_entry",
+    "load_results",
+    "load_rows",
+    "protocol_name",
+    "reference_summary",
+    "render_markdown",
+    "render_plot",
+    "result_protocol",
+    "score",
+    "settings_of",
+    "versions",
+]
+
+
+def test_leaderboard_names_are_pinned() -> None:
+    import spirograph.baselines
+    import spirograph.leaderboard
+
+    assert spirograph.leaderboard.__all__ == LEADERBOARD_PUBLIC
+    for name in LEADERBOARD_PUBLIC:
+        assert hasattr(spirograph.leaderboard, name), name
+    # The schema's former home still answers, with the same class.
+    assert spirograph.baselines.LeaderboardResult is spirograph.leaderboard.LeaderboardResult
+
+
+def test_leaderboard_imports_in_either_order() -> None:
+    for first in ("spirograph.leaderboard", "spirograph.baselines"):
+        code = f"import {first}; from spirograph.leaderboard import score; from spirograph.baselines import train"
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False, timeout=120)
+        assert done.returncode == 0, done.stderr
+
+
 def test_errors_subclass_builtins() -> None:
     assert issubclass(spirograph.ParameterError, ValueError)
     assert issubclass(spirograph.ConfigError, ValueError)
@@ -75,6 +129,7 @@ def test_errors_subclass_builtins() -> None:
     assert not issubclass(spirograph.ParameterTypeError, ValueError)
     assert issubclass(spirograph.IndexOutOfRangeError, IndexError)
     assert issubclass(spirograph.TrainingError, FloatingPointError)
+    assert issubclass(spirograph.EncoderError, RuntimeError)
     # A bad field of a configuration object is a kind of bad parameter value.
     assert issubclass(spirograph.ConfigError, spirograph.ParameterError)
     errors = (spirograph.ParameterError, spirograph.ParameterTypeError, spirograph.IndexOutOfRangeError)
