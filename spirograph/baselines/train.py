@@ -552,7 +552,9 @@ def load_checkpoint(path: str | os.PathLike[str], *, map_location: str | torch.d
     try:
         data["config"] = TrainConfig.from_json(data["config"])
     except ConfigError as error:
-        raise CheckpointError(f"load_checkpoint: {str(path)!r} has an invalid configuration: {error}") from None
+        raise CheckpointError(
+            f"load_checkpoint: {str(path)!r} has an invalid configuration or history: {error}"
+        ) from None
     for key in ("history", "steps"):
         what = f"entry {key!r} of {str(path)!r}"
         data[key] = parse_json(data[key], where="load_checkpoint", what=what, error=CheckpointError)
