@@ -25,7 +25,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from spirograph._version import __version__
-from spirograph.errors import SpirographError
+from spirograph.errors import ParameterError, SpirographError
+from spirograph.files import parse_json
 
 if TYPE_CHECKING:
     import torch
@@ -179,9 +180,9 @@ def _read_params_file(path: Path, space: ParameterSpace) -> torch.Tensor:
     rows: list[list[float]] = []
     if path.suffix.lower() == ".json":
         try:
-            data = json.loads(text)
-        except json.JSONDecodeError as error:
-            raise _UsageError(f"--params-file: {str(path)!r} is not valid JSON: {error}") from None
+            data = parse_json(text, where="--params-file", what=repr(str(path)), error=ParameterError)
+        except ParameterError as error:  # too long, too deep, not JSON
+            raise _UsageError(str(error)) from None
         if not isinstance(data, list) or not data:
             raise _UsageError(f"--params-file: expected a non-empty JSON list of rows, got {type(data).__name__}")
         for number, row in enumerate(data):

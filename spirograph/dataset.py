@@ -44,8 +44,8 @@ from spirograph._checks import (
     is_int,
 )
 from spirograph.errors import IndexOutOfRangeError, ParameterError, ParameterTypeError
-from spirograph.render import Normalize, RenderSettings, SettingsView, render, resolve_settings
-from spirograph.space import PARAMETER_NAMES, ParameterSpace, check_space
+from spirograph.render import Normalize, RenderSettings, SettingsView, _check_values, render, resolve_settings
+from spirograph.space import _SEED_MAX, PARAMETER_NAMES, ParameterSpace, check_space
 
 __all__ = [
     "DATASET_VERSION",
@@ -87,6 +87,12 @@ _SOURCES: tuple[str, ...] = get_args(Source)
 # Streams of the counter-based sampler: the static table, and fresh nuisance for views.
 _TABLE_STREAM = 0
 _VIEW_STREAM = 1
+# The most views of an item (`n_draws`): each batch renders `n_draws` images an item, so a larger
+# count is almost surely a typo that would hang the process.
+_MAX_VIEWS = 1024
+
+_EPOCH_MAX = 2**63 - 1  # the epoch lives in an int64 tensor
+
 # Items per render call in `images()`: the renderer's own CPU chunk. Bigger calls only add a
 # large temporary result and were slower (benchmarks/README.md).
 _RENDER_CHUNK = 512
@@ -108,9 +114,13 @@ def _check_indices(indices: Sequence[int] | torch.Tensor, length: int, where: st
             array = array.astype(np.int64)
         if array.dtype.kind not in "iu":
             raise ParameterTypeError(f"{where}: indices must be ints, got dtype {array.dtype}")
+        if array.ndim != 1:
+            raise ParameterError(f"{where}: indices must be a flat sequence of ints, got shape {array.shape}")
         if array.dtype == np.uint64 and array.size and array.max() > np.iinfo(np.int64).max:
             raise IndexOutOfRangeError(f"{where}: index {array.max()} is out of range for {length} items")
         index = torch.from_numpy(np.ascontiguousarray(array, dtype=np.int64))
+    if index.ndim > 1:
+        raise ParameterError(f"{where}: indices must be a flat sequence of ints, got shape {tuple(index.shape)}")
     index = index.reshape(-1).to(torch.int64)
     if index.numel():
         low, high = torch.aminmax(index)
@@ -188,7 +198,7 @@ def _check_optionals(transform: Any, target_transform: Any, seed: Any, where: st
         if value is not None:
             check_callable(value, name, where=where, expected="callable or None")
     if seed is not None:
-        check_int(seed, "seed", where=where)
+        check_int(seed, "seed", where=where, minimum=0, maximum=_SEED_MAX)
 
 
 def _check_rows(
@@ -202,6 +212,8 @@ def _check_rows(
         raise ParameterError(f"{where}: `params` must hold between 1 and {full} rows for this split, got {len(params)}")
     if not bool(torch.isfinite(params).all()):
         raise ParameterError(f"{where}: `params` must be finite, got NaN or inf")
+    # The renderer's value checks (b, sigma > 0, no overflow): items and views render these rows.
+    _check_values(params.detach(), settings.n_points, settings.extent, where=where)
     if images is None:
         return params.detach().contiguous(), None
     size = settings.size
@@ -245,7 +257,8 @@ class Spirograph(SettingsView, Dataset):
         mode: ``"images"`` yields ``(image, target)``; ``"targets"`` yields only the target
             vector, for training loops that render on the device with
             [`spirograph.SpirographTransform`][spirograph.transform.SpirographTransform].
-        seed: override the split's canonical seed (a new, non-canonical dataset).
+        seed: override the split's canonical seed (a new, non-canonical dataset); an int in
+            ``[0, 2**64 - 1]``.
 
     Examples:
         >>> from torch.utils.data import DataLoader
@@ -281,6 +294,8 @@ class Spirograph(SettingsView, Dataset):
         self._configure(split, space, settings, mode, seed, "render", transform, target_transform)
         length = check_subset(subset, SPLITS[split].num_examples, where=where)
         params = space.sample(length, seed=self.seed, stream=_TABLE_STREAM, dtype=torch.float32)
+        # The space's bounds render (checked when it was made); the settings' extent is checked here.
+        _check_values(params, settings.n_points, settings.extent, where=where)
         self._set_rows(params, None)
 
     @classmethod
@@ -556,7 +571,10 @@ class Spirograph(SettingsView, Dataset):
 
     # ------------------------------------------------------------------ views
     def views(self, n_draws: int = 2, *, epoch: int = 0) -> SpirographViews:
-        """``n_draws`` views of each item, each with its own nuisance draw (contrastive learning)."""
+        """``n_draws`` views of each item, each with its own nuisance draw (contrastive learning).
+
+        ``n_draws`` is an int in ``[1, 1024]``, ``epoch`` in ``[0, 2**63 - 1]``.
+        """
         return SpirographViews(self, n_draws, epoch=epoch)
 
     def view_params(self, indices: Sequence[int] | torch.Tensor, n_draws: int, *, epoch: int = 0) -> torch.Tensor:
@@ -569,8 +587,8 @@ class Spirograph(SettingsView, Dataset):
         """
         where = "Spirograph.view_params"
         index = _check_indices(indices, len(self), where)
-        n_draws = check_int(n_draws, "n_draws", where=where, minimum=1)
-        epoch = check_int(epoch, "epoch", where=where, minimum=0)
+        n_draws = check_int(n_draws, "n_draws", where=where, minimum=1, maximum=_MAX_VIEWS)
+        epoch = check_int(epoch, "epoch", where=where, minimum=0, maximum=_EPOCH_MAX)
         targets = self.targets[index]
         per_view = [
             self.space.sample_nuisance(targets, seed=self.seed, index=index, stream=(_VIEW_STREAM, epoch, view))
@@ -619,9 +637,8 @@ class SpirographViews(Dataset):
     """
 
     def __init__(self, dataset: Spirograph, n_draws: int = 2, *, epoch: int = 0) -> None:
-        if not isinstance(dataset, Spirograph):
-            raise ParameterError(f"SpirographViews: `dataset` must be a Spirograph, got {type(dataset).__name__}")
-        n_draws = check_int(n_draws, "n_draws", where="SpirographViews", minimum=1)
+        check_instance(dataset, "dataset", Spirograph, where="SpirographViews")
+        n_draws = check_int(n_draws, "n_draws", where="SpirographViews", minimum=1, maximum=_MAX_VIEWS)
         self.dataset = dataset
         self.n_draws = n_draws
         # Shared memory, so that DataLoader workers (which hold their own copy of this object)
@@ -636,7 +653,7 @@ class SpirographViews(Dataset):
 
     def set_epoch(self, epoch: int) -> None:
         """Choose the epoch whose nuisance draws are served, in this process and in its DataLoader workers."""
-        self._epoch.fill_(check_int(epoch, "epoch", where="SpirographViews.set_epoch", minimum=0))
+        self._epoch.fill_(check_int(epoch, "epoch", where="SpirographViews.set_epoch", minimum=0, maximum=_EPOCH_MAX))
 
     def __len__(self) -> int:
         return len(self.dataset)

@@ -339,7 +339,7 @@ def _check_params(params: Any) -> torch.Tensor:
     return params
 
 
-def _check_values(flat: torch.Tensor, n_points: int, extent: float) -> None:
+def _check_values(flat: torch.Tensor, n_points: int, extent: float, where: str = "render") -> None:
     """Refuse parameters that are not finite, ``b <= 0``, ``sigma <= 0``, or that would overflow.
 
     ``flat`` is ``(B, 10)`` in the dtype the renderer computes in. Beyond ``b > 0`` and
@@ -358,11 +358,11 @@ def _check_values(flat: torch.Tensor, n_points: int, extent: float) -> None:
     b_min, sigma_min, all_finite = torch.stack([b.min(), sigma.min(), finite.all().to(values.dtype)]).tolist()
     if not all_finite:
         bad = sorted({PARAMETER_NAMES[int(i)] for i in (~finite).nonzero()[:, -1].tolist()}, key=PARAMETER_NAMES.index)
-        raise ParameterError(f"render: `params` must be finite, got NaN or inf in {bad}")
+        raise ParameterError(f"{where}: `params` must be finite, got NaN or inf in {bad}")
     if b_min <= 0:
-        raise ParameterError(f"render: `params` b (index 1) must be > 0, got min {b_min:g}")
+        raise ParameterError(f"{where}: `params` b (index 1) must be > 0, got min {b_min:g}")
     if sigma_min <= 0:
-        raise ParameterError(f"render: `params` sigma (index 3) must be > 0, got min {sigma_min:g}")
+        raise ParameterError(f"{where}: `params` sigma (index 3) must be > 0, got min {sigma_min:g}")
     scale = torch.rsqrt(sigma) * math.sqrt(_LOG2_E)
     radius = (m - h).abs()
     reaches = torch.stack(
@@ -385,7 +385,7 @@ def _check_values(flat: torch.Tensor, n_points: int, extent: float) -> None:
     ]
     row_values = ", ".join(f"{n}={v:g}" for n, v in zip(PARAMETER_NAMES, values[row].tolist(), strict=True))
     raise ParameterError(
-        f"render: `params` row {row} ({row_values}) overflows {flat.dtype}: {quantity[which]} is not finite, "
+        f"{where}: `params` row {row} ({row_values}) overflows {flat.dtype}: {quantity[which]} is not finite, "
         "so the image would hold NaN or inf"
     )
 
@@ -674,6 +674,7 @@ def render(
         torch.Size([4, 3, 64, 64])
     """
     settings = resolve_settings(settings, size, n_points, extent, normalize, where="render")
+    validate = check_bool(validate, "validate", where="render")
     _check_params(params)
     size, n_points, extent = settings.size, settings.n_points, settings.extent
 

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from spirograph._checks import check_instance, check_int, check_names, check_number, check_tensor
+from spirograph._checks import check_device, check_instance, check_int, check_names, check_number, check_tensor
 from spirograph.errors import ParameterError, ParameterTypeError
 
 __all__ = [
@@ -87,6 +87,14 @@ _POSITIVE = ("b", "sigma")
 _COLOURS = ("fore_r", "fore_g", "fore_b", "back_r", "back_g", "back_b")
 
 _MASK64 = np.uint64(0xFFFFFFFFFFFFFFFF)
+
+# The sampler keys on 64-bit words: a seed (and a stream word) is an int in [0, 2**64 - 1], never
+# wrapped (2**64 would give the rows of seed 0).
+_SEED_MAX = 2**64 - 1
+# The most rows one draw makes: a larger `n` is almost surely a typo, and would exhaust memory before it failed.
+_MAX_DRAWS = 2**24
+
+_INDEX_MAX = 2**63 - 1  # row indices and offsets are int64 wherever they are tensors
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _MIX1 = np.uint64(0xBF58476D1CE4E5B9)
 _MIX2 = np.uint64(0x94D049BB133111EB)
@@ -136,11 +144,37 @@ def hash_uniform(*words: int | np.ndarray) -> np.ndarray:
 
 def _stream_words(stream: int | Sequence[int], where: str) -> tuple[int, ...]:
     if isinstance(stream, Sequence) and not isinstance(stream, (str, bytes)):
-        return tuple(check_int(word, f"stream[{k}]", where=where) for k, word in enumerate(stream))
-    return (check_int(stream, "stream", where=where),)
+        return tuple(
+            check_int(word, f"stream[{k}]", where=where, minimum=0, maximum=_SEED_MAX) for k, word in enumerate(stream)
+        )
+    return (check_int(stream, "stream", where=where, minimum=0, maximum=_SEED_MAX),)
 
 
 _FLOAT32_MAX = float(torch.finfo(torch.float32).max)
+_FLOAT32_TINY = float(torch.finfo(torch.float32).tiny)
+_LOG2_E = float(np.log2(np.e))
+
+
+def _check_renderable(bounds: Mapping[str, tuple[float, float]]) -> None:
+    """Refuse bounds holding a draw whose image overflows float32 (the renderer's checks, at the box's worst corner).
+
+    The renderer forms ``|m - h| / b * 2 pi`` and ``(|m - h| + |h|) * sqrt(log2(e) / sigma)``;
+    both are largest at the smallest ``b`` and ``sigma`` and the largest ``|m - h|`` and ``|h|``.
+    """
+    (m_low, m_high), (h_low, h_high) = bounds["m"], bounds["h"]
+    radius = max(abs(m - h) for m in (m_low, m_high) for h in (h_low, h_high))
+    pen = max(abs(h_low), abs(h_high))
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+        b_low, sigma_low = np.float32(bounds["b"][0]), np.float32(bounds["sigma"][0])
+        phase = np.float32(radius) / b_low * np.float32(2 * np.pi)
+        reach = (np.float32(radius) + np.float32(pen)) * np.sqrt(np.float32(_LOG2_E) / sigma_low)
+    for value, quantity in ((phase, "|m - h| / b * 2 pi"), (reach, "(|m - h| + |h|) * sqrt(log2(e) / sigma)")):
+        if not np.isfinite(value):
+            raise ParameterError(
+                f"ParameterSpace: `bounds` hold draws that overflow float32: {quantity} is not finite at "
+                f"m in {bounds['m']}, h in {bounds['h']}, b >= {bounds['b'][0]}, sigma >= {bounds['sigma'][0]}, "
+                "so their images would hold NaN"
+            )
 
 
 def _check_bound(name: str, pair: Any) -> tuple[float, float]:
@@ -164,6 +198,12 @@ def _check_bound(name: str, pair: Any) -> tuple[float, float]:
         )
     if name in _POSITIVE and low <= 0:
         raise ParameterError(f"{where}: bound of `{name}` must be > 0, got ({low}, {high})")
+    if name in _POSITIVE and low < _FLOAT32_TINY:
+        # Below float32's smallest normal number a draw rounds to 0 (or a denormal): the renderer divides by it.
+        raise ParameterError(
+            f"{where}: bound of `{name}` must be >= {_FLOAT32_TINY:.4g} (float32's smallest normal number), "
+            f"got ({low}, {high})"
+        )
     if name in _COLOURS and (low < 0 or high > 1):
         raise ParameterError(f"{where}: colour bound of `{name}` must lie in [0, 1], got ({low}, {high})")
     return low, high
@@ -207,6 +247,7 @@ class ParameterSpace:
         check_instance(self.bounds, "bounds", Mapping, where="ParameterSpace", expected="a mapping name -> (low, high)")
         check_names(list(self.bounds), "bounds", where="ParameterSpace", allowed=PARAMETER_NAMES, allow_empty=True)
         merged = {name: _check_bound(name, self.bounds.get(name, DEFAULT_BOUNDS[name])) for name in PARAMETER_NAMES}
+        _check_renderable(merged)
         object.__setattr__(self, "bounds", MappingProxyType(merged))
         # Small constant tensors per (what, dtype, device), made once: a training step then
         # copies nothing from the host (a copy to a GPU would wait for the device).
@@ -327,14 +368,15 @@ class ParameterSpace:
         """Draw ``n`` parameter vectors from the prior.
 
         Args:
-            n: how many rows.
+            n: how many rows, at most ``2**24``.
             seed: counter-based, portable sampling: row ``r`` is a pure function of
-                ``(seed, stream, offset + r)``.
+                ``(seed, stream, offset + r)``; an int in ``[0, 2**64 - 1]`` (the sampler's word).
             generator: sample with `torch.rand()` on this generator's device instead.
             offset: index of the first row (``seed`` only), so rows ``[a, b)`` can be
                 drawn on their own.
             index: explicit row indices (``seed`` only), ``n`` of them, instead of ``offset``.
-            stream: extra integer key(s) separating independent draws with one seed.
+            stream: extra integer key(s) separating independent draws with one seed, each in
+                ``[0, 2**64 - 1]``.
             dtype: floating dtype of the result.
             device: where the result lives (default: the generator's device, else CPU).
 
@@ -417,8 +459,10 @@ class ParameterSpace:
         device: torch.device | str | None,
         where: str,
     ) -> torch.Tensor:
-        n = check_int(n, "n", where=where, minimum=0)
+        n = check_int(n, "n", where=where, minimum=0, maximum=_MAX_DRAWS)
         check_instance(dtype, "dtype", torch.dtype, where=where)
+        if device is not None:
+            check_device(device, where=where)
         if not dtype.is_floating_point:
             raise ParameterError(f"{where}: `dtype` must be a floating dtype, got {dtype}")
         self._check_range(names, dtype, where)
@@ -429,19 +473,20 @@ class ParameterSpace:
             target_device = torch.device(device) if device is not None else generator.device
             unit = torch.rand((int(n), len(names)), generator=generator, dtype=dtype, device=generator.device)
             return self._scale(unit, names).to(target_device)
-        seed = check_int(seed, "seed", where=where)
+        seed = check_int(seed, "seed", where=where, minimum=0, maximum=_SEED_MAX)
         if index is not None:
             keys = np.asarray(index.cpu() if isinstance(index, torch.Tensor) else index)
             if keys.size == 0 and keys.ndim == 1:
                 keys = keys.astype(np.int64)  # np.asarray([]) is float64: an empty index is still valid
             if keys.dtype.kind not in "iu" or keys.ndim != 1 or len(keys) != n or (keys < 0).any():
+                # (unsigned keys are below 2**64, the sampler's word: none wraps)
                 raise ParameterError(
                     f"{where}: `index` must be {n} non-negative integers in one dimension, "
                     f"got shape {keys.shape} dtype {keys.dtype}"
                 )
             rows = keys.astype(np.uint64)[:, None]
         else:
-            offset = check_int(offset, "offset", where=where, minimum=0)
+            offset = check_int(offset, "offset", where=where, minimum=0, maximum=_INDEX_MAX - n)
             rows = np.arange(offset, offset + n, dtype=np.uint64)[:, None]
         columns = np.asarray([PARAMETER_NAMES.index(name) for name in names], dtype=np.uint64)[None, :]
         unit64 = hash_uniform(seed, *_stream_words(stream, where), rows, columns)

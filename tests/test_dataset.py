@@ -325,7 +325,7 @@ def test_bad_options(kwargs: dict[str, object], match: str) -> None:
     [
         ({"space": "paper"}, r"`space` must be a ParameterSpace or None, got str 'paper'"),
         ({"transform": 3}, r"`transform` must be callable or None, got int 3"),
-        ({"seed": 1.5}, r"`seed` must be an int, got float 1.5"),
+        ({"seed": 1.5}, r"`seed` must be an int in \[0, 18446744073709551615\], got float 1.5"),
         ({"mode": 0}, r"`mode` must be one of \['images', 'targets'\], got int 0"),
     ],
 )
@@ -391,9 +391,9 @@ def test_view_params_checks_its_arguments() -> None:
         dataset.view_params([1.5], 2)  # type: ignore[list-item]
     with pytest.raises(IndexOutOfRangeError, match=r"Spirograph.view_params: index 10 is out of range for 10 items"):
         dataset.view_params([10], 2)
-    with pytest.raises(ParameterError, match=r"Spirograph.view_params: `n_draws` must be an int >= 1, got 0"):
+    with pytest.raises(ParameterError, match=r"Spirograph.view_params: `n_draws` must be an int in \[1, 1024\], got 0"):
         dataset.view_params([1], 0)
-    with pytest.raises(ParameterError, match=r"Spirograph.view_params: `epoch` must be an int >= 0, got -1"):
+    with pytest.raises(ParameterError, match=r"Spirograph.view_params: `epoch` must be an int in \[0, \d+\], got -1"):
         dataset.view_params([1], 2, epoch=-1)
     assert torch.equal(dataset.view_params([-1], 2), dataset.view_params([9], 2))
 
@@ -413,12 +413,12 @@ def test_images_checks_its_range() -> None:
     [(0, ParameterError), (-1, ParameterError), (1.5, ParameterTypeError), (True, ParameterTypeError)],
 )
 def test_bad_view_count(n_draws: object, error: type[Exception]) -> None:
-    with pytest.raises(error, match=r"SpirographViews: `n_draws` must be an int >= 1, got"):
+    with pytest.raises(error, match=r"SpirographViews: `n_draws` must be an int in \[1, 1024\], got"):
         Spirograph("val", subset=4).views(n_draws)  # type: ignore[arg-type]
 
 
 def test_bad_epoch() -> None:
-    with pytest.raises(ParameterError, match=r"`epoch` must be an int >= 0, got -1"):
+    with pytest.raises(ParameterError, match=r"`epoch` must be an int in \[0, 9223372036854775807\], got -1"):
         Spirograph("val", subset=4).views(2, epoch=-1)
 
 
@@ -573,7 +573,7 @@ def test_from_rows_applies_transforms_and_modes() -> None:
         ({"split": "dev"}, ParameterError, r"`split` must be one of \['train', 'val', 'test', 'validation'\]"),
         ({"mode": "pixels"}, ParameterError, r"`mode` must be one of \['images', 'targets'\], got 'pixels'"),
         ({"transform": 3}, ParameterTypeError, r"`transform` must be callable or None, got int 3"),
-        ({"seed": 1.5}, ParameterTypeError, r"`seed` must be an int, got float 1.5"),
+        ({"seed": 1.5}, ParameterTypeError, r"`seed` must be an int in \[0, 18446744073709551615\], got float 1.5"),
         ({"size": 1}, ParameterError, r"`size` must be an int in \[2, 4096\], got 1"),
     ],
 )
@@ -715,3 +715,55 @@ def test_the_loader_with_workers_yields_the_default_loaders_batches(context: str
 def test_the_loader_checks_its_arguments(kwargs: dict[str, object], error: type[Exception], match: str) -> None:
     with pytest.raises(error, match="Spirograph.loader: " + match):
         Spirograph("val", subset=10).loader(**kwargs)  # type: ignore[arg-type]
+
+
+# ---------------------------------------------------------------- the second safety sweep
+@pytest.mark.parametrize(
+    ("column", "value", "match"),
+    [
+        (3, -1.0, r"sigma \(index 3\) must be > 0"),
+        (1, 0.0, r"b \(index 1\) must be > 0"),
+        (0, 3e38, r"row 0 .* overflows torch.float32"),
+    ],
+)
+def test_from_rows_refuses_rows_that_cannot_render(column: int, value: float, match: str) -> None:
+    params = Spirograph("test", subset=3).params.clone()
+    params[0, column] = value
+    with pytest.raises(ParameterError, match=r"^Spirograph.from_rows: `params` " + match):
+        Spirograph.from_rows("test", params)
+    with pytest.raises(ParameterError, match=r"^Spirograph.from_rows: `params` " + match):
+        Spirograph.from_rows("test", params, torch.zeros(3, 3, 32, 32, dtype=torch.uint8))
+
+
+def test_the_extent_of_the_settings_is_checked_against_the_space() -> None:
+    # sigma's bound is fine for the default extent, not for an extent of 3e38.
+    with pytest.raises(ParameterError, match=r"^Spirograph: `params` row 0 .* extent \* sqrt"):
+        Spirograph("test", subset=2, extent=3e38)
+
+
+def test_seeds_outside_the_sampler_range_are_refused() -> None:
+    for seed in (2**64, -1):
+        with pytest.raises(ParameterError, match=r"Spirograph: `seed` must be an int in \[0, 18446744073709551615\]"):
+            Spirograph("test", subset=2, seed=seed)
+    assert not torch.equal(Spirograph("test", subset=2, seed=0).params, Spirograph("test", subset=2, seed=1).params)
+
+
+def test_view_counts_and_epochs_are_bounded() -> None:
+    dataset = Spirograph("test", subset=4)
+    for count in (10**6, 10**9):
+        with pytest.raises(ParameterError, match=r"SpirographViews: `n_draws` must be an int in \[1, 1024\]"):
+            dataset.views(count)
+    views = dataset.views(2)
+    with pytest.raises(ParameterError, match=r"set_epoch: `epoch` must be an int in \[0, 9223372036854775807\]"):
+        views.set_epoch(2**63)
+    with pytest.raises(ParameterTypeError, match=r"SpirographViews: `dataset` must be a Spirograph, got list"):
+        SpirographViews([1, 2], 2)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("indices", [[[0, 1], [2, 3]], torch.tensor([[0, 1], [2, 3]])])
+def test_nested_index_lists_are_refused(indices: object) -> None:
+    dataset = Spirograph("test", subset=4)
+    with pytest.raises(ParameterError, match=r"Spirograph: indices must be a flat sequence of ints, got shape"):
+        dataset.__getitems__(indices)  # type: ignore[arg-type]
+    with pytest.raises(ParameterError, match=r"SpirographViews: indices must be a flat sequence"):
+        dataset.views(2).__getitems__(indices)  # type: ignore[arg-type]

@@ -15,6 +15,7 @@ import re
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -380,7 +381,7 @@ def test_discard_removes_only_the_link_and_its_blob(hub: LoopbackHub, tmp_path: 
         (lambda m: m["configs"]["v1"].update(size="32"), r"`configs\['v1'\]\['size'\]` must be a int, got str '32'"),
         (
             lambda m: m["configs"]["v1"]["splits"]["test"].update(num_rows=-1),
-            r"`configs\['v1'\]\['splits'\]\['test'\]\['num_rows'\]` must be an int >= 0, got -1",
+            r"`configs\['v1'\]\['splits'\]\['test'\]\['num_rows'\]` must be an int in \[0, 20000\], got -1",
         ),
         (lambda m: m["configs"]["v1"]["splits"]["test"].update(files="x"), r"\['files'\]` must be a list, got str"),
         (
@@ -395,3 +396,61 @@ def test_malformed_manifest_fields_are_a_clear_error(hub: LoopbackHub, change: A
     hub.overrides[MANIFEST_NAME] = json.dumps(manifest).encode()
     with pytest.raises(HubError, match=rf"load_split: manifest.json of dataset '{REPO}': .*" + match):
         load_split("test", limit=5, repo_id=REPO)
+
+
+# ---------------------------------------------------------------- a server that does not stop
+class _EndlessHub(LoopbackHub):
+    """Serves ``shard`` without a Content-Length, as an endless (or slow) stream; counts the bytes sent."""
+
+    def __init__(self, folder: Path, repo_id: str, shard: str, chunk: int, pause: float, chunks: int) -> None:
+        super().__init__(folder, repo_id)
+        self.shard, self.chunk, self.pause, self.chunks = shard, chunk, pause, chunks
+        self.sent = 0
+
+    def __call__(self, request: Request) -> Response:
+        response = super().__call__(request)
+        if not request.path.endswith("/" + self.shard):
+            return response
+        del response.headers["Content-Length"]
+        if request.method == "HEAD":
+            return response
+
+        def body() -> Iterator[bytes]:
+            for _ in range(self.chunks):  # bounded, so that the test server never hangs
+                time.sleep(self.pause)
+                self.sent += self.chunk
+                yield b"x" * self.chunk
+
+        return Response(body(), status=200, headers=dict(response.headers), direct_passthrough=True)
+
+
+def test_a_download_stops_at_the_manifest_size(hub: LoopbackHub, server: HTTPServer) -> None:
+    shard = "data/test-00000-of-00003.parquet"
+    size = (hub.folder / shard).stat().st_size
+    endless = _EndlessHub(hub.folder, REPO, shard, chunk=2**16, pause=0.0, chunks=2000)  # 125 MiB
+    _serve(server, endless)
+    with pytest.raises(HubError, match=rf"more than the {size} bytes manifest.json gives '{re.escape(shard)}'"):
+        load_split("test", limit=4, repo_id=REPO)
+    assert endless.sent < 16 * 2**20  # what the sockets buffer, not the whole stream
+
+
+def test_every_download_has_a_time_limit(hub: LoopbackHub, server: HTTPServer) -> None:
+    shard = "data/test-00000-of-00003.parquet"
+    _serve(server, _EndlessHub(hub.folder, REPO, shard, chunk=1, pause=0.1, chunks=100))  # 10 s, one byte at a time
+    began = time.monotonic()
+    with pytest.raises(HubError, match=r"downloading 'data/test-00000-of-00003.parquet' took longer than `timeout`=1"):
+        load_split("test", limit=4, repo_id=REPO, timeout=1)
+    assert time.monotonic() - began < 5
+    with pytest.raises(ParameterError, match=r"load_split: `timeout` must be a finite number > 0, got 0"):
+        load_split("test", repo_id=REPO, timeout=0)
+
+
+def test_a_redirect_loop_is_a_hub_error(hub: LoopbackHub, server: HTTPServer) -> None:
+    server.clear()
+    server.expect_request(re.compile(".*")).respond_with_handler(
+        lambda request: Response(status=302, headers={"Location": "http://127.0.0.1:1/loop" + request.path})
+    )
+    began = time.monotonic()
+    with pytest.raises(HubError, match=r"load_split: "):
+        load_split("test", limit=4, repo_id=REPO, timeout=3)
+    assert time.monotonic() - began < 10

@@ -521,3 +521,19 @@ def test_import_stays_light() -> None:
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
+
+
+def test_the_lock_file_never_follows_a_link(tmp_path: Path) -> None:
+    target = tmp_path / "elsewhere" / "planted"
+    target.parent.mkdir()
+    (tmp_path / ".hub.lock").symlink_to(target)
+    with pytest.raises(ExportError, match=r"cannot create the lock file .*\.hub\.lock' \(a symbolic link is never"):
+        export(tmp_path / "hub", splits="test", subset=4, progress=False)
+    assert not target.exists() and not (tmp_path / "hub").exists()
+    assert (tmp_path / ".hub.lock").is_symlink()  # left as it was
+
+
+def test_an_unwritable_destination_is_an_export_error(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("not a folder")
+    with pytest.raises(ExportError, match=r"export: cannot write into .*file/hub'"):
+        export(tmp_path / "file" / "hub", splits="test", subset=4, progress=False)

@@ -108,11 +108,11 @@ def test_a_split_miscounting_rows_is_refused(copy: Path) -> None:
         (lambda manifest: manifest.update(files={}), r"must list its files"),
         (
             lambda manifest: manifest["files"].update({"../victim": {"sha256": "0", "bytes": 1}}),
-            r"not inside the export",
+            r"not a plain relative path inside the folder",
         ),
         (
             lambda manifest: manifest["files"].update({"/etc/passwd": {"sha256": "0", "bytes": 1}}),
-            r"not inside the export",
+            r"not a plain relative path inside the folder",
         ),
     ],
 )

@@ -721,3 +721,14 @@ def test_renderer_holds_one_settings_object() -> None:
     assert (renderer.size, renderer.n_points, renderer.extent, renderer.normalize) == (16, 40, 6.0, "image")
     assert Renderer(size=16, normalize="image").settings == made
     assert Renderer().settings == RenderSettings()
+
+
+@pytest.mark.parametrize("validate", [None, 1, "yes"])
+def test_render_and_renderer_share_one_rule_for_validate(validate: object) -> None:
+    from spirograph import Renderer
+
+    params = ParameterSpace().sample(2, seed=0)
+    with pytest.raises(ParameterTypeError, match=r"^render: `validate` must be a bool"):
+        render(params, validate=validate)  # type: ignore[arg-type]
+    with pytest.raises(ParameterTypeError, match=r"^Renderer: `validate` must be a bool"):
+        Renderer(validate=validate)  # type: ignore[arg-type]

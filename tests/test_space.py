@@ -220,9 +220,9 @@ def test_bounds_wider_than_a_narrow_dtype_are_refused_when_sampling() -> None:
         space.sample(4, seed=0, dtype=torch.float16)
     with pytest.raises(ParameterError, match=r"does not fit torch.float16"):
         space.sample(4, generator=torch.Generator(), dtype=torch.float16)
-    edge = ParameterSpace(bounds={"m": (0.0, 3.4e38)})
-    assert torch.isfinite(edge.sample(1000, seed=0)).all()
-    assert torch.isfinite(edge.sample(1000, generator=torch.Generator().manual_seed(0))).all()
+    # Bounds whose draws fit float32 but whose images would not are refused when the space is made.
+    with pytest.raises(ParameterError, match=r"`bounds` hold draws that overflow float32: \|m - h\| / b \* 2 pi"):
+        ParameterSpace(bounds={"m": (0.0, 3.4e38)})
 
 
 def test_replace_validates() -> None:
@@ -340,11 +340,11 @@ def test_sample_nuisance_with_generator(device: torch.device) -> None:
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
-        ({"n": -1, "seed": 0}, r"sample: `n` must be an int >= 0, got -1"),
+        ({"n": -1, "seed": 0}, r"sample: `n` must be an int in \[0, 16777216\], got -1"),
         ({"n": 2}, r"sample: pass exactly one of `seed` \(portable\) or `generator` \(on-device\)"),
         ({"n": 2, "seed": 0, "generator": torch.Generator()}, r"pass exactly one of `seed`"),
         ({"n": 2, "seed": 0, "dtype": torch.int32}, r"sample: `dtype` must be a floating dtype, got torch.int32"),
-        ({"n": 2, "seed": 0, "offset": -1}, r"sample: `offset` must be an int >= 0, got -1"),
+        ({"n": 2, "seed": 0, "offset": -1}, r"sample: `offset` must be an int in \[0, 9223372036854775805\], got -1"),
         ({"n": 2, "seed": 0, "index": [0]}, r"sample: `index` must be 2 non-negative integers in one dimension"),
         ({"n": 2, "seed": 0, "index": [0, -1]}, r"`index` must be 2 non-negative integers"),
         ({"n": 2, "seed": 0, "index": [0.0, 1.0]}, r"`index` must be 2 non-negative integers .* dtype float64"),
@@ -359,15 +359,15 @@ def test_bad_sampling_arguments(kwargs: dict[str, object], match: str) -> None:
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
-        ({"n": 2.0, "seed": 0}, r"sample: `n` must be an int >= 0, got float 2.0"),
-        ({"n": True, "seed": 0}, r"sample: `n` must be an int >= 0, got bool True"),
-        ({"n": 2, "seed": 0.5}, r"sample: `seed` must be an int, got float 0.5"),
-        ({"n": 2, "seed": "0"}, r"sample: `seed` must be an int, got str '0'"),
+        ({"n": 2.0, "seed": 0}, r"sample: `n` must be an int in \[0, 16777216\], got float 2.0"),
+        ({"n": True, "seed": 0}, r"sample: `n` must be an int in \[0, 16777216\], got bool True"),
+        ({"n": 2, "seed": 0.5}, r"sample: `seed` must be an int in \[0, 18446744073709551615\], got float 0.5"),
+        ({"n": 2, "seed": "0"}, r"sample: `seed` must be an int in \[0, 18446744073709551615\], got str '0'"),
         ({"n": 2, "generator": 3}, r"sample: `generator` must be a Generator, got int 3"),
         ({"n": 2, "seed": 0, "dtype": "float32"}, r"sample: `dtype` must be a dtype, got str 'float32'"),
-        ({"n": 2, "seed": 0, "offset": 1.5}, r"sample: `offset` must be an int >= 0, got float 1.5"),
-        ({"n": 2, "seed": 0, "stream": "a"}, r"sample: `stream` must be an int, got str 'a'"),
-        ({"n": 2, "seed": 0, "stream": (1, 2.5)}, r"sample: `stream\[1\]` must be an int, got float 2.5"),
+        ({"n": 2, "seed": 0, "offset": 1.5}, r"sample: `offset` must be an int in \[0, \d+\], got float 1.5"),
+        ({"n": 2, "seed": 0, "stream": "a"}, r"sample: `stream` must be an int in \[0, \d+\], got str 'a'"),
+        ({"n": 2, "seed": 0, "stream": (1, 2.5)}, r"sample: `stream\[1\]` must be an int in \[0, \d+\], got float 2.5"),
     ],
 )
 def test_sampling_arguments_of_the_wrong_type(kwargs: dict[str, object], match: str) -> None:
@@ -383,7 +383,7 @@ def test_bad_sample_nuisance_targets() -> None:
         space.sample_nuisance(torch.zeros(4), seed=0)
     with pytest.raises(ParameterTypeError, match=r"`targets` must be a torch.Tensor of shape \(n, 4\), got list"):
         space.sample_nuisance([[0.0] * 4], seed=0)  # type: ignore[arg-type]
-    with pytest.raises(ParameterError, match=r"sample_nuisance_block: `n` must be an int >= 0, got -2"):
+    with pytest.raises(ParameterError, match=r"sample_nuisance_block: `n` must be an int in \[0, 16777216\], got -2"):
         space.sample_nuisance_block(-2, seed=0)
 
 
@@ -500,3 +500,49 @@ def test_check_space_gives_the_default_for_none_and_refuses_other_types() -> Non
     assert check_space(space, where="f", default=default) is space
     with pytest.raises(ParameterTypeError, match=r"^f: `base` must be a ParameterSpace or None, got str 'x'$"):
         check_space("x", "base", where="f")
+
+
+# ---------------------------------------------------------------- sizes, seeds and bounds from the second sweep
+@pytest.mark.parametrize("bounds", [{"m": (1e38, 2e38)}, {"h": (-2e38, 1e38)}, {"m": (0.0, 1e37), "b": (1e-30, 1.0)}])
+def test_bounds_whose_images_overflow_are_refused_when_made(bounds: dict[str, tuple[float, float]]) -> None:
+    with pytest.raises(ParameterError, match=r"ParameterSpace: `bounds` hold draws that overflow float32"):
+        ParameterSpace(bounds=bounds)
+
+
+@pytest.mark.parametrize("name", ["b", "sigma"])
+def test_positive_bounds_that_underflow_float32_are_refused(name: str) -> None:
+    with pytest.raises(ParameterError, match=rf"bound of `{name}` must be >= 1.175e-38 \(float32's smallest normal"):
+        ParameterSpace(bounds={name: (1e-46, 1.0)})
+
+
+def test_seeds_and_streams_never_wrap() -> None:
+    space = ParameterSpace()
+    for seed in (2**64, -1, 2**70):
+        with pytest.raises(ParameterError, match=r"sample: `seed` must be an int in \[0, 18446744073709551615\]"):
+            space.sample(2, seed=seed)
+    with pytest.raises(ParameterError, match=r"sample: `stream` must be an int in \[0, 18446744073709551615\]"):
+        space.sample(2, seed=0, stream=2**64)
+    assert space.sample(2, seed=2**64 - 1).shape == (2, 10)
+
+
+def test_sizes_and_offsets_are_bounded_up_front() -> None:
+    space = ParameterSpace()
+    with pytest.raises(ParameterError, match=r"sample: `n` must be an int in \[0, 16777216\], got 1000000000000"):
+        space.sample(10**12, seed=0)
+    with pytest.raises(ParameterError, match=r"sample: `offset` must be an int in \[0, \d+\], got 9223372036854775807"):
+        space.sample(2, seed=0, offset=2**63 - 1)
+    with pytest.raises(ParameterError, match=r"sample: `n` must be an int in \[0, 16777216\]"):
+        space.sample(10**12, generator=torch.Generator())
+
+
+@pytest.mark.parametrize(
+    ("device", "error", "match"),
+    [
+        ("gpu", ParameterError, r"sample: `device` must name a torch device"),
+        (3.5, ParameterTypeError, r"sample: `device` must be a torch.device or a device name"),
+        ("cuda:99", ParameterError, r"sample: `device` is 'cuda:99' but"),
+    ],
+)
+def test_sample_checks_its_device(device: object, error: type[Exception], match: str) -> None:
+    with pytest.raises(error, match=match):
+        ParameterSpace().sample(2, seed=0, device=device)  # type: ignore[arg-type]

@@ -22,7 +22,7 @@ from spirograph._version import __version__
 from spirograph.baselines.config import TrainConfig
 from spirograph.baselines.model import _build_model, _ContrastiveModel
 from spirograph.errors import CheckpointError, ConfigError
-from spirograph.files import atomic_write
+from spirograph.files import atomic_write, parse_json
 
 __all__ = [
     "CHECKPOINT_FORMAT",
@@ -98,13 +98,32 @@ def load_checkpoint(path: str | os.PathLike[str], *, map_location: str | torch.d
             )
     try:
         data["config"] = TrainConfig.from_json(data["config"])
-        data["history"] = json.loads(data["history"])
-        data["steps"] = json.loads(data["steps"])
-    except (ConfigError, json.JSONDecodeError) as error:
+    except ConfigError as error:
         raise CheckpointError(
             f"load_checkpoint: {str(path)!r} has an invalid configuration or history: {error}"
         ) from None
+    _check_metadata(data, str(path))
     return data
+
+
+def _check_metadata(data: dict[str, Any], path: str) -> None:
+    """The history, step records and counters of a checkpoint: JSON lists of records, counts in range."""
+    for key in ("history", "steps"):
+        what = f"entry {key!r} of {path!r}"
+        data[key] = parse_json(data[key], where="load_checkpoint", what=what, error=CheckpointError)
+        if not isinstance(data[key], list) or not all(isinstance(record, dict) for record in data[key]):
+            raise CheckpointError(f"load_checkpoint: {what} must be a JSON list of records")
+    for key in ("epoch", "step"):
+        value = data[key]
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise CheckpointError(
+                f"load_checkpoint: {path!r} entry {key!r} must be an int >= 0, got {type(value).__name__} {value!r:.40}"
+            )
+    if data["epoch"] > data["config"].epochs:
+        raise CheckpointError(
+            f"load_checkpoint: {path!r} entry 'epoch' must be at most its configuration's "
+            f"{data['config'].epochs} epochs, got {data['epoch']}"
+        )
 
 
 def _check_integrity(path: Path) -> None:

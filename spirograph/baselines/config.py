@@ -22,7 +22,7 @@ from spirograph.baselines.encoders import ENCODER_INITS, ENCODERS, EncoderInit
 from spirograph.baselines.optim import capped_cosine, scaled_learning_rate, warmup_cosine
 from spirograph.dataset import SPLITS
 from spirograph.errors import ConfigError, SpirographError
-from spirograph.files import atomic_write_text
+from spirograph.files import atomic_write_text, parse_json, read_json
 from spirograph.render import NORMALIZE_MODES, Normalize, RenderSettings, check_settings
 from spirograph.space import DEFAULT_TARGETS, ParameterSpace
 
@@ -53,6 +53,8 @@ LRSchedule = Literal["capped-cosine", "warmup-cosine"]
 BatchStatistics = Literal["per-view", "joint"]
 Precision = Literal["float32", "bfloat16"]
 
+# torch.manual_seed and DistributedSampler (seed + epoch) take seeds below 2**64; numpy's SeedSequence any.
+_SEED_MAX = 2**63 - 1
 _POSITIVE_INTS = ("projection_dim", "penalty_samples", "epochs", "checkpoint_every", "log_every", "size", "n_points")
 _BOOLS = (
     "penalty_normalize",
@@ -119,7 +121,7 @@ class TrainConfig:
         precision: ``"float32"`` or ``"bfloat16"`` (autocast of the encoder and head).
         channels_last: run the encoder on channels-last tensors (faster convolutions on GPUs).
         cudnn_benchmark: let cuDNN time and pick its convolution algorithms (CUDA only).
-        seed: seeds the initialisation and every draw.
+        seed: seeds the initialisation and every draw; an int in ``[0, 2**63 - 1]``.
         device: ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"auto"`` (CUDA when available).
             Under torchrun, ``"cuda"`` means the process's ``LOCAL_RANK`` device.
         time_limit: stop training cleanly after this many seconds (``None``: no limit); the
@@ -258,30 +260,30 @@ class TrainConfig:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True)
 
     def save(self, path: str | os.PathLike[str]) -> Path:
-        """Write the settings as JSON to ``path``, atomically."""
-        return atomic_write_text(path, self.to_json() + "\n")
+        """Write the settings as JSON to ``path``, atomically.
+
+        Raises:
+            ConfigError: ``path`` cannot be written (a folder, a read-only place).
+        """
+        try:
+            return atomic_write_text(path, self.to_json() + "\n")
+        except OSError as error:
+            raise ConfigError(f"TrainConfig.save: cannot write `path` {os.fspath(path)!r}: {error}") from error
 
     @classmethod
     def from_json(cls, text: str) -> TrainConfig:
         """Parse settings from a JSON string (never a path: see `load`)."""
         if not isinstance(text, str):
             raise ConfigError(f"TrainConfig.from_json: `text` must be a JSON string, got {type(text).__name__}")
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as error:
-            raise ConfigError(f"TrainConfig.from_json: `text` is not valid JSON: {error}") from None
-        return cls.from_dict(data)
+        return cls.from_dict(parse_json(text, where="TrainConfig.from_json", what="`text`", error=ConfigError))
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> TrainConfig:
         """Read settings from a JSON file."""
         if not isinstance(path, (str, os.PathLike)):
             raise ConfigError(f"TrainConfig.load: `path` must be a path, got {type(path).__name__}")
-        try:
-            text = Path(path).read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as error:
-            raise ConfigError(f"TrainConfig.load: cannot read `path` {os.fspath(path)!r}: {error}") from None
-        return cls.from_json(text)
+        what = f"`path` {os.fspath(path)!r}"
+        return cls.from_dict(read_json(path, where="TrainConfig.load", what=what, error=ConfigError))
 
 
 def _fail(config: TrainConfig, name: str, expected: str) -> NoReturn:
@@ -325,8 +327,8 @@ def _check_ranges(config: TrainConfig) -> None:
             _fail(config, name, "an int >= 1")
     if config.batch_size < 2:
         _fail(config, "batch_size", "an int >= 2 (NT-Xent needs negatives and BatchNorm needs a batch)")
-    if config.seed < 0:
-        _fail(config, "seed", "an int >= 0")
+    if not 0 <= config.seed <= _SEED_MAX:
+        _fail(config, "seed", f"an int in [0, {_SEED_MAX}]")
     if not 0 <= config.warmup_epochs <= config.epochs:
         _fail(config, "warmup_epochs", f"an int in [0, epochs={config.epochs}]")
     for name, low in (("temperature", 0.0), ("trust_coefficient", 0.0), ("penalty_clamp", 0.0), ("time_limit", 0.0)):
@@ -339,6 +341,8 @@ def _check_ranges(config: TrainConfig) -> None:
     if config.n_train is not None and (not is_int(config.n_train) or not config.batch_size <= config.n_train <= full):
         _fail(config, "n_train", f"None or an int in [batch_size={config.batch_size}, {full}]")
     n = config.n_train if config.n_train is not None else full
+    if config.batch_size > n:  # the same rule with or without n_train: a batch never exceeds the examples
+        _fail(config, "batch_size", f"an int in [2, {n}] (the training examples)")
     if not config.drop_last and n % config.batch_size == 1:
         _fail(config, "n_train", f"a count whose last batch of {config.batch_size} holds more than one example")
 

@@ -5,13 +5,12 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import MISSING, asdict, dataclass, field, fields
-from pathlib import Path
 from typing import Any, ClassVar, cast
 
 from spirograph._checks import check_instance
 from spirograph._version import __version__
 from spirograph.errors import ParameterError
-from spirograph.files import atomic_write_text
+from spirograph.files import atomic_write_text, parse_json, read_json
 from spirograph.render import Normalize, RenderSettings
 
 __all__ = ["EvaluationResult", "InvarianceResult"]
@@ -20,11 +19,9 @@ __all__ = ["EvaluationResult", "InvarianceResult"]
 def _read_json(source: str | os.PathLike[str], where: str) -> dict[str, Any]:
     text = str(source)
     if isinstance(source, os.PathLike) or not text.lstrip().startswith("{"):
-        text = Path(source).read_text(encoding="utf-8")
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise ParameterError(f"{where}: `source` is not valid JSON ({error})") from None
+        data = read_json(source, where=where, what=f"`source` {text!r}", error=ParameterError)
+    else:
+        data = parse_json(text, where=where, what="`source`", error=ParameterError)
     if not isinstance(data, dict):
         raise ParameterError(f"{where}: `source` must hold a JSON object, got {type(data).__name__}")
     return data

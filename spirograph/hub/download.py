@@ -28,23 +28,28 @@ follows a link out of them.
 
 from __future__ import annotations
 
+import functools
+import importlib
 import io
-import json
 import os
 import re
+import struct
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from spirograph._checks import check_choice, check_instance, check_int, is_int
+from spirograph._checks import check_choice, check_instance, check_int, check_number, is_int
 from spirograph.dataset import SPLITS
 from spirograph.errors import ChecksumError, ConfigError, HubError, ParameterError
+from spirograph.files import JSON_MAX_BYTES, read_json
 from spirograph.hub._extra import require_hub
 from spirograph.hub.schema import (
     HUB_SPLITS,
@@ -58,7 +63,7 @@ from spirograph.hub.schema import (
 from spirograph.render import NORMALIZE_MODES
 from spirograph.space import PARAMETER_NAMES
 
-__all__ = ["load_split"]
+__all__ = ["DEFAULT_TIMEOUT", "load_split", "read_rows", "split_layout"]
 
 
 def _check_arguments(split: Any, repo_id: Any, revision: Any, size: Any, normalize: Any, limit: Any) -> tuple[str, str]:
@@ -88,18 +93,122 @@ def _check_arguments(split: Any, repo_id: Any, revision: Any, size: Any, normali
 # hex SHA-1 or SHA-256 digests), never "." or "..", never a separator.
 _SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 _NAMING_HEADERS = ("X-Linked-Etag", "ETag", "X-Repo-Commit")
-# Set while load_split downloads, so that the response hook acts on its requests only.
-_CHECKING_ETAGS: ContextVar[bool] = ContextVar("spirograph_checking_etags", default=False)
+# Headers that would hand the download to hf_xet, outside the HTTP client whose requests are bounded here.
+_XET_HEADERS = ("X-Xet-Hash", "X-Xet-Refresh-Route")
 _HOOK_LOCK = threading.Lock()
 
+DEFAULT_TIMEOUT = 60.0
+"""Seconds the download of one file may take by default, every request and retry for it included."""
 
-class _UnsafeETagError(HubError):
+
+@dataclass(frozen=True)
+class _Transfer:
+    """The file ``load_split`` is downloading: at most ``limit`` bytes, before ``deadline`` (``time.monotonic``)."""
+
+    name: str
+    limit: int
+    timeout: float
+    deadline: float
+
+
+# Set while load_split downloads, so that the hooks act on its requests only.
+_TRANSFER: ContextVar[_Transfer | None] = ContextVar("spirograph_transfer", default=None)
+
+
+class _RefusedResponse(HubError):
+    """A response refused by a hook (raised through ``huggingface_hub``, which must not wrap it)."""
+
+
+class _UnsafeETagError(_RefusedResponse):
     """A server answered with an ETag or commit that is not a plain file name."""
 
 
-def _check_etag(response: Any) -> None:
-    """Response hook of ``huggingface_hub``'s HTTP client: refuse a header that would name a path outside the cache."""
-    if not _CHECKING_ETAGS.get():
+class _TransferLimitError(_RefusedResponse):
+    """A download ran past the bytes the manifest gives the file, or past its time limit."""
+
+
+def _http_module() -> Any:
+    """The HTTP library of ``huggingface_hub``'s client (``httpx`` or its fork), for its error classes."""
+    from huggingface_hub import get_session
+
+    return importlib.import_module(type(get_session()).__module__.split(".")[0])
+
+
+def _out_of_time(transfer: _Transfer) -> _TransferLimitError:
+    return _TransferLimitError(
+        f"load_split: downloading {transfer.name!r} took longer than `timeout`={transfer.timeout} s; "
+        "pass a larger `timeout` on a slow connection"
+    )
+
+
+def _bound_request(request: Any) -> None:
+    """Request hook: no request once the file's time is spent, and none that may wait beyond it."""
+    transfer = _TRANSFER.get()
+    if transfer is None:
+        return
+    remaining = transfer.deadline - time.monotonic()
+    if remaining <= 0:
+        raise _out_of_time(transfer)
+    request.extensions["timeout"] = {key: remaining for key in ("connect", "read", "write", "pool")}
+
+
+def _too_long(transfer: _Transfer) -> _TransferLimitError:
+    return _TransferLimitError(
+        f"load_split: the server sent more than the {transfer.limit} bytes {MANIFEST_NAME} gives "
+        f"{transfer.name!r}; download stopped"
+    )
+
+
+# Bytes a compressed body (Content-Encoding) may add to the file it carries: headers, a last block.
+_ENCODING_MARGIN = 1 << 16
+
+
+@functools.cache
+def _bounded_stream_class(http: Any) -> type:
+    """A byte stream of ``http`` (httpx or its fork) that stops past a transfer's bytes or deadline."""
+
+    class BoundedStream(http.SyncByteStream):
+        def __init__(self, stream: Any, transfer: _Transfer) -> None:
+            self._stream, self._transfer = stream, transfer
+
+        def __iter__(self) -> Iterator[bytes]:
+            received = 0
+            for chunk in self._stream:
+                received += len(chunk)
+                if received > self._transfer.limit + _ENCODING_MARGIN:
+                    raise _too_long(self._transfer)
+                if time.monotonic() > self._transfer.deadline:
+                    raise _out_of_time(self._transfer)
+                yield chunk
+
+        def close(self) -> None:
+            self._stream.close()
+
+    return BoundedStream
+
+
+def _bounded_bytes(iter_bytes: Any, transfer: _Transfer) -> Any:
+    """``response.iter_bytes`` (the body decoded) that stops past ``transfer.limit`` bytes."""
+
+    def bounded(*args: Any, **kwargs: Any) -> Iterator[bytes]:
+        received = 0
+        for chunk in iter_bytes(*args, **kwargs):
+            received += len(chunk)
+            if received > transfer.limit:
+                raise _too_long(transfer)
+            yield chunk
+
+    return bounded
+
+
+def _check_response(response: Any) -> None:
+    """Response hook of ``huggingface_hub``'s HTTP client, while ``load_split`` downloads.
+
+    Refuses a header that would name a path outside the cache, keeps the download in this
+    client (no hand-over to hf_xet), and bounds the body to the file's size and time.
+    """
+    transfer = _TRANSFER.get()
+    if transfer is None:
         return
     for header in _NAMING_HEADERS:
         value = response.headers.get(header)
@@ -113,22 +222,39 @@ def _check_etag(response: Any) -> None:
                 f"load_split: the server at {response.request.url} answered the header {header}: {value!r}, "
                 "which is not a plain file name; refusing to use it as a cache path"
             )
+    for header in _XET_HEADERS:
+        response.headers.pop(header, None)
+    if response.request.method != "GET":
+        return
+    declared = response.headers.get("Content-Length", "")
+    if declared.isdigit() and int(declared) > transfer.limit:
+        response.close()
+        raise _TransferLimitError(
+            f"load_split: the server announced {declared} bytes for {transfer.name!r}, more than the "
+            f"{transfer.limit} bytes {MANIFEST_NAME} gives it"
+        )
+    # The raw stream, read as the bytes arrive, bounds the time and the bytes received; the decoded
+    # body (after any Content-Encoding) is bounded too.
+    response.stream = _bounded_stream_class(_http_module())(response.stream, transfer)
+    response.iter_bytes = _bounded_bytes(response.iter_bytes, transfer)
 
 
 @contextmanager
-def _etags_checked() -> Iterator[None]:
-    """Check the ETag and commit of every response ``huggingface_hub`` receives inside the block."""
+def _bounded_transfer(name: str, limit: int, timeout: float) -> Iterator[None]:
+    """Check and bound every request and response ``huggingface_hub`` makes inside the block."""
     from huggingface_hub import get_session
 
-    hooks = get_session().event_hooks["response"]
+    hooks = get_session().event_hooks
     with _HOOK_LOCK:
-        if _check_etag not in hooks:
-            hooks.append(_check_etag)
-    token = _CHECKING_ETAGS.set(True)
+        if _bound_request not in hooks["request"]:
+            hooks["request"].append(_bound_request)
+        if _check_response not in hooks["response"]:
+            hooks["response"].append(_check_response)
+    token = _TRANSFER.set(_Transfer(name, limit, timeout, time.monotonic() + timeout))
     try:
         yield
     finally:
-        _CHECKING_ETAGS.reset(token)
+        _TRANSFER.reset(token)
 
 
 def _storage_folder(repo_id: str) -> Path:
@@ -157,8 +283,8 @@ def _check_cached(path: Path, relative: str, repo_id: str) -> None:
         )
 
 
-def _fetch(repo_id: str, filename: str, revision: str | None) -> Path:
-    """Download one file of the dataset repository into the hub cache; every failure is a HubError."""
+def _fetch(repo_id: str, filename: str, revision: str | None, limit: int, timeout: float) -> Path:
+    """Download one file (at most ``limit`` bytes, in ``timeout`` s) to the hub cache; every failure a HubError."""
     from huggingface_hub import constants, hf_hub_download
     from huggingface_hub.errors import (
         EntryNotFoundError,
@@ -168,11 +294,14 @@ def _fetch(repo_id: str, filename: str, revision: str | None) -> Path:
         RevisionNotFoundError,
     )
 
+    http = _http_module()
     where = f"{filename!r} of dataset {repo_id!r} at revision {revision or constants.DEFAULT_REVISION!r}"
     try:
-        with _etags_checked():
-            path = Path(hf_hub_download(repo_id, filename, repo_type="dataset", revision=revision))
-    except _UnsafeETagError:
+        with _bounded_transfer(filename, limit, timeout):
+            path = Path(
+                hf_hub_download(repo_id, filename, repo_type="dataset", revision=revision, etag_timeout=timeout)
+            )
+    except _RefusedResponse:
         raise
     except LocalEntryNotFoundError as error:
         # Raised when the Hub cannot be reached (or HF_HUB_OFFLINE=1) and the file is not cached.
@@ -184,9 +313,10 @@ def _fetch(repo_id: str, filename: str, revision: str | None) -> Path:
         raise HubError(f"load_split: revision {revision!r} not found in dataset {repo_id!r}") from error
     except EntryNotFoundError as error:
         raise HubError(f"load_split: file {where} is missing from the repository") from error
-    except (HfHubHTTPError, OSError, ValueError) as error:
+    except (HfHubHTTPError, OSError, ValueError, http.HTTPError, http.StreamError) as error:
         # ValueError: huggingface_hub refused a commit hash that would put the file outside its snapshots.
-        raise HubError(f"load_split: downloading {where} failed: {error}") from error
+        # HTTPError: a timeout, a broken or endless redirect, a protocol error of the server.
+        raise HubError(f"load_split: downloading {where} failed: {type(error).__name__}: {error}") from error
     _check_cached(path, filename, repo_id)
     return path
 
@@ -235,11 +365,9 @@ def _verify(path: Path, relative: str, entry: dict[str, Any], repo_id: str) -> N
 
 
 def _read_manifest(path: Path, repo_id: str) -> dict[str, Any]:
-    try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
-        raise HubError(f"load_split: {MANIFEST_NAME} of dataset {repo_id!r} is not valid JSON: {error}") from error
-    return check_manifest(manifest, f"load_split: {MANIFEST_NAME} of dataset {repo_id!r}")
+    what = f"{MANIFEST_NAME} of dataset {repo_id!r}"
+    manifest = read_json(path, where="load_split", what=what, error=HubError)
+    return check_manifest(manifest, f"load_split: {what}")
 
 
 def _shard_rows(entry: dict[str, Any], relative: str, where: str) -> int:
@@ -250,55 +378,186 @@ def _shard_rows(entry: dict[str, Any], relative: str, where: str) -> int:
     return rows
 
 
+# The bytes a row of a shard may decode to, for images of side S: a PNG holds at most the raw
+# pixels (3 S^2 bytes, plus a filter byte a line) with zlib's and PNG's overhead, which twice the
+# pixels and a margin bound; the index, the ten parameters and the targets are a few dozen bytes.
+_ROW_MARGIN = 8192
+
+
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def _png_limit(size: int) -> int:
+    return 2 * 3 * size * (size + 1) + _ROW_MARGIN
+
+
+def _column_types() -> dict[str, Any]:
+    import pyarrow as pa
+
+    return {"index": pa.int64(), **{name: pa.float32() for name in PARAMETER_NAMES}}
+
+
 def _decode(
-    path: Path, relative: str, size: int, start: int, rows: int, where: str = "load_split"
+    path: Path, relative: str, size: int, start: int, rows: int, wanted: int, where: str = "load_split"
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Parameters ``(rows, 10)`` float32 and images ``(rows, 3, size, size)`` uint8 of one verified shard.
+    """Parameters ``(wanted, 10)`` float32 and images ``(wanted, 3, size, size)`` uint8 of one verified shard.
 
-    The shard must hold exactly ``rows`` rows, indexed from ``start`` on.
+    The shard must hold exactly ``rows`` rows, indexed from ``start`` on; only the row groups
+    holding its first ``wanted`` rows are read, and only once their decoded size (from the
+    Parquet metadata) is within what ``wanted`` rows of ``size x size`` images may take.
     """
+    import pyarrow as pa
     import pyarrow.parquet as pq
-    from PIL import Image
 
-    table = pq.read_table(path, columns=["index", "image", *PARAMETER_NAMES])
-    if table.num_rows != rows:
-        raise HubError(f"{where}: file {relative!r} holds {table.num_rows} rows but {MANIFEST_NAME} says {rows}")
-    index = table.column("index").to_numpy()
-    if not np.array_equal(index, np.arange(start, start + len(index))):
+    try:
+        parquet = pq.ParquetFile(path)
+        metadata = parquet.metadata
+        schema = parquet.schema_arrow
+    except (pa.ArrowException, OSError) as error:
+        raise HubError(f"{where}: file {relative!r} is not a readable Parquet file: {error}") from error
+    if metadata.num_rows != rows:
+        raise HubError(f"{where}: file {relative!r} holds {metadata.num_rows} rows but {MANIFEST_NAME} says {rows}")
+    for name, kind in {**_column_types(), "image": None}.items():
+        found = schema.field(name).type if name in schema.names else None
+        good = (
+            found == kind
+            if kind is not None
+            else isinstance(found, pa.StructType)
+            and found.get_field_index("bytes") >= 0
+            and found.field("bytes").type == pa.binary()
+        )
+        if not good:
+            expected = kind if kind is not None else "struct<bytes: binary, ...>"
+            raise HubError(f"{where}: file {relative!r} must have a column {name!r} of type {expected}, got {found}")
+    groups, covered, decoded = [], 0, 0
+    for group in range(metadata.num_row_groups):
+        if covered >= wanted:
+            break
+        info = metadata.row_group(group)
+        groups.append(group)
+        covered += info.num_rows
+        decoded += sum(info.column(k).total_uncompressed_size for k in range(info.num_columns))
+    if decoded > covered * _png_limit(size):
+        raise HubError(
+            f"{where}: file {relative!r} would decode {covered} rows to {decoded} bytes, more than "
+            f"{size}x{size} PNG images take; refusing to decode it"
+        )
+    try:
+        table = parquet.read_row_groups(groups, columns=["index", "image", *PARAMETER_NAMES]).slice(0, wanted)
+    except (pa.ArrowException, OSError) as error:
+        raise HubError(f"{where}: file {relative!r} cannot be decoded: {error}") from error
+    if table.num_rows != wanted:
+        raise HubError(f"{where}: file {relative!r} holds {table.num_rows} rows where {wanted} were needed")
+    index = table.column("index").to_numpy(zero_copy_only=False)
+    if table.column("index").null_count or not np.array_equal(index, np.arange(start, start + wanted)):
         raise HubError(f"{where}: file {relative!r} must hold rows {start}.. in order, got indices {index[:4]}...")
+    for name in PARAMETER_NAMES:
+        if table.column(name).null_count:
+            raise HubError(f"{where}: file {relative!r} has a missing value in column {name!r}")
     params = np.stack([table.column(name).to_numpy() for name in PARAMETER_NAMES], axis=1).astype(np.float32)
-    images = np.empty((len(index), 3, size, size), dtype=np.uint8)
-    for k, cell in enumerate(table.column("image").to_pylist()):
-        with Image.open(io.BytesIO(cell["bytes"])) as picture:
-            pixels = np.asarray(picture.convert("RGB"))
-        if pixels.shape != (size, size, 3):
-            raise HubError(
-                f"{where}: file {relative!r} row {start + k} must be a {size}x{size} RGB image, got {pixels.shape}"
-            )
-        images[k] = pixels.transpose(2, 0, 1)
+    if not np.isfinite(params).all():
+        raise HubError(f"{where}: file {relative!r} holds parameters that are NaN or infinite")
+    cells = table.column("image").combine_chunks()
+    pngs = cells.field("bytes").to_pylist() if cells.null_count == 0 else [None] * wanted
+    images = np.empty((wanted, 3, size, size), dtype=np.uint8)
+    for k, data in enumerate(pngs):
+        images[k] = _decode_png(data, size, f"{where}: file {relative!r} row {start + k}")
     return params, images
 
 
-def _split_layout(manifest: dict[str, Any], config: HubConfig, hub_split: str, repo: str) -> dict[str, Any]:
-    """The manifest's entry of ``hub_split`` in ``config``, checked to be the config asked for."""
-    configs = manifest.get("configs", {})
+def _decode_png(data: bytes | None, size: int, what: str) -> np.ndarray:
+    """The ``(3, size, size)`` pixels of a PNG, refused by its length and declared size before decoding."""
+    from PIL import Image
+
+    if data is None:
+        raise HubError(f"{what} has no image")
+    if len(data) > _png_limit(size):
+        raise HubError(f"{what} holds {len(data)} bytes, more than a {size}x{size} PNG takes")
+    # The size a PNG declares is in its first chunk, IHDR: read it before any pixel is decoded.
+    if len(data) < 24 or data[:8] != _PNG_SIGNATURE or data[12:16] != b"IHDR":
+        raise HubError(f"{what} is not a readable PNG image: no PNG signature and header")
+    declared = struct.unpack(">II", data[16:24])
+    if declared != (size, size):
+        raise HubError(f"{what} must be a {size}x{size} RGB image, got a declared size of {declared}")
+    try:
+        with Image.open(io.BytesIO(data), formats=["PNG"]) as picture:
+            pixels = np.asarray(picture.convert("RGB"))
+    except (OSError, ValueError, EOFError, SyntaxError, Image.DecompressionBombError) as error:
+        raise HubError(f"{what} is not a readable PNG image: {error}") from error
+    if pixels.shape != (size, size, 3):
+        raise HubError(f"{what} must be a {size}x{size} RGB image, got {pixels.shape}")
+    return pixels.transpose(2, 0, 1)
+
+
+def split_layout(manifest: dict[str, Any], config: HubConfig, hub_split: str, where: str, copy: str) -> dict[str, Any]:
+    """The manifest's entry of ``hub_split`` in ``config``, checked to be the config asked for.
+
+    Args:
+        manifest: a manifest checked by [`check_manifest()`][spirograph.hub.schema.check_manifest].
+        config: the config asked for.
+        hub_split: the hub split name.
+        where: the caller's name, for the message.
+        copy: the copy, for the message (``"dataset 'a/b'"``, a folder).
+
+    Returns:
+        The split's entry: ``num_rows`` and ``files``.
+
+    Raises:
+        HubError: the copy lacks the config or the split, or its config has other settings.
+    """
+    configs = manifest["configs"]
     if config.name not in configs:
         raise HubError(
-            f"load_split: dataset {repo!r} has configs {sorted(configs)}, not {config.name!r} "
+            f"{where}: {copy} has configs {sorted(configs)}, not {config.name!r} "
             f"(size={config.size}, normalize={config.normalize!r})"
         )
     layout = configs[config.name]
-    if (layout.get("size"), layout.get("normalize")) != (config.size, config.normalize):
+    if (layout["size"], layout["normalize"]) != (config.size, config.normalize):
         raise HubError(
-            f"load_split: config {config.name!r} of dataset {repo!r} must have size={config.size}, "
-            f"normalize={config.normalize!r}, got size={layout.get('size')}, normalize={layout.get('normalize')!r}"
+            f"{where}: config {config.name!r} of {copy} must have size={config.size}, "
+            f"normalize={config.normalize!r}, got size={layout['size']}, normalize={layout['normalize']!r:.40}"
         )
-    if hub_split not in layout.get("splits", {}):
+    if hub_split not in layout["splits"]:
         raise HubError(
-            f"load_split: config {config.name!r} of dataset {repo!r} has splits {sorted(layout['splits'])}, "
-            f"not {hub_split!r}"
+            f"{where}: config {config.name!r} of {copy} has splits {sorted(layout['splits'])}, not {hub_split!r}"
         )
     return dict(layout["splits"][hub_split])
+
+
+def read_rows(
+    manifest: dict[str, Any],
+    info: dict[str, Any],
+    wanted: int,
+    size: int,
+    where: str,
+    split: str,
+    copy: str,
+    get: Callable[[str, dict[str, Any]], Path],
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The first ``wanted`` rows of a split: each shard holding them got (verified) by ``get``, then decoded.
+
+    Every shard is got before any is decoded, and every count is checked against what was
+    decoded: no shorter split is ever returned.
+    """
+    if wanted > info["num_rows"]:
+        raise HubError(f"{where}: `limit` asks for {wanted} rows of {split!r} but {copy} holds {info['num_rows']}")
+    chosen: list[tuple[str, Path, int, int]] = []
+    start = 0
+    for relative in info["files"]:
+        if start >= wanted:
+            break
+        entry = manifest["files"][relative]
+        rows = _shard_rows(entry, relative, where)
+        chosen.append((relative, get(relative, entry), start, rows))
+        start += rows
+    if start < wanted:
+        raise HubError(f"{where}: the files of {split!r} in {copy} hold {start} rows, not {wanted}")
+    params_parts, image_parts = [], []
+    for relative, path, first, rows in chosen:
+        params, images = _decode(path, relative, size, first, rows, min(rows, wanted - first), where)
+        params_parts.append(params)
+        image_parts.append(images)
+    return torch.from_numpy(np.concatenate(params_parts)), torch.from_numpy(np.concatenate(image_parts))
 
 
 def load_split(
@@ -309,6 +568,7 @@ def load_split(
     size: int = 32,
     normalize: str = "row",
     limit: int | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Download, verify and decode one split of the hub copy.
 
@@ -320,6 +580,9 @@ def load_split(
             ``32, "image"`` is ``v1-image``, ``64, ...`` the 64x64 configs).
         normalize: ``"row"`` or ``"image"``; with ``size`` it chooses the config.
         limit: the first ``limit`` rows only (only the shards holding them are downloaded).
+        timeout: seconds the download of one file may take, every request and retry for it
+            included ([`DEFAULT_TIMEOUT`][spirograph.hub.download.DEFAULT_TIMEOUT] by default); a
+            slower file raises `HubError`.
 
     Returns:
         ``(params, images)``: params float32 in canonical order
@@ -336,50 +599,24 @@ def load_split(
         ChecksumError: a file does not match the SHA-256 in the manifest (its cached copy is removed).
     """
     hub_split, repo = _check_arguments(split, repo_id, revision, size, normalize, limit)
+    timeout = check_number(timeout, "timeout", where="load_split", above=0)
     require_hub("load_split")
     try:
         config = config_for(size, normalize, "load_split")
     except ConfigError as error:
         raise ParameterError(str(error)) from error
 
-    manifest_path = _fetch(repo, MANIFEST_NAME, revision)
+    manifest_path = _fetch(repo, MANIFEST_NAME, revision, JSON_MAX_BYTES, timeout)
     manifest = _read_manifest(manifest_path, repo)
     pinned = _pinned_revision(manifest_path, revision)
-    info = _split_layout(manifest, config, hub_split, repo)
+    copy = f"dataset {repo!r} (config {config.name!r})"
+    info = split_layout(manifest, config, hub_split, "load_split", f"dataset {repo!r}")
     wanted = info["num_rows"] if limit is None else limit
-    if wanted > info["num_rows"]:
-        raise HubError(
-            f"load_split: `limit` asks for {wanted} rows of {hub_split!r} but dataset {repo!r} "
-            f"(config {config.name!r}) holds {info['num_rows']}"
-        )
 
-    # The shards that hold rows [0, wanted), all downloaded and verified before any is read.
-    chosen: list[tuple[str, Path, int, int]] = []
-    start = 0
-    for relative in info["files"]:
-        if start >= wanted:
-            break
-        entry = manifest["files"].get(relative)
-        if entry is None:
-            raise HubError(f"load_split: file {relative!r} of dataset {repo!r} has no entry in {MANIFEST_NAME}")
-        path = _fetch(repo, relative, pinned)
+    def get(relative: str, entry: dict[str, Any]) -> Path:
+        path = _fetch(repo, relative, pinned, entry["bytes"], timeout)
         _verify(path, relative, entry, repo)
-        rows = _shard_rows(entry, relative, "load_split")
-        chosen.append((relative, path, start, rows))
-        start += rows
-    if start < wanted:
-        raise HubError(f"load_split: the files of {hub_split!r} in dataset {repo!r} hold {start} rows, not {wanted}")
+        return path
 
-    # Every count is checked against what was decoded: no shorter split is ever returned.
-    params_parts, image_parts = [], []
-    for relative, path, first, rows in chosen:
-        params, images = _decode(path, relative, size, first, rows)
-        params_parts.append(params)
-        image_parts.append(images)
-    params_all = torch.from_numpy(np.concatenate(params_parts)[:wanted])
-    images_all = torch.from_numpy(np.concatenate(image_parts)[:wanted])
-    if len(params_all) != wanted:
-        raise HubError(
-            f"load_split: decoded {len(params_all)} rows of {hub_split!r} from dataset {repo!r}, not {wanted}"
-        )
-    return params_all.contiguous(), images_all.contiguous()
+    params, images = read_rows(manifest, info, wanted, size, "load_split", hub_split, copy, get)
+    return params.contiguous(), images.contiguous()

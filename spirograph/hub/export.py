@@ -48,7 +48,7 @@ import torch
 from spirograph._checks import is_int
 from spirograph._version import __version__
 from spirograph.dataset import DATASET_VERSION, SPLITS, Spirograph
-from spirograph.errors import ConfigError, ExportError, HubError
+from spirograph.errors import ConfigError, ExportError, HubError, SpirographError
 from spirograph.files import fsync_directory, fsync_file
 from spirograph.hub._extra import require_hub
 from spirograph.hub.schema import (
@@ -213,7 +213,14 @@ def _flock(lock: Path, out_dir: Path) -> int:
     import fcntl
 
     while True:
-        handle = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            # O_NOFOLLOW: a link planted at the lock's name never makes us create or lock its target.
+            handle = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+        except OSError as error:
+            raise ExportError(
+                f"export: cannot create the lock file {str(lock)!r} (a symbolic link is never followed): "
+                f"{error.strerror or error}"
+            ) from error
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -332,7 +339,8 @@ def export(
     Raises:
         ConfigError: a bad argument, or ``out_dir`` is a non-empty folder that is not exactly a
             previous export (no spirograph manifest, or files and folders it does not list).
-        ExportError: another export into ``out_dir`` is running.
+        ExportError: another export into ``out_dir`` is running, its lock file's name is taken by
+            a symbolic link, or the folder cannot be written (read-only, full, no permission).
 
     Examples:
         >>> from spirograph.hub import export
@@ -362,18 +370,25 @@ def export(
     if out.exists() and not out.is_dir():
         raise ConfigError(f"export: `out_dir` must be a folder, got the file {str(out)!r}")
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with _locked(out):
-        _recover(out)
-        _check_replaceable(out)
-        staging = out.parent / f".{out.name}.partial-{uuid.uuid4().hex[:8]}"
-        staging.mkdir()
-        try:
-            _export_into(staging, configs, torch_splits, subset, progress, num_proc, shard_rows, tqdm, repo_id)
-            _install(staging, out)
-        except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with _locked(out):
+            _recover(out)
+            _check_replaceable(out)
+            staging = out.parent / f".{out.name}.partial-{uuid.uuid4().hex[:8]}"
+            staging.mkdir()
+            try:
+                _export_into(staging, configs, torch_splits, subset, progress, num_proc, shard_rows, tqdm, repo_id)
+                _install(staging, out)
+            except BaseException:
+                shutil.rmtree(staging, ignore_errors=True)
+                raise
+    except SpirographError:
+        raise
+    except OSError as error:
+        # A read-only or full disk, a folder without permission: the library's error, naming the path.
+        where = f" {str(error.filename)!r}" if error.filename else ""
+        raise ExportError(f"export: cannot write into {str(out)!r}:{where} {error.strerror or error}") from error
     return Path(out_dir)
 
 

@@ -9,51 +9,49 @@ decodes them. Nothing is downloaded; a file that does not match raises
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from spirograph._checks import is_int
 from spirograph.errors import ChecksumError, HubError, ParameterError
+from spirograph.files import read_json, resolve_member
 from spirograph.hub._extra import require_hub
-from spirograph.hub.download import _decode, _shard_rows
-from spirograph.hub.schema import HUB_SPLITS, MANIFEST_FORMAT, MANIFEST_NAME, config_for, sha256_file
+from spirograph.hub.download import read_rows, split_layout
+from spirograph.hub.schema import HUB_SPLITS, MANIFEST_NAME, check_manifest, config_for, sha256_file
 
 __all__ = ["load_local"]
 
 
 def _manifest(folder: Path) -> dict[str, Any]:
     path = folder / MANIFEST_NAME
-    try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
+    if not path.exists() and not path.is_symlink():
         raise HubError(
             f"load_local: {str(folder)!r} holds no {MANIFEST_NAME}; pass a folder written by `spirograph export`"
-        ) from None
-    except (OSError, ValueError) as error:
-        raise HubError(f"load_local: {str(path)!r} cannot be read as JSON: {error}") from error
-    if not isinstance(manifest, dict) or manifest.get("format") != MANIFEST_FORMAT:
-        found = manifest.get("format") if isinstance(manifest, dict) else type(manifest).__name__
-        raise HubError(f"load_local: {str(path)!r} must have format {MANIFEST_FORMAT}, got {found!r}")
-    return manifest
+        )
+    path = resolve_member(folder, MANIFEST_NAME, where="load_local", what=repr(str(folder)), error=HubError)
+    what = f"{MANIFEST_NAME} of {str(folder)!r}"
+    return check_manifest(read_json(path, where="load_local", what=what, error=HubError), f"load_local: {what}")
 
 
-def _verified(folder: Path, relative: str, manifest: dict[str, Any]) -> Path:
-    entry = manifest.get("files", {}).get(relative)
-    if not isinstance(entry, dict):
-        raise HubError(f"load_local: file {relative!r} of {str(folder)!r} has no entry in {MANIFEST_NAME}")
-    path = folder / relative
+def _verified(folder: Path, relative: str, entry: dict[str, Any]) -> Path:
+    what = f"{MANIFEST_NAME} of {str(folder)!r}"
+    path = resolve_member(folder, relative, where="load_local", what=what, error=HubError)
     if not path.is_file():
         raise HubError(f"load_local: file {relative!r} listed in {MANIFEST_NAME} is missing from {str(folder)!r}")
-    actual, size = sha256_file(path), path.stat().st_size
-    if actual != entry.get("sha256") or size != entry.get("bytes"):
+    size = path.stat().st_size
+    if size != entry["bytes"]:
+        raise ChecksumError(
+            f"load_local: file {relative!r} of {str(folder)!r} does not match {MANIFEST_NAME}: expected "
+            f"{entry['bytes']} bytes, got {size} bytes"
+        )
+    actual = sha256_file(path)
+    if actual != entry["sha256"]:
         raise ChecksumError(
             f"load_local: file {relative!r} of {str(folder)!r} does not match {MANIFEST_NAME}: expected SHA-256 "
-            f"{entry.get('sha256')} ({entry.get('bytes')} bytes), got {actual} ({size} bytes)"
+            f"{entry['sha256']} ({entry['bytes']} bytes), got {actual}"
         )
     return path
 
@@ -99,34 +97,12 @@ def load_local(
     require_hub("load_local")
     config = config_for(size, normalize, "load_local")
     manifest = _manifest(folder)
-    layout = manifest.get("configs", {}).get(config.name)
-    if not isinstance(layout, dict):
-        raise HubError(
-            f"load_local: {str(folder)!r} has configs {sorted(manifest.get('configs', {}))}, not {config.name!r} "
-            f"(size={size}, normalize={normalize!r})"
-        )
-    info = layout.get("splits", {}).get(HUB_SPLITS[split])
-    if not isinstance(info, dict):
-        raise HubError(
-            f"load_local: config {config.name!r} of {str(folder)!r} has splits {sorted(layout.get('splits', {}))}, "
-            f"not {HUB_SPLITS[split]!r}"
-        )
+    copy = repr(str(folder))
+    info = split_layout(manifest, config, HUB_SPLITS[split], "load_local", copy)
     wanted = info["num_rows"] if limit is None else limit
-    if wanted > info["num_rows"]:
-        raise HubError(
-            f"load_local: `limit` asks for {wanted} rows of {split!r} but {str(folder)!r} holds {info['num_rows']}"
-        )
-    params_parts, image_parts, start = [], [], 0
-    for relative in info["files"]:
-        if start >= wanted:
-            break
-        shard = _verified(folder, relative, manifest)
-        rows = _shard_rows(manifest["files"][relative], relative, "load_local")
-        params, images = _decode(shard, relative, size, start, rows, where="load_local")
-        params_parts.append(params)
-        image_parts.append(images)
-        start += len(params)
-    if start < wanted:
-        raise HubError(f"load_local: the files of {split!r} in {str(folder)!r} hold {start} rows, not {wanted}")
-    params_all = torch.from_numpy(np.concatenate(params_parts)[:wanted]).contiguous()
-    return params_all, torch.from_numpy(np.concatenate(image_parts)[:wanted]).contiguous()
+
+    def get(relative: str, entry: dict[str, Any]) -> Path:
+        return _verified(folder, relative, entry)
+
+    params, images = read_rows(manifest, info, wanted, size, "load_local", split, copy, get)
+    return params.contiguous(), images.contiguous()

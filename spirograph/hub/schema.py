@@ -33,8 +33,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from spirograph.dataset import Spirograph
+from spirograph.dataset import SPLITS, Spirograph
 from spirograph.errors import ConfigError, HubError
+from spirograph.files import check_member_name
 from spirograph.hub._extra import require_hub
 from spirograph.render import Normalize, RenderSettings, check_settings
 from spirograph.space import DEFAULT_TARGETS, PARAMETER_NAMES
@@ -185,67 +186,84 @@ def config_for(size: int, normalize: str, where: str) -> HubConfig:
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
-def _field(container: Any, key: str, kind: type | tuple[type, ...], path: str, where: str) -> Any:
+def _field(
+    container: Any, key: str, kind: type | tuple[type, ...], path: str, where: str, error: type[HubError] = HubError
+) -> Any:
     # container[key], refused with HubError (a malformed copy, not a user mistake) if absent or of another type.
     if not isinstance(container, dict) or key not in container:
-        raise HubError(f"{where}: `{path}` is missing")
+        raise error(f"{where}: `{path}` is missing")
     value = container[key]
     if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
         names = " or ".join(k.__name__ for k in (kind if isinstance(kind, tuple) else (kind,)))
-        raise HubError(f"{where}: `{path}` must be a {names}, got {type(value).__name__} {value!r:.60}")
+        raise error(f"{where}: `{path}` must be a {names}, got {type(value).__name__} {value!r:.60}")
     return value
 
 
-def _count(container: Any, key: str, path: str, where: str) -> int:
-    value = _field(container, key, int, path, where)
-    if value < 0:
-        raise HubError(f"{where}: `{path}` must be an int >= 0, got {value}")
+def _count(
+    container: Any, key: str, path: str, where: str, error: type[HubError] = HubError, maximum: int | None = None
+) -> int:
+    value = _field(container, key, int, path, where, error)
+    if value < 0 or (maximum is not None and value > maximum):
+        expected = "an int >= 0" if maximum is None else f"an int in [0, {maximum}]"
+        raise error(f"{where}: `{path}` must be {expected}, got {value}")
     return int(value)
 
 
-def check_manifest(manifest: Any, where: str) -> dict[str, Any]:
+def check_manifest(manifest: Any, where: str, error: type[HubError] = HubError) -> dict[str, Any]:
     """Check the fields of a manifest that a reader relies on, before any is used.
 
     Args:
         manifest: the parsed ``manifest.json``.
         where: the start of an error message, e.g. ``"load_split: manifest.json of dataset 'a/b'"``.
+        error: the class raised (``HubError``; ``ExportError`` for `verify_export`).
 
     Returns:
         ``manifest``, whose ``format`` is
-        [`MANIFEST_FORMAT`][spirograph.hub.schema.MANIFEST_FORMAT]; every config has an int
-        ``size``, a str ``normalize`` and ``splits`` holding an int ``num_rows >= 0`` and a
-        list of file names; every file listed there has an entry in ``files`` with a
-        64-digit lowercase hex ``sha256``, ``bytes`` and ``num_rows`` (ints >= 0).
+        [`MANIFEST_FORMAT`][spirograph.hub.schema.MANIFEST_FORMAT]; every file of ``files`` has a
+        plain relative name ([`check_member_name()`][spirograph.files.check_member_name]) and an
+        entry with a 64-digit lowercase hex ``sha256``, ``bytes`` and, if present, ``num_rows``
+        (ints >= 0); every config has an int ``size``, a str ``normalize`` and ``splits``, each
+        a known hub split holding an int ``num_rows`` within the canonical split's size and a
+        list of file names listed in ``files``, each with ``num_rows`` at most the split's.
 
     Raises:
         HubError: a missing field, a field of the wrong type or a bad value, named by its path.
     """
     if not isinstance(manifest, dict) or manifest.get("format") != MANIFEST_FORMAT:
         found = manifest.get("format") if isinstance(manifest, dict) else type(manifest).__name__
-        raise HubError(f"{where} must have format {MANIFEST_FORMAT}, got {found!r}")
-    files = _field(manifest, "files", dict, "files", where)
-    for name, config in _field(manifest, "configs", dict, "configs", where).items():
+        raise error(f"{where} must have format {MANIFEST_FORMAT}, got {found!r:.60}")
+    files = _field(manifest, "files", dict, "files", where, error)
+    for relative in files:
+        check_member_name(relative, where=where, what="`files`", error=error)
+        _check_file_entry(files, relative, where, error)
+    for name, config in _field(manifest, "configs", dict, "configs", where, error).items():
         path = f"configs[{name!r}]"
-        _field(config, "size", int, f"{path}['size']", where)
-        _field(config, "normalize", str, f"{path}['normalize']", where)
-        for split, info in _field(config, "splits", dict, f"{path}['splits']", where).items():
+        _field(config, "size", int, f"{path}['size']", where, error)
+        _field(config, "normalize", str, f"{path}['normalize']", where, error)
+        for split, info in _field(config, "splits", dict, f"{path}['splits']", where, error).items():
             split_path = f"{path}['splits'][{split!r}]"
-            _count(info, "num_rows", f"{split_path}['num_rows']", where)
-            for k, relative in enumerate(_field(info, "files", list, f"{split_path}['files']", where)):
+            if split not in TORCH_SPLITS:
+                raise error(f"{where}: `{path}['splits']` must name splits among {list(TORCH_SPLITS)}, got {split!r}")
+            full = SPLITS[TORCH_SPLITS[split]].num_examples
+            rows = _count(info, "num_rows", f"{split_path}['num_rows']", where, error, maximum=full)
+            for k, relative in enumerate(_field(info, "files", list, f"{split_path}['files']", where, error)):
                 if not isinstance(relative, str):
-                    raise HubError(f"{where}: `{split_path}['files'][{k}]` must be a str, got {relative!r:.60}")
-                _check_file_entry(files, relative, where)
+                    raise error(f"{where}: `{split_path}['files'][{k}]` must be a str, got {relative!r:.60}")
+                entry = _field(files, relative, dict, f"files[{relative!r}]", where, error)
+                # A shard holds at most its split's rows: the bound on what decoding it may allocate.
+                _count(entry, "num_rows", f"files[{relative!r}]['num_rows']", where, error, maximum=rows)
     return manifest
 
 
-def _check_file_entry(files: dict[str, Any], relative: str, where: str) -> None:
+def _check_file_entry(files: dict[str, Any], relative: str, where: str, error: type[HubError]) -> None:
     path = f"files[{relative!r}]"
-    entry = _field(files, relative, dict, path, where)
-    digest = _field(entry, "sha256", str, f"{path}['sha256']", where)
+    entry = _field(files, relative, dict, path, where, error)
+    digest = _field(entry, "sha256", str, f"{path}['sha256']", where, error)
     if not _SHA256.fullmatch(digest):
-        raise HubError(f"{where}: `{path}['sha256']` must be 64 lowercase hex digits, got {digest!r:.70}")
-    _count(entry, "bytes", f"{path}['bytes']", where)
-    _count(entry, "num_rows", f"{path}['num_rows']", where)
+        raise error(f"{where}: `{path}['sha256']` must be 64 lowercase hex digits, got {digest!r:.70}")
+    _count(entry, "bytes", f"{path}['bytes']", where, error)
+    if "num_rows" in entry:
+        _count(entry, "num_rows", f"{path}['num_rows']", where, error)
 
 
 def features() -> datasets.Features:

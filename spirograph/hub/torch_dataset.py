@@ -27,7 +27,7 @@ from spirograph._checks import check_callable, check_choice, check_subset
 from spirograph.dataset import SPLIT_ALIASES, SPLITS, Mode, Spirograph
 from spirograph.errors import ParameterError
 from spirograph.hub._extra import require_hub
-from spirograph.hub.download import load_split
+from spirograph.hub.download import DEFAULT_TIMEOUT, load_split
 from spirograph.hub.local import load_local
 from spirograph.render import Normalize, RenderSettings, resolve_settings
 from spirograph.space import ParameterSpace, check_space
@@ -89,6 +89,7 @@ def hub_dataset(
     mode: Mode = "images",
     transform: Callable[[torch.Tensor], Any] | None = None,
     target_transform: Callable[[torch.Tensor], Any] | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
 ) -> Spirograph:
     """Download a split of a hub copy, verified, as a [`Spirograph`][spirograph.dataset.Spirograph].
 
@@ -110,6 +111,8 @@ def hub_dataset(
         mode: ``"images"`` or ``"targets"``, as in [`Spirograph`][spirograph.dataset.Spirograph].
         transform: called on each image tensor (torchvision style).
         target_transform: called on each target tensor.
+        timeout: seconds the download of one file may take, every request and retry for it
+            included (60 by default); a slower file raises `HubError`.
 
     Returns:
         The dataset, with ``source`` ``"hub"``.
@@ -130,7 +133,13 @@ def hub_dataset(
     split, length, space, settings = _copy_options(split, subset, space, settings, size, normalize, options, where)
     require_hub(where)
     params, images = load_split(
-        split, repo_id=repo_id, revision=revision, size=settings.size, normalize=settings.normalize, limit=length
+        split,
+        repo_id=repo_id,
+        revision=revision,
+        size=settings.size,
+        normalize=settings.normalize,
+        limit=length,
+        timeout=timeout,
     )
     return Spirograph.from_rows(split, params, images, source="hub", space=space, settings=settings, **options)
 

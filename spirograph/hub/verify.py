@@ -16,28 +16,18 @@ provably a previous export.
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 from spirograph.errors import ExportError
+from spirograph.files import read_json, resolve_member
 from spirograph.hub._extra import require_hub
-from spirograph.hub.schema import MANIFEST_FORMAT, MANIFEST_NAME, sha256_file
+from spirograph.hub.schema import MANIFEST_FORMAT, MANIFEST_NAME, check_manifest, sha256_file
 
 __all__ = ["read_manifest", "unlisted_paths", "verify_export"]
 
 _DATA_FOLDER = "data"
-
-
-def _check_relative(name: Any, where: str, folder: Path) -> str:
-    """A manifest file name must be a plain relative POSIX path inside the export."""
-    if not isinstance(name, str) or not name:
-        raise ExportError(f"{where}: {MANIFEST_NAME} of {str(folder)!r} lists a file named {name!r}")
-    parts = PurePosixPath(name).parts
-    if name.startswith("/") or "\\" in name or any(part in ("", ".", "..") for part in parts):
-        raise ExportError(f"{where}: {MANIFEST_NAME} of {str(folder)!r} lists {name!r}, which is not inside the export")
-    return name
 
 
 def read_manifest(folder: Path, where: str) -> dict[str, Any]:
@@ -56,10 +46,8 @@ def read_manifest(folder: Path, where: str) -> dict[str, Any]:
     path = folder / MANIFEST_NAME
     if path.is_symlink() or not path.is_file():
         raise ExportError(f"{where}: {str(folder)!r} has no {MANIFEST_NAME} (a regular file), so it is not an export")
-    try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
-        raise ExportError(f"{where}: {MANIFEST_NAME} of {str(folder)!r} is not valid JSON: {error}") from error
+    what = f"{MANIFEST_NAME} of {str(folder)!r}"
+    manifest = read_json(path, where=where, what=what, error=ExportError)
     if (
         not isinstance(manifest, dict)
         or manifest.get("format") != MANIFEST_FORMAT
@@ -67,16 +55,14 @@ def read_manifest(folder: Path, where: str) -> dict[str, Any]:
     ):
         found = {key: manifest.get(key) for key in ("format", "package")} if isinstance(manifest, dict) else manifest
         raise ExportError(
-            f"{where}: {MANIFEST_NAME} of {str(folder)!r} must be a spirograph manifest of format "
-            f"{MANIFEST_FORMAT}, got {found!r}"
+            f"{where}: {what} must be a spirograph manifest of format {MANIFEST_FORMAT}, got {found!r:.80}"
         )
     files = manifest.get("files")
     if not isinstance(files, dict) or not files:
-        raise ExportError(f"{where}: {MANIFEST_NAME} of {str(folder)!r} must list its files, got {files!r}")
-    for name, entry in files.items():
-        _check_relative(name, where, folder)
-        if name == MANIFEST_NAME or not isinstance(entry, dict):
-            raise ExportError(f"{where}: {MANIFEST_NAME} of {str(folder)!r} has a bad entry for {name!r}: {entry!r}")
+        raise ExportError(f"{where}: {what} must list its files, got {files!r:.80}")
+    if MANIFEST_NAME in files:
+        raise ExportError(f"{where}: {what} lists itself among its files")
+    check_manifest(manifest, f"{where}: {what}", error=ExportError)
     return manifest
 
 
@@ -147,7 +133,7 @@ def verify_export(path: str | os.PathLike[str]) -> dict[str, Any]:
     manifest = read_manifest(folder, where)
     files: dict[str, dict[str, Any]] = manifest["files"]
     for name, entry in files.items():
-        file = folder / name
+        file = resolve_member(folder, name, where=where, what=f"{MANIFEST_NAME} of {str(folder)!r}", error=ExportError)
         if file.is_symlink() or not file.is_file():
             raise ExportError(
                 f"{where}: file {name!r} of {str(folder)!r} is missing or not a regular file "

@@ -8,7 +8,6 @@ submissions, extra seeds) get one too.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from collections.abc import Iterable
@@ -16,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from spirograph.errors import ConfigError
+from spirograph.files import read_json
 from spirograph.leaderboard._protocol import Protocol, protocol_name
 from spirograph.leaderboard._result import LeaderboardResult
 from spirograph.leaderboard._seeds import SeedGroup, base_entry, group_seeds, result_protocol, settings_of
@@ -50,20 +50,6 @@ def check_entry_name(name: Any, where: str) -> str:
     return name
 
 
-def _read_json(path: Path, where: str) -> Any:
-    try:
-        with open(path, "rb") as stream:
-            raw = stream.read(_MAX_ENTRY_BYTES + 1)
-    except OSError as error:
-        raise ConfigError(f"{where}: cannot read entry {os.fspath(path)!r}: {error.strerror or error}") from None
-    if len(raw) > _MAX_ENTRY_BYTES:
-        raise ConfigError(f"{where}: entry {os.fspath(path)!r} is larger than {_MAX_ENTRY_BYTES} bytes")
-    try:
-        return json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError, RecursionError) as error:
-        raise ConfigError(f"{where}: entry {os.fspath(path)!r} is not JSON: {error}") from None
-
-
 def load_entry(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Read and check an entry file; the ``evaluation`` object comes back complete (the paper's defaults filled in).
 
@@ -75,7 +61,9 @@ def load_entry(path: str | os.PathLike[str]) -> dict[str, Any]:
     from spirograph.baselines import TrainConfig  # the method's config; the leaderboard only checks it
 
     where = "load_entry"
-    entry = _read_json(Path(path), where)
+    entry = read_json(
+        path, where=where, what=f"entry {os.fspath(path)!r}", error=ConfigError, max_bytes=_MAX_ENTRY_BYTES
+    )
     if not isinstance(entry, dict):
         raise ConfigError(f"{where}: entry {os.fspath(path)!r} must hold a JSON object, got {type(entry).__name__}")
     unknown = sorted(set(entry) - ENTRY_KEYS)

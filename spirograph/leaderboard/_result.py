@@ -18,7 +18,7 @@ from typing import Any
 
 from spirograph._checks import is_int, is_number
 from spirograph.errors import ConfigError
-from spirograph.files import atomic_write_text
+from spirograph.files import atomic_write_text, read_json
 
 __all__ = ["LeaderboardResult"]
 
@@ -122,10 +122,7 @@ class LeaderboardResult:
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> LeaderboardResult:
         """Read a result file written by [`save()`][spirograph.leaderboard.LeaderboardResult.save]."""
-        try:
-            data = json.loads(Path(path).read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-            raise ConfigError(f"LeaderboardResult.load: cannot read {os.fspath(path)!r}: {error}") from None
+        data = read_json(path, where="LeaderboardResult.load", error=ConfigError)
         try:
             return cls.from_dict(data)
         except ConfigError as error:

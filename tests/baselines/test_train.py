@@ -125,7 +125,7 @@ def test_from_dict_and_json_errors(tmp_path: Path) -> None:
         TrainConfig.from_dict([])  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match="not valid JSON"):
         TrainConfig.from_json("{nope")
-    with pytest.raises(ConfigError, match="cannot read `path`"):
+    with pytest.raises(ConfigError, match=r"TrainConfig.load: `path` .*missing.json. cannot be read"):
         TrainConfig.load(tmp_path / "missing.json")
     # Text is never taken for a path, and a path is never parsed as text.
     (tmp_path / "other.json").write_text(tiny().to_json())
@@ -336,3 +336,61 @@ def test_documented_training_command_runs_without_warnings() -> None:
     done = subprocess.run(command, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0 and done.stderr == "", done.stderr
     assert "usage: python -m spirograph.baselines" in done.stdout and "--time-limit" in done.stdout
+
+
+# ---------------------------------------------------------------------- the second safety sweep
+def test_batch_size_never_exceeds_the_examples_with_or_without_n_train() -> None:
+    with pytest.raises(ConfigError, match=r"`batch_size` must be an int in \[2, 100000\] \(the training examples\)"):
+        TrainConfig(batch_size=10**9)
+    with pytest.raises(ConfigError, match=r"`n_train` must be None or an int in \[batch_size=10000000"):
+        TrainConfig(batch_size=10**7, n_train=16)
+
+
+@pytest.mark.parametrize("seed", [2**70, 2**63, -1])
+def test_seeds_are_refused_up_front_outside_the_range_train_uses(seed: int) -> None:
+    with pytest.raises(ConfigError, match=r"`seed` must be an int in \[0, 9223372036854775807\]"):
+        tiny(seed=seed)
+
+
+@pytest.mark.parametrize(
+    "text", ["[" * 100_000 + "]" * 100_000, '{"seed": 1' + "0" * 5000 + "}", '{"epochs": ' + "[" * 70 + "]" * 70 + "}"]
+)
+def test_deep_or_huge_json_configs_are_config_errors(tmp_path: Path, text: str) -> None:
+    with pytest.raises(ConfigError, match=r"TrainConfig.from_json: `text` (nests|is not valid JSON)"):
+        TrainConfig.from_json(text)
+    (tmp_path / "config.json").write_text(text)
+    with pytest.raises(ConfigError, match=r"TrainConfig.load: `path` .* (nests|is not valid JSON)"):
+        TrainConfig.load(tmp_path / "config.json")
+
+
+def test_config_files_are_read_within_limits(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"TrainConfig.load: `path` '/dev/zero' must be a regular file"):
+        TrainConfig.load("/dev/zero")
+    with pytest.raises(ConfigError, match=r"TrainConfig.save: cannot write `path`"):
+        tiny().save(tmp_path)  # a folder
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "match"),
+    [
+        ("history", json.dumps({"not": "a list"}), r"entry 'history' .* must be a JSON list of records"),
+        ("history", "[" * 100_000, r"entry 'history' .* nests lists or objects deeper"),
+        ("steps", "[1, 2]", r"entry 'steps' .* must be a JSON list of records"),
+        ("epoch", "1", r"entry 'epoch' must be an int >= 0, got str '1'"),
+        ("epoch", torch.tensor(1), r"entry 'epoch' must be an int >= 0, got Tensor"),
+        ("epoch", -1, r"entry 'epoch' must be an int >= 0, got int -1"),
+        ("epoch", 99, r"entry 'epoch' must be at most its configuration's 1 epochs, got 99"),
+        ("step", 2.5, r"entry 'step' must be an int >= 0, got float 2.5"),
+    ],
+)
+def test_tampered_checkpoint_metadata_is_a_checkpoint_error(tmp_path: Path, key: str, value: Any, match: str) -> None:
+    run = tmp_path / "run"
+    result = train(tiny(checkpoint_dir=str(run), epochs=1, warmup_epochs=0))
+    assert result.checkpoint is not None
+    state = torch.load(result.checkpoint, weights_only=True)
+    state[key] = value
+    torch.save(state, run / "last.pt")
+    with pytest.raises(CheckpointError, match=match):
+        load_checkpoint(run / "last.pt")
+    with pytest.raises(CheckpointError, match=match):  # and a resume stops on it
+        train(tiny(checkpoint_dir=str(run), epochs=1, warmup_epochs=0))
