@@ -18,6 +18,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from spirograph._checks import is_int
 from spirograph._version import __version__
 from spirograph.baselines.config import TrainConfig
 from spirograph.baselines.model import _build_model, _ContrastiveModel
@@ -115,7 +116,7 @@ def _check_metadata(data: dict[str, Any], path: str) -> None:
             raise CheckpointError(f"load_checkpoint: {what} must be a JSON list of records")
     for key in ("epoch", "step"):
         value = data[key]
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        if not is_int(value) or value < 0:
             raise CheckpointError(
                 f"load_checkpoint: {path!r} entry {key!r} must be an int >= 0, got {type(value).__name__} {value!r:.40}"
             )

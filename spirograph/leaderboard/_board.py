@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from spirograph._checks import is_int
 from spirograph.errors import ConfigError
 from spirograph.files import read_json
 from spirograph.leaderboard._protocol import Protocol, protocol_name
@@ -96,7 +97,7 @@ def load_entry(path: str | os.PathLike[str]) -> dict[str, Any]:
     elif "train" in entry:
         raise ConfigError(f"{where}: the reference method {entry['method']!r} is not trained; remove `train`")
     seed = entry.setdefault("seed", 0)
-    if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < 2**63:
+    if not is_int(seed) or not 0 <= seed < 2**63:
         raise ConfigError(f"{where}: `seed` must be an int in [0, 2**63), got {seed!r:.60}")
     entry["evaluation"] = Protocol.from_dict(entry.get("evaluation", {}), name="entry").to_dict()
     return entry

@@ -167,14 +167,10 @@ def _measure(
     m1 = min(curve)
 
     tick = time.perf_counter()
-    inv_plan = plan.invariance
     inv = invariance(
         encoder,
-        data=Spirograph("test", subset=inv_plan.n_examples, settings=settings),
-        n_examples=inv_plan.n_examples,
-        n_draws=inv_plan.n_draws,
-        n_projections=inv_plan.n_projections,
-        nuisance_probe=inv_plan.nuisance_probe,
+        data=Spirograph("test", subset=plan.invariance.n_examples, settings=settings),
+        **dataclasses.asdict(plan.invariance),
         train=train_set,
         test=test_set,
         seed=plan.seed,
@@ -202,14 +198,7 @@ def _measure(
         "nuisance_mse_prior_mean": inv.nuisance_mse_prior_mean,
         "penalty": penalty,
         "penalty_note": penalty_note,
-        "penalty_settings": {
-            "n_examples": plan.penalty.n_examples,
-            "batch_size": plan.penalty.batch_size,
-            "n_samples": plan.penalty.n_samples,
-            "normalize": True,
-            "clamp": None,
-            "seed": plan.seed,
-        },
+        "penalty_settings": {**dataclasses.asdict(plan.penalty), "normalize": True, "clamp": None, "seed": plan.seed},
         "robustness": robust,
         "evaluation": record.to_dict(),
         "invariance": inv.to_dict(),
