@@ -91,6 +91,7 @@ LEADERBOARD_PUBLIC = [
     "load_rows",
     "protocol_name",
     "reference_summary",
+    "render_headline",
     "render_markdown",
     "render_plot",
     "result_protocol",

@@ -61,6 +61,7 @@ from spirograph.leaderboard._tables import (
     LeaderboardRow,
     compare_with_references,
     reference_summary,
+    render_headline,
     render_markdown,
     render_plot,
 )
@@ -91,6 +92,7 @@ __all__ = [
     "load_rows",
     "protocol_name",
     "reference_summary",
+    "render_headline",
     "render_markdown",
     "render_plot",
     "result_protocol",

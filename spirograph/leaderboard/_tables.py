@@ -25,6 +25,7 @@ __all__ = [
     "LeaderboardRow",
     "compare_with_references",
     "reference_summary",
+    "render_headline",
     "render_markdown",
     "render_plot",
 ]
@@ -394,3 +395,25 @@ def compare_with_references(result: LeaderboardResult, references: Mapping[str, 
             f"| {_summary_cell(row['conditional_variance_normalized'])} | {_summary_cell(row['penalty'])} |"
         )
     return "\n".join(lines)
+
+
+def render_headline(rows: Sequence[LeaderboardRow]) -> list[str]:
+    """A short table of every row with results: mean MSE at M = 1, 10 and 30, conditional variance, penalty."""
+    lines = [
+        "| entry | protocol | seeds | M = 1 (x 1e-3) | M = 10 | M = 30 | cond. variance (normalised) | penalty |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for row in sorted(rows, key=lambda r: (protocol_sections(rows).index(r.protocol), r.order())):
+        if row.group is None:
+            lines.append(f"| {row.title} | {row.protocol} | — | not run yet | | | | |")
+            continue
+        curve = row.group.curve()
+        cells = [_cell(curve.get(m), 1e3) for m in (1, 10, 30)]
+        normalised = _cell(row.group.estimate(lambda r: r.conditional_variance_normalized))
+        penalty = _cell(row.group.estimate(lambda r: r.penalty)) if row.group.first.penalty is not None else "n/a"
+        lines.append(
+            f"| {row.title} | {row.protocol} | {len(row.group.results)} | "
+            + " | ".join(cells)
+            + f" | {normalised} | {penalty} |"
+        )
+    return lines
