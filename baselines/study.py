@@ -206,11 +206,9 @@ def figure(spec: dict[str, Any], cells: dict[tuple[str, float], dict[str, Estima
     return True
 
 
-def write_docs(name: str, lines: list[str], figure_name: str | None) -> Path:
+def write_docs(docs: Path, name: str, lines: list[str], figure_name: str | None) -> Path:
     block = [*lines, "", f"![{name} study](assets/{figure_name})"] if figure_name else lines
-    return replace_block(
-        ROOT / "docs" / "baselines.md", f"study:{name}", block, f"python baselines/study.py {name} --tables"
-    )
+    return replace_block(docs, f"study:{name}", block, f"python baselines/study.py {name} --tables")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -220,7 +218,13 @@ def main(argv: list[str] | None = None) -> int:
     mode.add_argument("--list", action="store_true", help="list the study's runs and which are missing")
     mode.add_argument("--tables", action="store_true", help="only regenerate the table and the figure")
     parser.add_argument("--quiet", action="store_true", help="hide progress bars")
+    parser.add_argument(
+        "--docs", type=Path, default=ROOT / "docs" / "baselines.md", help="the page that holds the table"
+    )
+    parser.add_argument("--no-figure", action="store_true", help="leave the figure as it is")
     args = parser.parse_args(argv)
+    if args.study not in studies():
+        parser.error(f"unknown study {args.study!r}; the studies are {studies()}")
     try:
         spec = load_spec(args.study)
         todo = runs(spec)
@@ -232,8 +236,8 @@ def main(argv: list[str] | None = None) -> int:
             run_missing(todo, args.quiet)
         lines, cells = table(spec, todo)
         figure_name = f"study-{args.study}.png"
-        drawn = figure(spec, cells, ROOT / "docs" / "assets" / figure_name)
-        print(f"wrote {write_docs(args.study, lines, figure_name if drawn else None)}")
+        drawn = args.no_figure or figure(spec, cells, ROOT / "docs" / "assets" / figure_name)
+        print(f"wrote {write_docs(args.docs, args.study, lines, figure_name if drawn else None)}")
     except (StudyError, ConfigError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

@@ -416,3 +416,44 @@ def test_shipped_reference_rows_are_the_leaderboards() -> None:
 def test_protocol_replace_keeps_checks() -> None:
     with pytest.raises(ParameterError, match="`n_draws` must be increasing"):
         dataclasses.replace(PROTOCOLS["cpu"], n_draws=(3, 1))
+
+
+# --- generated files are up to date with the result files -----------------------------------------
+
+
+def _run_script(*args: str | Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    return subprocess.run(
+        [sys.executable, *map(str, args)], capture_output=True, text=True, env=env, timeout=300, check=False
+    )
+
+
+def test_the_shipped_leaderboard_is_made_from_the_result_files(tmp_path: Path) -> None:
+    out = tmp_path / "LEADERBOARD.md"
+    done = _run_script(ROOT / "baselines" / "leaderboard.py", "--output", out, "--no-plot")
+    assert done.returncode == 0, done.stderr
+    shipped = (ROOT / "baselines" / "LEADERBOARD.md").read_text()
+    assert out.read_text() == shipped.replace("\n![mean MSE against M](mse_vs_m.png)\n", "")
+
+
+@pytest.mark.parametrize("study", ["scale", "lambda"])
+def test_the_study_tables_in_the_docs_are_made_from_the_result_files(tmp_path: Path, study: str) -> None:
+    docs = tmp_path / "baselines.md"
+    shipped = (ROOT / "docs" / "baselines.md").read_text()
+    docs.write_text(shipped)
+    done = _run_script(ROOT / "baselines" / "study.py", study, "--tables", "--no-figure", "--docs", docs)
+    assert done.returncode == 0, done.stderr
+    assert docs.read_text() == shipped
+
+
+def test_study_refuses_an_unknown_study() -> None:
+    done = _run_script(ROOT / "baselines" / "study.py", "sizes", "--list")
+    assert done.returncode == 2 and "unknown study 'sizes'; the studies are ['lambda', 'scale']" in done.stderr
+
+
+def test_study_lists_its_runs() -> None:
+    done = _run_script(ROOT / "baselines" / "study.py", "lambda", "--list")
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert any(line.endswith("baselines/results/simclr-cpu.json") for line in lines)  # lambda 0 is SimCLR
+    assert any("studies/results/invclr-cpu-lambda0.1.json" in line for line in lines)
