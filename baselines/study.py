@@ -27,7 +27,14 @@ from typing import Any
 
 from spirograph.errors import ConfigError
 from spirograph.files import atomic_write, atomic_write_text, replace_block
-from spirograph.leaderboard import Estimate, LeaderboardResult, check_entry_name, group_seeds, load_entry
+from spirograph.leaderboard import (
+    Estimate,
+    LeaderboardResult,
+    check_entry_name,
+    check_results_match,
+    group_seeds,
+    load_entry,
+)
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -160,6 +167,7 @@ def table(spec: dict[str, Any], todo: list[Run]) -> tuple[list[str], dict[tuple[
             lines.append(f"| {series} | {x:g} | 0 of {len(members)} | not run yet |" + " |" * (len(METRICS) - 1))
             continue
         (group,) = group_seeds(found)  # refuses seeds that differ in settings
+        check_results_match(members[0].entry, group, members[0].config)  # and results of other settings
         estimates = {label: group.estimate(value) for label, value, _, _ in METRICS}
         cells[(series, x)] = {k: v for k, v in estimates.items() if v is not None}
         shown = [

@@ -82,6 +82,7 @@ LEADERBOARD_PUBLIC = [
     "build_submission",
     "check_encoder_output",
     "check_entry_name",
+    "check_results_match",
     "compare_with_references",
     "file_sha256",
     "get_protocol",

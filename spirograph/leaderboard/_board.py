@@ -22,7 +22,16 @@ from spirograph.leaderboard._result import LeaderboardResult
 from spirograph.leaderboard._seeds import SeedGroup, base_entry, group_seeds, result_protocol, settings_of
 from spirograph.leaderboard._tables import LeaderboardRow
 
-__all__ = ["ENTRY_KEYS", "METHODS", "TRAINED_METHODS", "check_entry_name", "load_entry", "load_rows"]
+__all__ = [
+    "ENTRY_KEYS",
+    "METHODS",
+    "TRAINED_METHODS",
+    "check_entry_name",
+    "check_results_match",
+    "load_entry",
+    "load_results",
+    "load_rows",
+]
 
 METHODS = ("simclr", "invclr", "pixels", "random", "oracle", "external")
 TRAINED_METHODS = ("simclr", "invclr")
@@ -103,8 +112,12 @@ def load_entry(path: str | os.PathLike[str]) -> dict[str, Any]:
     return entry
 
 
-def _check_results_match(entry: dict[str, Any], group: SeedGroup, path: Path) -> None:
-    """Results shown under an entry file must have been made with its settings (seed aside)."""
+def check_results_match(entry: dict[str, Any], group: SeedGroup, path: str | os.PathLike[str]) -> None:
+    """Results shown under an entry file must have been made with its settings (seed aside).
+
+    Raises:
+        ConfigError: a setting differs (the message names it, with both values).
+    """
     from spirograph.baselines import TrainConfig
 
     train = TrainConfig.from_dict(entry["train"]).to_dict() if entry.get("train") else None
@@ -156,7 +169,7 @@ def load_rows(
         entry = load_entry(path)
         group = groups.pop(entry["entry"], None)
         if group is not None:
-            _check_results_match(entry, group, path)
+            check_results_match(entry, group, path)
         protocol = group.protocol if group is not None else _entry_protocol(entry)
         rows.append(
             LeaderboardRow(
