@@ -516,7 +516,7 @@ def test_help_imports_no_torch(tmp_path: Path) -> None:
 def test_parser_lists_every_command() -> None:
     parser = build_parser()
     commands = next(a for a in parser._actions if a.dest == "command")
-    assert sorted(commands.choices) == ["bench", "export", "info", "preview", "push", "traverse", "verify"]
+    assert sorted(commands.choices) == ["bench", "evaluate", "export", "info", "preview", "push", "traverse", "verify"]
 
 
 @settings(max_examples=50, deadline=None)

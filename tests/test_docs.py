@@ -64,7 +64,8 @@ def test_committed_figures_are_what_the_script_makes(tmp_path: Path) -> None:
     finally:
         del sys.modules["docs_figures"]
     made = sorted(p.name for p in tmp_path.iterdir())
-    assert made == sorted(p.name for p in (DOCS / "assets").iterdir())
+    # The studies' figures are made by `baselines/study.py` from the result files, not by this script.
+    assert made == sorted(p.name for p in (DOCS / "assets").iterdir() if not p.name.startswith("study-"))
     for name in made:
         with Image.open(tmp_path / name) as fresh, Image.open(DOCS / "assets" / name) as committed:
             assert fresh.size == committed.size, name

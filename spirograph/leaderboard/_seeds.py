@@ -31,8 +31,8 @@ class Estimate:
     """A number over seeds: the mean, its standard error (``None`` for one seed) and the seed count.
 
     Examples:
-        >>> Estimate.of([1.0, 2.0, 3.0])
-        Estimate(mean=2.0, stderr=0.5773502691896257, n=3)
+        >>> Estimate.of([1.0, 2.0, 3.0]).format()
+        '2 ± 0.58'
         >>> Estimate.of([0.0123]).format()
         '0.0123'
     """
