@@ -199,6 +199,7 @@ PROTOCOLS: dict[str, Protocol] = {
         penalty=PenaltySettings(n_examples=256, batch_size=128),
     ),
 }
+"""The built-in protocols by name: ``"paper"`` (the paper's) and ``"cpu"`` (the CPU track's)."""
 
 
 def get_protocol(protocol: str | Protocol) -> Protocol:

@@ -341,6 +341,7 @@ def render_plot(rows: Sequence[LeaderboardRow], path: str | os.PathLike[str]) ->
 
 
 REFERENCE_ROWS = Path(__file__).with_name("reference_rows.json")
+"""The reference rows shipped with the package (written by ``baselines/leaderboard.py``)."""
 _SUMMARY: tuple[tuple[str, Callable[[LeaderboardResult], float | None]], ...] = (
     ("mse_mean", lambda r: r.mse_mean),
     ("mse_m30", lambda r: r.feature_averaging.get("30")),
