@@ -401,7 +401,7 @@ def compare_with_references(result: LeaderboardResult, references: Mapping[str, 
 def render_headline(rows: Sequence[LeaderboardRow]) -> list[str]:
     """A short table of every row with results: mean MSE at M = 1, 10 and 30, conditional variance, penalty."""
     lines = [
-        "| entry | protocol | seeds | M = 1 (x 1e-3) | M = 10 | M = 30 | cond. variance (normalised) | penalty |",
+        "| entry | protocol | seeds | MSE x 1e-3, M = 1 | M = 10 | M = 30 | cond. variance (normalised) | penalty |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for row in sorted(rows, key=lambda r: (protocol_sections(rows).index(r.protocol), r.order())):
