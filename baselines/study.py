@@ -187,9 +187,11 @@ def figure(spec: dict[str, Any], cells: dict[tuple[str, float], dict[str, Estima
         return False
     panels = [("M = 1", "M = 30"), ("cond. variance",), ("penalty",)]
     fig, axes = plt.subplots(1, len(panels), figsize=(14, 4))
+    colors = {series: f"C{i}" for i, series in enumerate(spec["series"])}
+    xs_all = sorted({x for _, x in cells})
     for ax, labels in zip(axes, panels, strict=True):
         for series in spec["series"]:
-            for label in labels:
+            for label, style in zip(labels, ("o-", "s--"), strict=False):
                 points = sorted((x, c[label]) for (s, x), c in cells.items() if s == series and label in c)
                 if not points:
                     continue
@@ -198,13 +200,16 @@ def figure(spec: dict[str, Any], cells: dict[tuple[str, float], dict[str, Estima
                     xs,
                     [e.mean for _, e in points],
                     yerr=[e.stderr or 0.0 for _, e in points],
-                    fmt="o-",
+                    fmt=style,
+                    color=colors[series],
                     capsize=3,
                     label=f"{series}" + (f", {label}" if len(labels) > 1 else ""),
                 )
         ax.set_xlabel(spec["x_label"])
         ax.set_ylabel("mean test MSE" if len(labels) > 1 else labels[0])
         ax.set_xscale("symlog", linthresh=1e-3) if spec["x"] == "penalty_weight" else ax.set_xscale("log")
+        ax.set_xticks(xs_all, [f"{x:g}" for x in xs_all])
+        ax.minorticks_off()
         ax.set_yscale("log")
         ax.legend(fontsize=7)
     fig.suptitle(f"{spec['title']} study (mean ± standard error over seeds)")
