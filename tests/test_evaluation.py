@@ -446,11 +446,10 @@ def test_device_comes_from_the_encoder_when_not_given(train: Spirograph, test: S
     # The rule itself: the first parameter or buffer, else the CPU; an explicit device wins.
     from spirograph.evaluation._encoding import encoder_device
 
-    on_meta = nn.Linear(2, 2, device="meta")
-    assert encoder_device(on_meta, None, "evaluate") == torch.device("meta")
-    assert encoder_device(nn.BatchNorm1d(2, affine=False).to("meta"), None, "evaluate") == torch.device("meta")
+    buffers_only = nn.BatchNorm1d(2, affine=False).to(device)
+    assert encoder_device(buffers_only, None, "evaluate") == torch.ones(1, device=device).device
     assert encoder_device(lambda x: x, None, "evaluate") == torch.device("cpu")
-    assert encoder_device(on_meta, "cpu", "evaluate") == torch.device("cpu")
+    assert encoder_device(buffers_only, "cpu", "evaluate") == torch.device("cpu")
 
 
 def test_probe_sets_too_small_for_the_probe_are_refused(train: Spirograph, test: Spirograph) -> None:
@@ -515,3 +514,22 @@ def test_images_that_are_not_finite_are_not_blamed_on_the_encoder(monkeypatch: p
     monkeypatch.setattr(test, "render_params", nan_images)
     with pytest.raises(ParameterError, match=r"invariance: the images of the dataset must be finite"):
         invariance(PixelEncoder(), data=test, n_examples=4, n_draws=2, nuisance_probe=False, progress=False)
+
+
+def test_the_meta_device_is_refused_up_front(train: Spirograph, test: Spirograph) -> None:
+    # Weights or a device with no data: torch raised RuntimeError after the setup.
+    kwargs: dict[str, Any] = {"train": train, "test": test, "probe": "ridge", "progress": False}
+    on_meta = nn.Sequential(nn.Flatten(), nn.Linear(3 * 32 * 32, 4, device="meta"))
+    weights = r"evaluate: `encoder` has weights on the meta device, which holds no data; materialise them first"
+    with pytest.raises(ParameterError, match=weights):
+        evaluate(on_meta, **kwargs)
+    with pytest.raises(ParameterError, match=weights):
+        evaluate(on_meta, device="cpu", **kwargs)
+    with pytest.raises(ParameterError, match=r"evaluate: `encoder` has weights on the meta device"):
+        evaluate(nn.Sequential(nn.Flatten(), nn.BatchNorm1d(3 * 32 * 32, affine=False).to("meta")), **kwargs)
+    with pytest.raises(ParameterError, match=r"evaluate: `device` is 'meta', a device that holds no data"):
+        evaluate(PixelEncoder(), device="meta", **kwargs)
+    with pytest.raises(ParameterError, match=r"invariance: `device` is 'meta', a device that holds no data"):
+        invariance(PixelEncoder(), n_examples=4, n_draws=2, device="meta", progress=False)
+    with pytest.raises(ParameterError, match=r"invariance: `encoder` has weights on the meta device"):
+        invariance(on_meta, n_examples=4, n_draws=2, progress=False)

@@ -33,14 +33,18 @@ Encoder = Callable[[torch.Tensor], torch.Tensor]
 def encoder_device(encoder: Any, device: Any, where: str) -> torch.device:
     """``device`` checked, or by default the device of the encoder's first parameter or buffer.
 
-    An encoder without any (a plain function, a parameter-free module) runs on the CPU.
+    An encoder without any (a plain function, a parameter-free module) runs on the CPU. A
+    module with a tensor on the ``meta`` device (no data: weights never loaded) is refused.
     """
+    tensors = [*encoder.parameters(), *encoder.buffers()] if isinstance(encoder, nn.Module) else []
+    if any(tensor.is_meta for tensor in tensors):
+        raise ParameterError(
+            f"{where}: `encoder` has weights on the meta device, which holds no data; materialise them first "
+            f"(module.to_empty(device=...) and load_state_dict(...))"
+        )
     if device is not None:
         return check_device(device, where=where)
-    if isinstance(encoder, nn.Module):
-        for tensor in (*encoder.parameters(), *encoder.buffers()):
-            return tensor.device
-    return torch.device("cpu")
+    return tensors[0].device if tensors else torch.device("cpu")
 
 
 @contextmanager
