@@ -49,6 +49,7 @@ __all__ = [
 T = TypeVar("T")
 ShapeSpec = Sequence[Any]  # ints, names of free sizes, and a leading Ellipsis
 _REPR_LIMIT = 80
+_REAL_DEVICE = "use a device such as 'cpu' or 'cuda'"
 
 
 def describe(value: Any) -> str:
@@ -334,6 +335,10 @@ def check_tensor(
 
     Returns:
         ``value``.
+
+    Raises:
+        ParameterTypeError: not a tensor.
+        ParameterError: the wrong shape or dtype, or a tensor on the ``meta`` device (it holds no data).
     """
     expected = "a torch.Tensor" + (f" of shape {_shape_text(shape)}" if shape is not None else "")
     if not isinstance(value, torch.Tensor):
@@ -342,6 +347,8 @@ def check_tensor(
         raise ParameterError(f"{where}: `{name}` must have shape {_shape_text(shape)}, got {tuple(value.shape)}")
     if floating and not value.dtype.is_floating_point:
         raise ParameterError(f"{where}: `{name}` must have a floating dtype, got {value.dtype}")
+    if value.is_meta:
+        raise ParameterError(f"{where}: `{name}` is on the meta device, which holds no data; {_REAL_DEVICE}")
     return value
 
 
@@ -350,7 +357,8 @@ def check_device(value: Any, name: str = "device", *, where: str) -> torch.devic
 
     Raises:
         ParameterTypeError: not a ``str`` or `torch.device`.
-        ParameterError: an unknown device name, or a CUDA/MPS device that is not available.
+        ParameterError: an unknown device name, the ``meta`` device (it holds no data), or a
+            CUDA/MPS device that is not available.
     """
     if not isinstance(value, (str, torch.device)):
         raise _type_error(where, name, "a torch.device or a device name such as 'cpu' or 'cuda'", value)
@@ -360,6 +368,8 @@ def check_device(value: Any, name: str = "device", *, where: str) -> torch.devic
         raise ParameterError(
             f"{where}: `{name}` must name a torch device such as 'cpu' or 'cuda', got {value!r}"
         ) from None
+    if device.type == "meta":
+        raise ParameterError(f"{where}: `{name}` is {value!r}, a device that holds no data; {_REAL_DEVICE}")
     if device.type == "cuda":
         if not torch.cuda.is_available():
             raise ParameterError(f"{where}: `{name}` is {value!r} but CUDA is not available on this machine")

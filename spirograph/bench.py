@@ -33,6 +33,7 @@ from spirograph.space import PARAMETER_NAMES, ParameterSpace
 __all__ = ["benchmark_render", "format_table", "naive_render"]
 
 _NAIVE_CHUNK = 512
+_MAX_THREADS = 1024  # torch starts one OS thread each; far beyond any core count it only fails or thrashes
 
 
 def naive_render(
@@ -152,7 +153,7 @@ def benchmark_render(
 
     Args:
         batch_sizes: images per call.
-        threads: ``torch.set_num_threads`` during the run (restored after); ``None``
+        threads: ``torch.set_num_threads`` during the run (restored after), at most 1024; ``None``
             leaves it as it is.
         repeats: timed calls of the library renderer per measurement (the median is
             reported).
@@ -179,7 +180,7 @@ def benchmark_render(
     Raises:
         ParameterTypeError: an argument of the wrong type.
         ParameterError: a batch size, ``repeats``, ``naive_repeats`` or ``threads``
-            below 1, a negative ``warmup``, a non-floating ``dtype``, an unknown
+            below 1, ``threads`` above 1024, a negative ``warmup``, a non-floating ``dtype``, an unknown
             ``normalize``, an unavailable ``device``, or a batch size whose render would
             not fit the device's memory (checked for every size before any is timed).
     """
@@ -193,7 +194,7 @@ def benchmark_render(
     check_int(repeats, "repeats", where=where, minimum=1)
     check_int(naive_repeats, "naive_repeats", where=where, minimum=1)
     if threads is not None:
-        check_int(threads, "threads", where=where, minimum=1)
+        check_int(threads, "threads", where=where, minimum=1, maximum=_MAX_THREADS)
     check_int(warmup, "warmup", where=where, minimum=0)
     check_int(seed, "seed", where=where)
     check_bool(backward, "backward", where=where)

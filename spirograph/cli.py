@@ -107,6 +107,16 @@ def _int_list(text: str) -> list[int]:
     return values
 
 
+def _output_file(text: str) -> Path:
+    """An argparse type: the name of a file to write, neither empty nor an existing folder."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError(f"expected the name of a file to write, got {text!r}")
+    path = Path(text)
+    if path.is_dir():
+        raise argparse.ArgumentTypeError(f"expected a file, got the folder {text!r}")
+    return path
+
+
 def _parameter_spec(text: str) -> dict[str, float]:
     """Parse ``"m=3,b=0.5,sigma=0.4"`` into ``{"m": 3.0, "b": 0.5, "sigma": 0.4}``."""
     values: dict[str, float] = {}
@@ -369,12 +379,18 @@ def _run_traverse(args: argparse.Namespace) -> int:
     import torch
 
     from spirograph.space import ParameterSpace
-    from spirograph.viz import image_grid, save_gif, save_png, traversal
+    from spirograph.viz import MAX_GIF_FRAMES, image_grid, save_gif, save_png, traversal
 
     space = ParameterSpace()
     names = list(_PARAMETER_NAMES) if args.all else [args.parameter]
     if args.all and (args.low is not None or args.high is not None):
         raise _UsageError("--low/--high set the range of one parameter; do not combine them with --all")
+    frame_count = 2 * args.steps - 2 if args.bounce else args.steps
+    if args.gif is not None and frame_count > MAX_GIF_FRAMES:
+        raise _UsageError(
+            f"--gif would hold {frame_count:,} frames, more than {MAX_GIF_FRAMES:,}; lower --steps"
+            + (" or drop --bounce" if args.bounce else "")
+        )
     base = args.base or {}
     _check_picture_size(len(names) * args.steps, args.steps, args.size, args)
     strips = []
@@ -664,7 +680,9 @@ def _add_preview(commands: Any) -> None:
         "(replaces --cols)",
     )  # fmt: skip
     preview.add_argument("--seed", type=_non_negative_int, default=0, help="seed of the nuisance draws (default 0)")
-    preview.add_argument("--out", type=Path, default=Path("preview.png"), help="PNG to write (default preview.png)")
+    preview.add_argument(
+        "--out", type=_output_file, default=Path("preview.png"), help="PNG to write (default preview.png)"
+    )
     _add_render_options(preview, scale=4)
     preview.set_defaults(handler=_run_preview, split_given=False)
 
@@ -692,8 +710,12 @@ def _add_traverse(commands: Any) -> None:
     )
     traverse.add_argument("--low", type=_finite_float, help="start of the sweep (default: the prior's low)")
     traverse.add_argument("--high", type=_finite_float, help="end of the sweep (default: the prior's high)")
-    traverse.add_argument("--out", type=Path, default=Path("traverse.png"), help="PNG to write (default traverse.png)")
-    traverse.add_argument("--gif", type=Path, metavar="PATH", help="also write an animated GIF, one frame per step")
+    traverse.add_argument(
+        "--out", type=_output_file, default=Path("traverse.png"), help="PNG to write (default traverse.png)"
+    )
+    traverse.add_argument(
+        "--gif", type=_output_file, metavar="PATH", help="also write an animated GIF, one frame per step"
+    )
     traverse.add_argument(
         "--duration", type=_positive_int, default=120, help="milliseconds per GIF frame (default 120)"
     )
@@ -780,7 +802,7 @@ def _add_bench(commands: Any) -> None:
         help=f"batch sizes, separated by commas or spaces, each at most {_MAX_BENCH_BATCH:,} (default 64,512,4096)",
     )  # fmt: skip
     bench.add_argument("--threads", type=_positive_int, default=2, help="torch CPU threads (default 2)")
-    bench.add_argument("--json", type=Path, metavar="OUT", help="also write the rows as JSON")
+    bench.add_argument("--json", type=_output_file, metavar="OUT", help="also write the rows as JSON")
     bench.set_defaults(handler=_run_bench)
 
 
@@ -811,7 +833,7 @@ def _add_evaluate(commands: Any) -> None:
     evaluate.add_argument("--name", metavar="NAME", help="the result's entry name (default: the callable's name)")
     evaluate.add_argument("--title", metavar="TEXT", help="the leaderboard row's title (default: NAME)")
     evaluate.add_argument("--robustness", action="store_true", help="also compute the robustness table")
-    evaluate.add_argument("--out", type=Path, metavar="FILE", help="the result file (default: NAME.json)")
+    evaluate.add_argument("--out", type=_output_file, metavar="FILE", help="the result file (default: NAME.json)")
     evaluate.set_defaults(handler=_run_evaluate)
 
 

@@ -101,6 +101,7 @@ _RENDER_CHUNK = 512
 def _check_indices(indices: Sequence[int] | torch.Tensor, length: int, where: str) -> torch.Tensor:
     """Validate a batch of indices at once; returns them as a non-negative int64 tensor."""
     if isinstance(indices, torch.Tensor):
+        _check_not_meta(indices, where)
         index = indices.detach().cpu()
         if index.dtype.is_floating_point or index.dtype.is_complex or index.dtype == torch.bool:
             raise ParameterTypeError(f"{where}: indices must be ints, got dtype {index.dtype}")
@@ -132,8 +133,14 @@ def _check_indices(indices: Sequence[int] | torch.Tensor, length: int, where: st
     return index
 
 
+def _check_not_meta(index: torch.Tensor, where: str) -> None:
+    if index.is_meta:
+        raise ParameterError(f"{where}: indices must hold values, got a tensor on the meta device (no data)")
+
+
 def _check_index(index: Any, length: int, where: str) -> int:
     if isinstance(index, torch.Tensor) and index.ndim == 0:
+        _check_not_meta(index, where)
         # A 0-d tensor is read as its value, under the rule for Python values: True is no index.
         index = index.item() if not index.dtype.is_floating_point else index
     if not is_int(index, numpy=True):

@@ -28,6 +28,10 @@ the same ``L``:
   matrix is not numerically positive definite). The bias is ``mean(y) - mean(x) W``.
 
 On well-conditioned problems the two agree to solver precision.
+
+Features so large that their squares would overflow the fit's dtype (beyond the fourth root of
+its largest number, about ``1e77`` in float64) are fitted divided by a power of two, which is
+exact, with ``l2`` scaled to keep the same objective; the weights are scaled back.
 """
 
 from __future__ import annotations
@@ -162,6 +166,14 @@ class LinearProbe:
         y = y.to(device=x.device, dtype=self.dtype)
         d = x.shape[1]
         t = y.shape[1]
+        # Features so large that their squares overflow (near 1e200 in float64) are fitted divided
+        # by a power of two, which is exact, with the penalty scaled to match; then W is scaled back.
+        shift = _overflow_exponent(x)
+        l2 = self.l2
+        if shift:
+            x = torch.ldexp(x, torch.tensor(-shift, device=x.device))
+            if not self.standardize:
+                l2 = math.ldexp(l2, -2 * shift)
         x_mean = x.mean(0)
         y_mean = y.mean(0)
         xc = x - x_mean
@@ -172,17 +184,18 @@ class LinearProbe:
             xc = xc / scale
         yc = y - y_mean
         if self.method == "ridge":
-            weight = _ridge(xc, yc, self.l2)
+            weight = _ridge(xc, yc, l2)
             self.iterations = 0
         else:
-            weight, intercept, self.iterations = _lbfgs(xc, yc, self.l2, self.steps)
+            weight, intercept, self.iterations = _lbfgs(xc, yc, l2, self.steps)
             # The L-BFGS bias is for centred data; fold the centring back in below.
             y_mean = y_mean + intercept
         # Undo the standardisation and the centring: x W' + b' == ((x - mean) / scale) W + y_mean.
-        self.weight = weight / scale[:, None]
-        self.bias = y_mean - x_mean @ self.weight
-        residual = x @ self.weight + self.bias - y
-        self.loss = float(residual.pow(2).mean() + self.l2 * (weight.pow(2).sum()))
+        fitted = weight / scale[:, None]
+        self.bias = y_mean - x_mean @ fitted
+        residual = x @ fitted + self.bias - y
+        self.loss = float(residual.pow(2).mean() + l2 * (weight.pow(2).sum()))
+        self.weight = torch.ldexp(fitted, torch.tensor(-shift, device=x.device)) if shift else fitted
         self._shape = (d, t)
         return self
 
@@ -270,6 +283,18 @@ def regression_scores(prediction: torch.Tensor, labels: torch.Tensor, tasks: Tas
 
 
 # ---------------------------------------------------------------------- solvers
+def _overflow_exponent(x: torch.Tensor) -> int:
+    """0, or the power of two to divide ``x`` by so that its largest value lies in ``[0.5, 1)``.
+
+    Non-zero only when that value exceeds the fourth root of the dtype's largest number: below
+    it, sums of squares over any realistic ``N`` or ``d`` stay finite.
+    """
+    largest = float(x.abs().max())
+    if largest <= torch.finfo(x.dtype).max ** 0.25:
+        return 0
+    return math.frexp(largest)[1]
+
+
 def _ridge(xc: torch.Tensor, yc: torch.Tensor, l2: float) -> torch.Tensor:
     """Exact minimiser of mean((xc W - yc)^2) + l2 ||W||^2 for centred data.
 

@@ -52,6 +52,24 @@ __all__ = [
 ]
 
 
+MAX_GIF_FRAMES = 4096
+"""Most frames [`save_gif()`][spirograph.viz.save_gif] writes (about 7 minutes at 100 ms a frame)."""
+
+MAX_GIF_PIXELS = 1 << 28
+"""Most pixels, summed over frames, that [`save_gif()`][spirograph.viz.save_gif] writes (768 MiB as RGB)."""
+
+
+def _check_gif_size(count: int, width: int, height: int) -> None:
+    # Before any frame is converted: every frame is held in memory as RGB while the GIF is encoded.
+    if count > MAX_GIF_FRAMES:
+        raise ParameterError(f"save_gif: `frames` must hold at most {MAX_GIF_FRAMES:,} frames, got {count:,}")
+    if count * width * height > MAX_GIF_PIXELS:
+        raise ParameterError(
+            f"save_gif: `frames` must hold at most {MAX_GIF_PIXELS:,} pixels in all, got {count:,} frames of "
+            f"{width}x{height}"
+        )
+
+
 def _check_images(images: object, where: str) -> torch.Tensor:
     images = check_tensor(images, "images", where=where)
     if images.ndim == 3:
@@ -277,22 +295,34 @@ def save_gif(
 
     Returns:
         ``path`` as a `pathlib.Path`.
+
+    Raises:
+        ParameterTypeError: ``frames`` of the wrong type, or a setting of the wrong type.
+        ParameterError: no frames, frames of different sizes, more than ``MAX_GIF_FRAMES``
+            (4096) frames or ``MAX_GIF_PIXELS`` (``2**28``) pixels in all, checked before any
+            frame is converted; a ``duration`` below 1 or a negative ``loop``.
     """
     duration = check_int(duration, "duration", where="save_gif", minimum=1)
     loop = check_int(loop, "loop", where="save_gif", minimum=0)
     if isinstance(frames, torch.Tensor):
-        frames = [to_pil(frame, scale=scale) for frame in _check_images(frames, "save_gif").unbind(0)]
+        images = _check_images(frames, "save_gif")
+        scale = check_int(scale, "scale", where="save_gif", minimum=1)
+        _check_gif_size(images.shape[0], images.shape[3] * scale, images.shape[2] * scale)
+        frames = [to_pil(frame, scale=scale) for frame in images.unbind(0)]
     if isinstance(frames, (Image.Image, str, bytes)) or not isinstance(frames, Sequence):
         raise ParameterTypeError(
             f"save_gif: `frames` must be a sequence of PIL images or a tensor, got {type(frames).__name__}"
         )
     if not frames:
         raise ParameterError("save_gif: `frames` must hold at least one PIL image, got none")
+    if len(frames) > MAX_GIF_FRAMES:
+        _check_gif_size(len(frames), 1, 1)
     for k, frame in enumerate(frames):
         check_instance(frame, f"frames[{k}]", Image.Image, where="save_gif", expected="a PIL image")
     sizes = {frame.size for frame in frames}
     if len(sizes) != 1:
         raise ParameterError(f"save_gif: `frames` must all have one size, got {sorted(sizes)}")
+    _check_gif_size(len(frames), *frames[0].size)
     palette = [frame.convert("RGB") for frame in frames]
     first, rest = palette[0], palette[1:]
 

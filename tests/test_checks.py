@@ -137,6 +137,10 @@ def test_check_device() -> None:
         check_device("gpu0", where="f")
     with pytest.raises(ParameterTypeError, match=r"^f: `device` must be a torch.device or a device name"):
         check_device(0, where="f")
+    with pytest.raises(ParameterError, match=r"^f: `device` is 'meta', a device that holds no data; use a device such"):
+        check_device("meta", where="f")
+    with pytest.raises(ParameterError, match=r"^f: `device` is device\(type='meta'\), a device that holds no data"):
+        check_device(torch.device("meta"), where="f")
     if not torch.cuda.is_available():
         with pytest.raises(ParameterError, match=r"^f: `device` is 'cuda' but CUDA is not available on this machine$"):
             check_device("cuda", where="f")
@@ -221,3 +225,10 @@ def test_the_checks_and_the_tests_agree() -> None:
         except ParameterTypeError:
             accepted = False
         assert accepted is is_number(value, numpy=True), value
+
+
+def test_check_tensor_refuses_the_meta_device() -> None:
+    # A meta tensor has a shape and a dtype but no values: every later read would raise torch's errors.
+    with pytest.raises(ParameterError, match=r"^f: `x` is on the meta device, which holds no data; use a device such"):
+        check_tensor(torch.zeros(2, 3, device="meta"), "x", where="f", shape=("n", 3))
+    assert check_tensor(torch.zeros(2, 3), "x", where="f", shape=("n", 3)).shape == (2, 3)

@@ -329,6 +329,15 @@ def test_export_push_and_bench_call_the_library(
         (["export", "--out", "x", "--repo-id", "nobody"], ["`repo_id` must look like 'owner/name'"]),
         (["preview", "--scale", "400"], ["the picture would be 102418x51210 pixels", "lower --scale"]),
         (["traverse", "--all", "--steps", "2000"], ["the picture would be", "more than 100,000,000"]),
+        (["bench", "--threads", "100000"], [r"`threads` must be an int in [1, 1024], got 100000"]),
+        (["preview", "--out", ""], ["--out", "expected the name of a file to write, got ''"]),
+        (["preview", "--out", "."], ["--out", "expected a file, got the folder '.'"]),
+        (["traverse", "-p", "m", "--gif", ""], ["--gif", "expected the name of a file to write, got ''"]),
+        (["bench", "--json", ""], ["--json", "expected the name of a file to write, got ''"]),
+        (
+            ["traverse", "-p", "m", "--steps", "10001", "--scale", "1", "--bounce", "--gif", "m.gif"],
+            ["--gif would hold 20,000 frames, more than 4,096; lower --steps or drop --bounce"],
+        ),
     ],
 )
 def test_bad_arguments_exit_2_with_one_line(

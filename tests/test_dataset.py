@@ -374,6 +374,17 @@ def test_index_errors_are_package_errors() -> None:
     assert len(list(dataset)) == 10
 
 
+def test_index_tensors_on_the_meta_device_are_refused() -> None:
+    # They hold no values to index with: torch raised NotImplementedError or RuntimeError.
+    dataset = Spirograph("val", subset=10)
+    message = r"^Spirograph: indices must hold values, got a tensor on the meta device \(no data\)$"
+    for index in (torch.tensor(1, device="meta"), torch.tensor([1, 2], device="meta")):
+        with pytest.raises(ParameterError, match=message):
+            dataset[index]
+    with pytest.raises(ParameterError, match=message):
+        dataset.__getitems__(torch.tensor([1, 2], device="meta"))  # type: ignore[arg-type]
+
+
 def test_a_boolean_tensor_is_refused_like_a_bool() -> None:
     dataset = Spirograph("val", subset=10)
     with pytest.raises(ParameterTypeError, match="index must be an int, got bool True"):

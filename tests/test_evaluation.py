@@ -446,8 +446,90 @@ def test_device_comes_from_the_encoder_when_not_given(train: Spirograph, test: S
     # The rule itself: the first parameter or buffer, else the CPU; an explicit device wins.
     from spirograph.evaluation._encoding import encoder_device
 
-    on_meta = nn.Linear(2, 2, device="meta")
-    assert encoder_device(on_meta, None, "evaluate") == torch.device("meta")
-    assert encoder_device(nn.BatchNorm1d(2, affine=False).to("meta"), None, "evaluate") == torch.device("meta")
+    buffers_only = nn.BatchNorm1d(2, affine=False).to(device)
+    assert encoder_device(buffers_only, None, "evaluate") == torch.ones(1, device=device).device
     assert encoder_device(lambda x: x, None, "evaluate") == torch.device("cpu")
-    assert encoder_device(on_meta, "cpu", "evaluate") == torch.device("cpu")
+    assert encoder_device(buffers_only, "cpu", "evaluate") == torch.device("cpu")
+
+
+def test_probe_sets_too_small_for_the_probe_are_refused(train: Spirograph, test: Spirograph) -> None:
+    # One test item gave R^2 = 0 / 0 = NaN; one training item fits nothing.
+    one_train, one_test = Spirograph("train", subset=1), Spirograph("test", subset=1)
+    with pytest.raises(ParameterError, match=r"evaluate: `train` must hold at least 2 items to fit the probe, got 1"):
+        evaluate(PixelEncoder(), train=one_train, test=test, probe="ridge", progress=False)
+    with pytest.raises(ParameterError, match=r"evaluate: `test` must hold at least 2 items to score the probe"):
+        evaluate(PixelEncoder(), train=train, test=one_test, probe="ridge", progress=False)
+    # invariance() refuses them before its variance pass, under its own name.
+    with pytest.raises(ParameterError, match=r"invariance: `test` must hold at least 2 items"):
+        invariance(Recorder(), n_examples=4, n_draws=2, train=train, test=one_test, progress=False)
+    small = evaluate(PixelEncoder(), train=Spirograph("train", subset=2), test=Spirograph("test", subset=2),
+                     probe="ridge", progress=False)  # fmt: skip
+    assert all(math.isfinite(value) for value in small.r2.values())
+
+
+def test_features_without_columns_are_refused(train: Spirograph, test: Spirograph) -> None:
+    def no_features(images: torch.Tensor) -> torch.Tensor:
+        return images.flatten(1)[:, :0]
+
+    message = r"evaluate: the encoder output must have at least one feature, \(B, d\) with d >= 1, got \(256, 0\)"
+    with pytest.raises(ParameterError, match=message):
+        evaluate(no_features, train=train, test=test, probe="ridge", batch_size=256, progress=False)
+    with pytest.raises(ParameterError, match=r"invariance: the encoder output must have at least one feature"):
+        invariance(no_features, n_examples=4, n_draws=2, nuisance_probe=False, progress=False)
+
+
+@pytest.mark.parametrize("probe", ["ridge", "lbfgs"])
+def test_features_near_1e200_are_scored_like_their_scaled_copy(train: Spirograph, test: Spirograph, probe: str) -> None:
+    # Squares of such features overflow float64: ridge raised torch's LinAlgError, L-BFGS gave NaN.
+    class Scaled(nn.Module):
+        encodes_parameters = True
+
+        def __init__(self, scale: float) -> None:
+            super().__init__()
+            self.scale = scale
+
+        def forward(self, params: torch.Tensor) -> torch.Tensor:
+            return params.double() * self.scale
+
+    kwargs: dict[str, Any] = {"train": train, "test": test, "probe": probe, "progress": False}
+    huge = evaluate(Scaled(1e200), **kwargs)
+    plain = evaluate(Scaled(1.0), l2=0.0, **kwargs)
+    assert huge.mse_mean < 1e-10
+    assert huge.mse == pytest.approx(plain.mse, abs=1e-10)
+
+
+def test_images_that_are_not_finite_are_not_blamed_on_the_encoder(monkeypatch: pytest.MonkeyPatch) -> None:
+    train, test = Spirograph("train", subset=8), Spirograph("test", subset=8)
+
+    def nan_images(params: torch.Tensor) -> torch.Tensor:
+        images = torch.zeros(params.shape[0], 3, 32, 32)
+        images[1, 0, 0, 0] = float("nan")
+        return images
+
+    monkeypatch.setattr(train, "render_params", nan_images)
+    message = r"evaluate: the images of the dataset must be finite, got 1 NaN/inf values in 1 of 8 images"
+    with pytest.raises(ParameterError, match=message) as info:
+        evaluate(PixelEncoder(), train=train, test=test, probe="ridge", progress=False)
+    assert "encoder output" not in str(info.value)
+    monkeypatch.setattr(test, "render_params", nan_images)
+    with pytest.raises(ParameterError, match=r"invariance: the images of the dataset must be finite"):
+        invariance(PixelEncoder(), data=test, n_examples=4, n_draws=2, nuisance_probe=False, progress=False)
+
+
+def test_the_meta_device_is_refused_up_front(train: Spirograph, test: Spirograph) -> None:
+    # Weights or a device with no data: torch raised RuntimeError after the setup.
+    kwargs: dict[str, Any] = {"train": train, "test": test, "probe": "ridge", "progress": False}
+    on_meta = nn.Sequential(nn.Flatten(), nn.Linear(3 * 32 * 32, 4, device="meta"))
+    weights = r"evaluate: `encoder` has weights on the meta device, which holds no data; materialise them first"
+    with pytest.raises(ParameterError, match=weights):
+        evaluate(on_meta, **kwargs)
+    with pytest.raises(ParameterError, match=weights):
+        evaluate(on_meta, device="cpu", **kwargs)
+    with pytest.raises(ParameterError, match=r"evaluate: `encoder` has weights on the meta device"):
+        evaluate(nn.Sequential(nn.Flatten(), nn.BatchNorm1d(3 * 32 * 32, affine=False).to("meta")), **kwargs)
+    with pytest.raises(ParameterError, match=r"evaluate: `device` is 'meta', a device that holds no data"):
+        evaluate(PixelEncoder(), device="meta", **kwargs)
+    with pytest.raises(ParameterError, match=r"invariance: `device` is 'meta', a device that holds no data"):
+        invariance(PixelEncoder(), n_examples=4, n_draws=2, device="meta", progress=False)
+    with pytest.raises(ParameterError, match=r"invariance: `encoder` has weights on the meta device"):
+        invariance(on_meta, n_examples=4, n_draws=2, progress=False)

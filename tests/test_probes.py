@@ -145,3 +145,19 @@ def test_bad_data() -> None:
         probe.score(x, y[:, :1])
     with pytest.raises(ParameterError, match="`tasks` must be a TaskSet of 2 tasks, got 1 tasks"):
         probe.score(x, y, tasks_from_names(["m"]))
+
+
+@pytest.mark.parametrize("method", ["ridge", "lbfgs"])
+@pytest.mark.parametrize("standardize", [False, True])
+def test_features_near_1e200_fit_as_their_scaled_copy(method: str, standardize: bool) -> None:
+    # Their squares overflow float64: the fit divides them by a power of two (exact) and scales the
+    # penalty to match, so it is the fit of the unscaled features (whose penalty is then negligible;
+    # standardized features are the same at any scale, and so is their penalty).
+    x, y = _problem(60, 4, 2, seed=10)
+    l2 = 1e-8 if standardize else 0.0
+    reference = LinearProbe(method, l2=l2, standardize=standardize).fit(x, y)  # type: ignore[arg-type]
+    huge = LinearProbe(method, l2=1e-8, standardize=standardize).fit(x * 1e200, y)  # type: ignore[arg-type]
+    assert huge.weight is not None and reference.weight is not None
+    assert torch.allclose(huge.predict(x * 1e200), reference.predict(x), atol=1e-6)
+    assert torch.allclose(huge.weight * 1e200, reference.weight, atol=1e-6)
+    assert huge.loss == pytest.approx(reference.loss, rel=1e-6)

@@ -454,6 +454,7 @@ def _good(n: int = 2) -> torch.Tensor:
         (torch.tensor(1.0), r"`params` must have shape \(\.\.\., 10\), got \(\)"),
         (torch.zeros(2, 10, dtype=torch.int64), r"`params` must have a floating dtype, got torch.int64"),
         (torch.zeros(2, 10, dtype=torch.bool), r"`params` must have a floating dtype, got torch.bool"),
+        (torch.zeros(2, 10, device="meta"), r"render: `params` is on the meta device, which holds no data"),
     ],
 )
 def test_bad_params_shape_or_dtype(params: object, match: str) -> None:

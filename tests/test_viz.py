@@ -169,6 +169,17 @@ def test_save_gif_merges_identical_neighbours_keeping_playback_time(tmp_path: Pa
         assert read.info["duration"] == 80
 
 
+def test_save_gif_bounds_its_size_before_converting_a_frame(tmp_path: Path) -> None:
+    # 20,000 frames were converted and held in memory before anything was checked.
+    with pytest.raises(ParameterError, match=r"save_gif: `frames` must hold at most 4,096 frames, got 20,000"):
+        save_gif(torch.zeros(20_000, 3, 2, 2), tmp_path / "x.gif")
+    with pytest.raises(ParameterError, match=r"at most 4,096 frames, got 4,097"):
+        save_gif([Image.new("RGB", (2, 2))] * 4097, tmp_path / "x.gif")
+    with pytest.raises(ParameterError, match=r"at most 268,435,456 pixels in all, got 2 frames of 12800x12800"):
+        save_gif(torch.zeros(2, 3, 32, 32), tmp_path / "x.gif", scale=400)
+    assert not (tmp_path / "x.gif").exists()
+
+
 @pytest.mark.parametrize(
     ("frames", "kwargs", "match", "error"),
     [

@@ -350,8 +350,10 @@ def _check_ranges(config: TrainConfig) -> None:
 def _check_device(config: TrainConfig) -> None:
     if config.device != "auto":
         try:
-            torch.device(config.device)
+            kind = torch.device(config.device).type
         except (RuntimeError, ValueError):
+            kind = ""
+        if kind in ("", "meta"):  # the meta device holds no data: nothing could train on it
             _fail(config, "device", "'cpu', 'cuda', 'cuda:N' or 'auto'")
     cuda = _is_cuda_name(config.device) and torch.cuda.is_available()
     if config.precision == "bfloat16" and cuda and not torch.cuda.is_bf16_supported():

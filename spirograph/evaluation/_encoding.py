@@ -33,14 +33,18 @@ Encoder = Callable[[torch.Tensor], torch.Tensor]
 def encoder_device(encoder: Any, device: Any, where: str) -> torch.device:
     """``device`` checked, or by default the device of the encoder's first parameter or buffer.
 
-    An encoder without any (a plain function, a parameter-free module) runs on the CPU.
+    An encoder without any (a plain function, a parameter-free module) runs on the CPU. A
+    module with a tensor on the ``meta`` device (no data: weights never loaded) is refused.
     """
+    tensors = [*encoder.parameters(), *encoder.buffers()] if isinstance(encoder, nn.Module) else []
+    if any(tensor.is_meta for tensor in tensors):
+        raise ParameterError(
+            f"{where}: `encoder` has weights on the meta device, which holds no data; materialise them first "
+            f"(module.to_empty(device=...) and load_state_dict(...))"
+        )
     if device is not None:
         return check_device(device, where=where)
-    if isinstance(encoder, nn.Module):
-        for tensor in (*encoder.parameters(), *encoder.buffers()):
-            return tensor.device
-    return torch.device("cpu")
+    return tensors[0].device if tensors else torch.device("cpu")
 
 
 @contextmanager
@@ -76,10 +80,26 @@ class _Features:
         sum promotes without a float64 copy of the batch).
         """
         params = params.to(self.device)
-        inputs = params if self.uses_parameters else dataset.render_params(params)
+        inputs = params if self.uses_parameters else self._images(dataset, params)
         with torch.no_grad():
             output = self.encoder(inputs)
         return self.check(output, params.shape[0])
+
+    def _images(self, dataset: Spirograph, params: torch.Tensor) -> torch.Tensor:
+        # NaN images would otherwise surface as NaN features and be blamed on the encoder; one
+        # float64 sum finds them (the values are only looked at if it is not finite).
+        images = dataset.render_params(params)
+        if not torch.isfinite(images.sum(dtype=torch.float64)):
+            bad = ~torch.isfinite(images)
+            if bad.any():
+                rows = torch.nonzero(bad.flatten(1).any(dim=1)).flatten()
+                raise ParameterError(
+                    f"{self.where}: the images of the dataset must be finite, got {int(bad.sum())} NaN/inf values in "
+                    f"{rows.numel()} of {images.shape[0]} images (first: the one with parameters "
+                    f"{params[int(rows[0])].tolist()}); the dataset's parameters or renderer are at fault, "
+                    f"not the encoder"
+                )
+        return images
 
     def check(self, output: Any, batch: int) -> torch.Tensor:
         if not isinstance(output, torch.Tensor):
@@ -90,6 +110,11 @@ class _Features:
             raise ParameterError(
                 f"{self.where}: the encoder output must have shape (B, d) = ({batch}, d) for a batch of {batch} "
                 f"inputs, got {tuple(output.shape)} (flatten extra dimensions in the encoder)"
+            )
+        if output.shape[1] == 0:
+            raise ParameterError(
+                f"{self.where}: the encoder output must have at least one feature, (B, d) with d >= 1, "
+                f"got {tuple(output.shape)}"
             )
         if not (output.dtype.is_floating_point or output.dtype in (torch.int32, torch.int64, torch.uint8)):
             raise ParameterError(f"{self.where}: the encoder output must hold real numbers, got dtype {output.dtype}")

@@ -24,7 +24,7 @@ from spirograph.evaluation._encoding import (
     _nuisance_draw,
     encoder_device,
 )
-from spirograph.evaluation._protocol import evaluate
+from spirograph.evaluation._protocol import check_probe_set, evaluate
 from spirograph.evaluation._records import InvarianceResult
 from spirograph.probes import ProbeMethod
 from spirograph.space import ParameterSpace, check_space
@@ -182,7 +182,11 @@ def invariance(
     where = "invariance"
     counts = (n_examples, n_draws, n_projections, seed)
     draws = _check_draws(encoder, data, space, counts, device, batch_size, progress, where)
-    check_bool(nuisance_probe, "nuisance_probe", where=where)
+    if check_bool(nuisance_probe, "nuisance_probe", where=where):
+        # Checked before the variance pass, not only by the probe's evaluate() after it.
+        for name, value in (("train", train), ("test", test)):
+            if value is not None:
+                check_probe_set(value, name, where)
     features = _Features(encoder, draws.device, where)
 
     tick = time.perf_counter()

@@ -55,10 +55,23 @@ def _check_n_draws(n_draws: Any, where: str) -> list[int]:
     return [check_int(n_draws, "n_draws", where=where, minimum=1)]
 
 
+_MINIMUM_ITEMS = 2
+"""Items a probe set needs: a fit on one item learns nothing, and R^2 on one test item is 0 / 0."""
+
+
 def _check_dataset(value: Any, split: str, proportion: float, space: ParameterSpace | None, where: str) -> Spirograph:
     if value is None:
         return Spirograph(split, subset=proportion, space=space)
-    return check_instance(value, split, Spirograph, where=where, expected="a Spirograph dataset or None")
+    return check_probe_set(value, split, where)
+
+
+def check_probe_set(value: Any, name: str, where: str) -> Spirograph:
+    """A `Spirograph` with enough items for the probe (the training or the test set of `evaluate()`)."""
+    data = check_instance(value, name, Spirograph, where=where, expected="a Spirograph dataset or None")
+    if len(data) < _MINIMUM_ITEMS:
+        job = "fit the probe" if name == "train" else "score the probe (R^2 needs the labels' variance)"
+        raise ParameterError(f"{where}: `{name}` must hold at least {_MINIMUM_ITEMS} items to {job}, got {len(data)}")
+    return data
 
 
 def _check_tasks(tasks: Any, space: ParameterSpace, where: str) -> TaskSet:
@@ -181,8 +194,9 @@ def evaluate(
     Raises:
         ParameterTypeError: a setting of the wrong type (a non-callable encoder, ...).
         ParameterError: bad settings (``M < 1``, an unknown probe, a CUDA ``device``
-            without CUDA, a nuisance task with ``M > 1``, ...), or an encoder output that
-            is not a finite ``(B, d)`` tensor.
+            without CUDA, a nuisance task with ``M > 1``, a ``train`` or ``test`` of fewer
+            than 2 items, ...), images of a dataset that are not finite, or an encoder output
+            that is not a finite ``(B, d)`` tensor with ``d >= 1``.
 
     Examples:
         >>> from spirograph.references import PixelEncoder

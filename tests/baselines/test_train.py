@@ -82,6 +82,7 @@ def test_round_trips(tmp_path: Path) -> None:
         ({"targets": ["m", "nope"]}, "`targets` is invalid: .*unknown names \\['nope'\\]"),
         ({"targets": "m"}, "`targets` must be a list of parameter names, got 'm'"),
         ({"device": "tpu9"}, "`device` must be 'cpu', 'cuda', 'cuda:N' or 'auto', got 'tpu9'"),
+        ({"device": "meta"}, "`device` must be 'cpu', 'cuda', 'cuda:N' or 'auto', got 'meta'"),
         ({"temperature": 0}, "`temperature` must be a number > 0, got 0"),
         ({"penalty_clamp": 0.0}, "`penalty_clamp` must be a number > 0, got 0.0"),
         ({"penalty_clamp": "1"}, "`penalty_clamp` must be a finite number or None, got '1'"),
