@@ -26,12 +26,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn
 
-import torch
-
 from spirograph import SpirographTransform
 from spirograph.baselines import load_checkpoint, load_encoder, penalty_breakdown
 from spirograph.errors import SpirographError
 from spirograph.files import atomic_write_text
+from spirograph.leaderboard import resolve_device
 
 PROG = "penalty_breakdown"
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
@@ -107,13 +106,11 @@ def _output_file(text: str) -> Path:
 
 
 def _device(text: str) -> str:
-    """An argparse type: a device this machine has (an empty tensor is made there to find out)."""
+    """An argparse type: a device this machine has (``spirograph.leaderboard.resolve_device``)."""
     try:
-        usable = torch.empty(0, device=text).device.type != "meta"  # meta holds no data
-    except (RuntimeError, AssertionError, ValueError):  # an unknown name; CUDA missing or out of range
-        usable = False
-    if not usable:
-        raise argparse.ArgumentTypeError(f"expected a device of this machine such as 'cpu' or 'cuda', got {text!r}")
+        resolve_device(text)
+    except SpirographError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
     return text
 
 

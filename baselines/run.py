@@ -28,7 +28,7 @@ from torch import nn
 from spirograph import RenderSettings
 from spirograph.baselines import TrainConfig, train
 from spirograph.errors import SpirographError
-from spirograph.leaderboard import LeaderboardResult, Protocol, load_entry, protocol_name, score
+from spirograph.leaderboard import LeaderboardResult, Protocol, load_entry, protocol_name, resolve_device, score
 from spirograph.references import OracleEncoder, PixelEncoder, RandomEncoder
 
 HERE = Path(__file__).resolve().parent
@@ -145,6 +145,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         entry = load_entry(args.config)
+        resolve_device(args.device)
     except SpirographError as error:
         parser.error(str(error))
     if args.seed is not None and args.seed != entry["seed"]:

@@ -95,6 +95,7 @@ LEADERBOARD_PUBLIC = [
     "render_headline",
     "render_markdown",
     "render_plot",
+    "resolve_device",
     "result_protocol",
     "score",
     "settings_of",

@@ -300,3 +300,49 @@ def test_shipped_entries_are_valid() -> None:
     for path in paths:
         entry = runner.load_entry(path)
         assert entry["entry"] == path.stem
+
+
+@pytest.mark.parametrize(
+    ("arguments", "status", "fragment"),
+    [
+        (["--device", "gpu"], 2, "must name a torch device such as 'cpu' or 'cuda', got 'gpu'"),
+        (["--device", "meta"], 2, "a device that holds no data"),
+        (["--results-dir", "FILE"], 2, "--results-dir must be a folder, got the file"),
+        (["--seed", "-1"], 2, "--seed must be in [0, 2**63), got -1"),
+    ],
+)
+def test_runner_refuses_bad_arguments_in_one_line(
+    tmp_path: Path, arguments: list[str], status: int, fragment: str
+) -> None:
+    entry = tmp_path / "tiny.json"
+    entry.write_text(
+        json.dumps({"entry": "px", "title": "Pixels", "method": "pixels", "evaluation": TINY_ENTRY["evaluation"]})
+    )
+    (tmp_path / "FILE").write_text("")
+    arguments = [str(tmp_path / "FILE") if a == "FILE" else a for a in arguments]
+    done = _script(RUN, entry, "--quiet", *arguments)
+    assert done.returncode == status, done.stderr
+    assert fragment in done.stderr and "Traceback" not in done.stderr
+    assert not (tmp_path / "px.json").exists()
+
+
+def test_runner_refuses_a_malformed_entry_in_one_line(tmp_path: Path) -> None:
+    entry = tmp_path / "bad.json"
+    entry.write_text(json.dumps({**TINY_ENTRY, "entry": "../escape"}))
+    done = _script(RUN, entry, "--results-dir", tmp_path, "--quiet")
+    assert done.returncode == 2 and "`entry` must be a plain name" in done.stderr
+    assert "Traceback" not in done.stderr and list(tmp_path.iterdir()) == [entry]
+
+
+def test_leaderboard_script_errors_are_one_line(tmp_path: Path) -> None:
+    configs, results = tmp_path / "configs", tmp_path / "results"
+    configs.mkdir()
+    results.mkdir()
+    (results / "broken.json").write_text(json.dumps(full_result(entry="broken", mse={"m": "0.1"})))
+    done = _script(LEADERBOARD, "--configs-dir", configs, "--results-dir", results, "--output", tmp_path / "L.md")
+    assert done.returncode == 1 and "`mse.m` must be a finite number" in done.stderr
+    assert "Traceback" not in done.stderr and not (tmp_path / "L.md").exists()
+    done = _script(LEADERBOARD, "--configs-dir", configs, "--results-dir", results, "--output", tmp_path)
+    assert done.returncode == 2 and "--output must be a file" in done.stderr
+    done = _script(LEADERBOARD, "--configs-dir", configs, "--results-dir", results / "broken.json")
+    assert done.returncode == 2 and "--results-dir must be a folder" in done.stderr

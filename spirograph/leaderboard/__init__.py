@@ -53,7 +53,7 @@ from spirograph.leaderboard._protocol import (
     get_protocol,
     protocol_name,
 )
-from spirograph.leaderboard._score import score, versions
+from spirograph.leaderboard._score import resolve_device, score, versions
 from spirograph.leaderboard._seeds import Estimate, SeedGroup, group_seeds, result_protocol, settings_of
 from spirograph.leaderboard._submission import build_submission, check_encoder_output, file_sha256
 from spirograph.leaderboard._tables import (
@@ -97,6 +97,7 @@ __all__ = [
     "render_headline",
     "render_markdown",
     "render_plot",
+    "resolve_device",
     "result_protocol",
     "score",
     "settings_of",

@@ -24,7 +24,7 @@ from spirograph.render import RenderSettings
 from spirograph.robustness import robustness as robustness_table
 from spirograph.transform import SpirographTransform
 
-__all__ = ["score"]
+__all__ = ["resolve_device", "score"]
 
 _WHERE = "score"
 
@@ -113,6 +113,16 @@ def score(
             **record,
         }
     )
+
+
+def resolve_device(device: torch.device | str) -> torch.device:
+    """A device of this machine that can hold data (``"cpu"``, ``"cuda"``, ``"cuda:N"``), checked.
+
+    Raises:
+        ParameterError: an unknown name, CUDA where there is none, a CUDA index out of range, or ``meta``.
+        ParameterTypeError: neither a string nor a ``torch.device``.
+    """
+    return check_device(device, where="resolve_device")
 
 
 def _with_seed(plan: Protocol, seed: int) -> Protocol:

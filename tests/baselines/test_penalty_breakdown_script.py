@@ -72,9 +72,9 @@ def test_refuses_missing_files_and_clashing_names(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("arguments", "fragments"),
     [
-        (["a=one.pt", "--device", "gpu0"], ["--device", "expected a device of this machine", "got 'gpu0'"]),
-        (["a=one.pt", "--device", "meta"], ["--device", "got 'meta'"]),
-        (["a=one.pt", "--device", "cuda:99"], ["--device", "got 'cuda:99'"]),
+        (["a=one.pt", "--device", "gpu0"], ["--device", "must name a torch device", "got 'gpu0'"]),
+        (["a=one.pt", "--device", "meta"], ["--device", "is 'meta', a device that holds no data"]),
+        (["a=one.pt", "--device", "cuda:99"], ["--device", "'cuda:99'"]),
         (["a=one.pt", "--output", "."], ["--output", "expected a file, got the folder '.'"]),
         (["a=one.pt", "--output", ""], ["--output", "expected the name of a file to write, got ''"]),
         (["a=", "--output", "x.json"], ["with a checkpoint file after '=', got 'a='"]),
