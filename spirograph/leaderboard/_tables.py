@@ -100,7 +100,8 @@ def _training_summary(row: LeaderboardRow) -> str:
     if not config:
         return "external" if row.method == "external" else "none"
     n = config.get("n_train") or 100_000
-    steps = (n // config["batch_size"] + int(n % config["batch_size"] > 0)) * config["epochs"]
+    partial = 0 if config.get("drop_last") else int(n % config["batch_size"] > 0)  # the last, smaller batch
+    steps = (n // config["batch_size"] + partial) * config["epochs"]
     summary = f"{config['encoder']}, {n:,} ex., {config['epochs']} ep., {steps:,} steps of {config['batch_size']}"
     if config.get("precision", "float32") != "float32":
         summary += f", {config['precision']}"
