@@ -87,10 +87,10 @@ def run(
     if int(os.environ.get("RANK", "0")) != 0:
         return None
     train_seconds = time.perf_counter() - start
-    protocol = Protocol.from_dict(entry["evaluation"], name="entry")
+    protocol = Protocol.from_dict(entry["evaluation"], name=protocol_name(entry["evaluation"]) or "custom")
     result = score(
         encoder,
-        dataclasses.replace(protocol, name=protocol_name(entry["evaluation"]) or "custom"),
+        protocol,
         device=device,
         progress=progress,
         name=entry["entry"],

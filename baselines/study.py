@@ -159,10 +159,11 @@ def table(spec: dict[str, Any], todo: list[Run]) -> tuple[list[str], dict[tuple[
     for run in todo:
         keys.setdefault((run.series, run.x), []).append(run)
     for (series, x), members in keys.items():
-        found = [LeaderboardResult.load(run.result_path) for run in members if run.result_path.exists()]
-        for run, result in ((r, LeaderboardResult.load(r.result_path)) for r in members if r.result_path.exists()):
+        loaded = [(run, LeaderboardResult.load(run.result_path)) for run in members if run.result_path.exists()]
+        for run, result in loaded:
             if result.seed != run.seed or result.entry != run.name:
                 raise StudyError(f"study: {run.result_path} holds {result.entry} (seed {result.seed}), not {run.name}")
+        found = [result for _, result in loaded]
         if not found:
             lines.append(f"| {series} | {x:g} | 0 of {len(members)} | not run yet |" + " |" * (len(METRICS) - 1))
             continue

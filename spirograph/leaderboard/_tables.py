@@ -405,7 +405,8 @@ def render_headline(rows: Sequence[LeaderboardRow]) -> list[str]:
         "| entry | protocol | seeds | MSE x 1e-3, M = 1 | M = 10 | M = 30 | cond. variance (normalised) | penalty |",
         "|---|---|---|---|---|---|---|---|",
     ]
-    for row in sorted(rows, key=lambda r: (protocol_sections(rows).index(r.protocol), r.order())):
+    sections = protocol_sections(rows)
+    for row in sorted(rows, key=lambda r: (sections.index(r.protocol), r.order())):
         if row.group is None:
             lines.append(f"| {row.title} | {row.protocol} | — | not run yet | | | | |")
             continue
