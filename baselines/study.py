@@ -28,6 +28,7 @@ from typing import Any
 from spirograph.errors import ConfigError
 from spirograph.files import atomic_write, atomic_write_text, replace_block
 from spirograph.leaderboard import (
+    LEADERBOARD_METRICS,
     Estimate,
     LeaderboardResult,
     check_entry_name,
@@ -137,22 +138,19 @@ def run_missing(todo: list[Run], quiet: bool) -> None:
             raise StudyError(f"study: {run.name} failed; rerun the study to resume it from its checkpoint")
 
 
-METRICS = (
-    ("M = 1", lambda r: r.mse_mean, 1e3, "MSE x 1e-3"),
-    ("M = 30", lambda r: r.feature_averaging.get("30"), 1e3, "MSE x 1e-3"),
-    ("cond. variance", lambda r: r.conditional_variance, 1.0, ""),
-    ("normalised", lambda r: r.conditional_variance_normalized, 1.0, ""),
-    ("penalty", lambda r: r.penalty, 1.0, ""),
+METRICS = tuple(
+    LEADERBOARD_METRICS[name]
+    for name in ("mse_mean", "mse_m30", "conditional_variance", "conditional_variance_normalized", "penalty")
 )
+# The figure's panels: the metrics each one plots.
+PANELS = (("mse_mean", "mse_m30"), ("conditional_variance",), ("penalty",))
 
 
 def table(spec: dict[str, Any], todo: list[Run]) -> tuple[list[str], dict[tuple[str, float], dict[str, Estimate]]]:
     """The study's Markdown table and its numbers; points without results read "not run yet"."""
     cells: dict[tuple[str, float], dict[str, Estimate]] = {}
     lines = [
-        f"| series | {spec['x_label']} | seeds | "
-        + " | ".join(f"{label} ({unit})" if unit else label for label, _, _, unit in METRICS)
-        + " |",
+        f"| series | {spec['x_label']} | seeds | " + " | ".join(metric.heading() for metric in METRICS) + " |",
         "|---|---|---|" + "---|" * len(METRICS),
     ]
     keys: dict[tuple[str, float], list[Run]] = {}
@@ -169,10 +167,10 @@ def table(spec: dict[str, Any], todo: list[Run]) -> tuple[list[str], dict[tuple[
             continue
         (group,) = group_seeds(found)  # refuses seeds that differ in settings
         check_results_match(members[0].entry, group, members[0].config)  # and results of other settings
-        estimates = {label: group.estimate(value) for label, value, _, _ in METRICS}
+        estimates = {metric.name: group.estimate(metric.read) for metric in METRICS}
         cells[(series, x)] = {k: v for k, v in estimates.items() if v is not None}
         shown = [
-            ("—" if estimates[label] is None else estimates[label].format(scale)) for label, _, scale, _ in METRICS
+            "—" if (estimate := estimates[metric.name]) is None else estimate.format(metric.scale) for metric in METRICS
         ]
         lines.append(f"| {series} | {x:g} | {len(found)} of {len(members)} | " + " | ".join(shown) + " |")
     return lines, cells
@@ -186,14 +184,14 @@ def figure(spec: dict[str, Any], cells: dict[tuple[str, float], dict[str, Estima
         import matplotlib.pyplot as plt
     except ImportError:
         return False
-    panels = [("M = 1", "M = 30"), ("cond. variance",), ("penalty",)]
-    fig, axes = plt.subplots(1, len(panels), figsize=(14, 4))
+    fig, axes = plt.subplots(1, len(PANELS), figsize=(14, 4))
     colors = {series: f"C{i}" for i, series in enumerate(spec["series"])}
     xs_all = sorted({x for _, x in cells})
-    for ax, labels in zip(axes, panels, strict=True):
+    for ax, names in zip(axes, PANELS, strict=True):
+        labels = [LEADERBOARD_METRICS[name].label for name in names]
         for series in spec["series"]:
-            for label, style in zip(labels, ("o-", "s--"), strict=False):
-                points = sorted((x, c[label]) for (s, x), c in cells.items() if s == series and label in c)
+            for name, label, style in zip(names, labels, ("o-", "s--"), strict=False):
+                points = sorted((x, c[name]) for (s, x), c in cells.items() if s == series and name in c)
                 if not points:
                     continue
                 xs = [x for x, _ in points]

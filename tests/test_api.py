@@ -67,6 +67,7 @@ def test_public_names_are_pinned() -> None:
 
 LEADERBOARD_PUBLIC = [
     "ENTRY_KEYS",
+    "LEADERBOARD_METRICS",
     "METHODS",
     "PAPER_RESULTS",
     "PROTOCOLS",
@@ -74,6 +75,7 @@ LEADERBOARD_PUBLIC = [
     "TRAINED_METHODS",
     "Estimate",
     "InvarianceSettings",
+    "LeaderboardMetric",
     "LeaderboardResult",
     "LeaderboardRow",
     "PenaltySettings",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import importlib.util
 import json
 import math
 import os
@@ -21,6 +22,7 @@ from spirograph import Spirograph
 from spirograph.errors import ConfigError, EncoderError, ParameterError, ParameterTypeError
 from spirograph.evaluation import evaluate
 from spirograph.leaderboard import (
+    LEADERBOARD_METRICS,
     PROTOCOLS,
     Estimate,
     LeaderboardResult,
@@ -31,6 +33,7 @@ from spirograph.leaderboard import (
     group_seeds,
     load_entry,
     load_rows,
+    reference_summary,
     render_markdown,
     score,
 )
@@ -289,6 +292,47 @@ def test_comparison_puts_the_result_beside_references_of_its_protocol() -> None:
     assert "| **Tiny** (this result) | 1 | 40 | 20 |" in text
     assert "| Reference: random CNN | 3 | 50 ± 1 | 20 | 0.3 ± 0.01 | 1 ± 0.1 |" in text
     assert "Paper row" not in text
+
+
+def test_leaderboard_metrics_read_scale_and_label_each_number() -> None:
+    result = fake_result("r", 0, 0.04, penalty=None)
+    for name, metric in LEADERBOARD_METRICS.items():
+        expected = result.feature_averaging["30"] if name == "mse_m30" else getattr(result, name)
+        assert metric.name == name and metric.read(result) == expected
+    assert [metric.heading() for metric in LEADERBOARD_METRICS.values()] == [
+        "M = 1 (MSE x 1e-3)",
+        "M = 30 (MSE x 1e-3)",
+        "cond. variance",
+        "normalised",
+        "nuisance share",
+        "nuisance MSE",
+        "prior-mean MSE",
+        "penalty",
+    ]
+    assert [metric.scale for metric in LEADERBOARD_METRICS.values()] == [1e3, 1e3, 1, 1, 1, 1, 1, 1]
+
+
+def test_every_table_takes_its_columns_from_the_leaderboard_metrics(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    results = tmp_path / "results"
+    results.mkdir()
+    fake_result("r", 0, 0.03).save(results / "r.json")
+    rows = load_rows(None, [results])
+    headings = {metric.heading() for metric in LEADERBOARD_METRICS.values()}
+    text = render_markdown(rows)
+    diagnostics = text.split("### Invariance diagnostics")[1]
+    header = next(line for line in diagnostics.splitlines() if line.startswith("| entry | seeds |"))
+    assert set(header.strip("| ").split(" | ")[2:]) <= headings
+    (summary,) = reference_summary(rows)["protocols"]["cpu"]
+    assert set(summary) - {"entry", "title", "seeds"} <= set(LEADERBOARD_METRICS)
+    spec = importlib.util.spec_from_file_location("_baselines_study", ROOT / "baselines" / "study.py")
+    assert spec is not None and spec.loader is not None
+    study = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, spec.name, study)  # its dataclasses look their module up there
+    spec.loader.exec_module(study)
+    assert all(LEADERBOARD_METRICS[metric.name] is metric for metric in study.METRICS)
+    assert {name for panel in study.PANELS for name in panel} <= {metric.name for metric in study.METRICS}
 
 
 # --- submissions: build_submission and `spirograph evaluate` -------------------------------------

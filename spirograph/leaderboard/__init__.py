@@ -14,6 +14,8 @@ lives here, not in scripts:
   and standard error), refusing to average results whose settings differ.
 - [`load_rows()`][spirograph.leaderboard.load_rows], [`render_markdown()`][spirograph.leaderboard.render_markdown]
   and [`render_plot()`][spirograph.leaderboard.render_plot]: the tables of ``LEADERBOARD.md``.
+- [`LEADERBOARD_METRICS`][spirograph.leaderboard.LEADERBOARD_METRICS]: the numbers those tables,
+  the shipped reference rows and the studies' tables show, each read, scaled and labelled once.
 
 ``baselines/run.py``, ``baselines/leaderboard.py`` and ``spirograph evaluate`` are thin commands
 over these.
@@ -45,6 +47,7 @@ from spirograph.leaderboard._board import (
     load_results,
     load_rows,
 )
+from spirograph.leaderboard._metrics import LEADERBOARD_METRICS, LeaderboardMetric
 from spirograph.leaderboard._protocol import (
     PROTOCOLS,
     InvarianceSettings,
@@ -69,6 +72,7 @@ from spirograph.leaderboard._tables import (
 
 __all__ = [
     "ENTRY_KEYS",
+    "LEADERBOARD_METRICS",
     "METHODS",
     "PAPER_RESULTS",
     "PROTOCOLS",
@@ -76,6 +80,7 @@ __all__ = [
     "TRAINED_METHODS",
     "Estimate",
     "InvarianceSettings",
+    "LeaderboardMetric",
     "LeaderboardResult",
     "LeaderboardRow",
     "PenaltySettings",

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from spirograph.evaluation import PAPER_N_DRAWS
 from spirograph.files import atomic_write
+from spirograph.leaderboard._metrics import LEADERBOARD_METRICS
 from spirograph.leaderboard._result import LeaderboardResult
 from spirograph.leaderboard._seeds import Estimate, SeedGroup, result_protocol
 
@@ -172,13 +173,16 @@ def _curve_table(rows: Sequence[LeaderboardRow], protocol: str) -> list[str]:
     return lines
 
 
-_DIAGNOSTICS: tuple[tuple[str, Callable[[LeaderboardResult], float | None]], ...] = (
-    ("cond. variance", lambda r: r.conditional_variance),
-    ("normalised", lambda r: r.conditional_variance_normalized),
-    ("nuisance share", lambda r: r.nuisance_share),
-    ("nuisance MSE", lambda r: r.nuisance_mse),
-    ("prior-mean MSE", lambda r: r.nuisance_mse_prior_mean),
-    ("penalty", lambda r: r.penalty),
+_DIAGNOSTICS = tuple(
+    LEADERBOARD_METRICS[name]
+    for name in (
+        "conditional_variance",
+        "conditional_variance_normalized",
+        "nuisance_share",
+        "nuisance_mse",
+        "nuisance_mse_prior_mean",
+        "penalty",
+    )
 )
 
 
@@ -192,7 +196,7 @@ def _diagnostics_table(rows: Sequence[LeaderboardRow], protocol: str) -> list[st
         "Penalty: the gradient regularizer (normalised, unclamped) of the final encoder on fixed",
         "test batches, for every entry whether or not it was trained with it.",
         "",
-        "| entry | seeds | " + " | ".join(name for name, _ in _DIAGNOSTICS) + " |",
+        "| entry | seeds | " + " | ".join(metric.heading() for metric in _DIAGNOSTICS) + " |",
         "|---|---|" + "---|" * len(_DIAGNOSTICS),
     ]
     if protocol == "paper":
@@ -205,9 +209,9 @@ def _diagnostics_table(rows: Sequence[LeaderboardRow], protocol: str) -> list[st
             lines.append(f"| {row.title} | — | not run yet |" + " |" * (len(_DIAGNOSTICS) - 1))
             continue
         group = row.group
-        cells = [_cell(group.estimate(value)) for _, value in _DIAGNOSTICS]
+        cells = [_cell(group.estimate(metric.read), metric.scale) for metric in _DIAGNOSTICS]
         if group.first.penalty is None:
-            cells[-1] = "n/a"
+            cells[_DIAGNOSTICS.index(LEADERBOARD_METRICS["penalty"])] = "n/a"
         lines.append(f"| {row.title} | {_seeds(row)} | " + " | ".join(cells) + " |")
     return lines
 
@@ -343,11 +347,8 @@ def render_plot(rows: Sequence[LeaderboardRow], path: str | os.PathLike[str]) ->
 
 REFERENCE_ROWS = Path(__file__).with_name("reference_rows.json")
 """The reference rows shipped with the package (written by ``baselines/leaderboard.py``)."""
-_SUMMARY: tuple[tuple[str, Callable[[LeaderboardResult], float | None]], ...] = (
-    ("mse_mean", lambda r: r.mse_mean),
-    ("mse_m30", lambda r: r.feature_averaging.get("30")),
-    ("conditional_variance_normalized", lambda r: r.conditional_variance_normalized),
-    ("penalty", lambda r: r.penalty),
+_SUMMARY = tuple(
+    LEADERBOARD_METRICS[name] for name in ("mse_mean", "mse_m30", "conditional_variance_normalized", "penalty")
 )
 
 
@@ -358,9 +359,9 @@ def reference_summary(rows: Sequence[LeaderboardRow]) -> dict[str, Any]:
         if row.group is None:
             continue
         summary: dict[str, Any] = {"entry": row.entry, "title": row.title, "seeds": len(row.group.results)}
-        for key, value in _SUMMARY:
-            estimate = row.group.estimate(value)
-            summary[key] = None if estimate is None else [estimate.mean, estimate.stderr]
+        for metric in _SUMMARY:
+            estimate = row.group.estimate(metric.read)
+            summary[metric.name] = None if estimate is None else [estimate.mean, estimate.stderr]
         protocols.setdefault(row.protocol, []).append(summary)
     return {"protocols": protocols}
 
@@ -382,7 +383,7 @@ def compare_with_references(result: LeaderboardResult, references: Mapping[str, 
     if references is None:
         references = json.loads(REFERENCE_ROWS.read_text()) if REFERENCE_ROWS.exists() else {"protocols": {}}
     own = {"entry": result.entry, "title": f"**{result.title}** (this result)", "seeds": 1}
-    own.update({key: [value(result), None] for key, value in _SUMMARY})
+    own.update({metric.name: [metric.read(result), None] for metric in _SUMMARY})
     lines = [
         f"protocol {result_protocol(result)!r}: mean test MSE x 1e-3 (M = 1 and M = 30), normalised conditional "
         "variance and penalty; references are mean ± standard error over their seeds",
@@ -391,11 +392,8 @@ def compare_with_references(result: LeaderboardResult, references: Mapping[str, 
         "|---|---|---|---|---|---|",
     ]
     for row in [own, *references.get("protocols", {}).get(result_protocol(result), [])]:
-        lines.append(
-            f"| {row['title']} | {row['seeds']} | {_summary_cell(row['mse_mean'], 1e3)} "
-            f"| {_summary_cell(row['mse_m30'], 1e3)} "
-            f"| {_summary_cell(row['conditional_variance_normalized'])} | {_summary_cell(row['penalty'])} |"
-        )
+        cells = [_summary_cell(row[metric.name], metric.scale) for metric in _SUMMARY]
+        lines.append(f"| {row['title']} | {row['seeds']} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
