@@ -95,6 +95,7 @@ LEAKS = {
         r":(?:py:)?(?:class|func|meth|attr|data|mod|exc|obj|const|ref|doc):`"
     ),
     "a reStructuredText directive (use a fenced block or $$ maths)": re.compile(r"^\s*\.\. [a-z-]+::", re.MULTILINE),
+    "a reStructuredText literal block (use a fenced code block)": re.compile(r"\S::[ \t]*$", re.MULTILINE),
     "an `Example:` section (the generator knows `Examples:`)": re.compile(r"^\s*Example:\s*$", re.MULTILINE),
     "parameters documented together (one entry each)": re.compile(
         r"^\s+(?:``)?[a-z_][a-z0-9_]*(?:``)?(?:, (?:``)?[a-z_][a-z0-9_]*(?:``)?)+: ", re.MULTILINE
@@ -120,6 +121,7 @@ def test_docstrings_have_no_sphinx_leftovers() -> None:
         "See :class:`torch.Generator`.",
         "Uses :func:`~spirograph.render`.",
         "Maths:\n\n.. code-block:: text\n\n    x = 1\n",
+        "Run it with::\n\n    python -m spirograph.baselines config.json\n",
         "Example:\n    >>> 1\n",
         "Args:\n    size, normalize: renderer settings.\n",
     ],

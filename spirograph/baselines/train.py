@@ -10,10 +10,12 @@ train what the paper's released code trains (see
 SimCLR baseline.
 
 Runs on one CPU, one GPU, or many processes under ``torchrun`` with
-DistributedDataParallel::
+DistributedDataParallel:
 
-    python -m spirograph.baselines config.json
-    torchrun --nproc_per_node 4 -m spirograph.baselines config.json
+```bash
+python -m spirograph.baselines config.json
+torchrun --nproc_per_node 4 -m spirograph.baselines config.json
+```
 
 Reproducibility: the model is initialised from ``seed`` without touching torch's
 global generator; each epoch reseeds the sampler, the nuisance generator and the
