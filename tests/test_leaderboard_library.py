@@ -366,6 +366,30 @@ def test_build_submission_refuses_bad_encoders(spec: str, error: type[Exception]
         build_submission(spec)
 
 
+@pytest.mark.parametrize(
+    ("body", "error", "match"),
+    [
+        ("raise RuntimeError('broken on import')", EncoderError, "raised RuntimeError: broken on import"),
+        ("raise SystemExit(3)", SystemExit, "3"),
+    ],
+)
+def test_a_file_that_fails_to_import_leaves_no_module_behind(
+    tmp_path: Path, body: str, error: type[BaseException], match: str
+) -> None:
+    path = tmp_path / "broken.py"
+    path.write_text(f"{body}\n\ndef make():\n    return None\n")
+
+    def loaded() -> list[str]:
+        return [name for name, module in sys.modules.items() if getattr(module, "__file__", None) == str(path)]
+
+    with pytest.raises(error, match=match):
+        build_submission(f"{path}:make")
+    assert loaded() == []
+    path.write_text("import torch\n\ndef make():\n    return torch.nn.Flatten()\n")
+    build_submission(f"{path}:make")  # the same file, fixed, imports
+    assert len(loaded()) == 1
+
+
 def test_build_submission_loads_weights_and_records_their_digest(tmp_path: Path) -> None:
     model, _ = build_submission(_spec("small"))
     for parameter in model.parameters():

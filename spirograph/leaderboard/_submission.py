@@ -51,7 +51,11 @@ def _load_module(source: str) -> Any:
         module = importlib.util.module_from_spec(spec)
         sys.modules[name] = module
         loader = spec.loader
-        _run_user_code(lambda: loader.exec_module(module), f"importing {source!r}")
+        try:
+            _run_user_code(lambda: loader.exec_module(module), f"importing {source!r}")
+        except BaseException:
+            sys.modules.pop(name, None)  # as importlib does: a failed import leaves no half-run module behind
+            raise
         return module
     try:
         return importlib.import_module(source)
