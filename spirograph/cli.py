@@ -107,6 +107,13 @@ def _int_list(text: str) -> list[int]:
     return values
 
 
+def _input_file(text: str) -> Path:
+    """An argparse type: the name of a file to read, not empty (``Path("")`` is the current folder)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError(f"expected the name of a file to read, got {text!r}")
+    return Path(text)
+
+
 def _output_file(text: str) -> Path:
     """An argparse type: the name of a file to write, neither empty nor an existing folder."""
     if not text.strip():
@@ -671,7 +678,7 @@ def _add_preview(commands: Any) -> None:
         "take their prior mean; repeat for more images",
     )  # fmt: skip
     preview.add_argument(
-        "--params-file", type=Path, metavar="FILE",
+        "--params-file", type=_input_file, metavar="FILE",
         help="parameters from a file: JSON list of objects (or of 10-number lists), or CSV with a header of names",
     )  # fmt: skip
     preview.add_argument(

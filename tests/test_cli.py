@@ -309,6 +309,7 @@ def test_export_push_and_bench_call_the_library(
         (["preview", "--size", "1"], ["`size` must be an int in [2, 4096], got 1"]),
         (["preview", "--params", "sigma=0"], ["sigma (index 3) must be > 0"]),
         (["preview", "--params-file", "missing.json"], ["--params-file: cannot read"]),
+        (["preview", "--params-file", ""], ["--params-file", "expected the name of a file to read, got ''"]),
         (["traverse"], ["one of the arguments --parameter/-p --all is required"]),
         (["traverse", "-p", "m", "--all"], ["not allowed with argument"]),
         (["traverse", "-p", "q"], ["--parameter/-p", "invalid choice: 'q'"]),
