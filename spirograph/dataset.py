@@ -22,18 +22,9 @@ from typing import Any, Literal, get_args
 
 import numpy as np
 import torch
-from torch.utils.data import (
-    BatchSampler,
-    DataLoader,
-    Dataset,
-    RandomSampler,
-    Sampler,
-    SequentialSampler,
-    default_collate,
-)
+from torch.utils.data import DataLoader, Dataset, Sampler, default_collate
 
 from spirograph._checks import (
-    check_bool,
     check_callable,
     check_choice,
     check_instance,
@@ -43,6 +34,7 @@ from spirograph._checks import (
     describe,
     is_int,
 )
+from spirograph._loader import batched_loader
 from spirograph.errors import IndexOutOfRangeError, ParameterError, ParameterTypeError
 from spirograph.render import Normalize, RenderSettings, SettingsView, _check_values, render, resolve_settings
 from spirograph.space import _SEED_MAX, PARAMETER_NAMES, ParameterSpace, check_space
@@ -156,42 +148,6 @@ def _is_batch_index(index: Any) -> bool:
     if isinstance(index, (list, tuple)):
         return True
     return isinstance(index, (np.ndarray, torch.Tensor)) and index.ndim > 0
-
-
-# DataLoader arguments that `loader()` sets itself: a batch sampler built from its own arguments,
-# and no collation (each batch arrives whole).
-_LOADER_OWNS = ("batch_size", "batch_sampler", "collate_fn")
-
-
-def _batched_loader(
-    dataset: Spirograph | SpirographViews,
-    batch_size: int,
-    shuffle: bool,
-    sampler: Sampler[int] | Iterable[int] | None,
-    drop_last: bool,
-    generator: torch.Generator | None,
-    options: dict[str, Any],
-    where: str,
-) -> DataLoader[Any]:
-    """A DataLoader whose every fetch is one ``dataset[list of indices]`` call; see `Spirograph.loader`."""
-    batch_size = check_int(batch_size, "batch_size", where=where, minimum=1)
-    check_bool(shuffle, "shuffle", where=where)
-    check_bool(drop_last, "drop_last", where=where)
-    if generator is not None:
-        check_instance(generator, "generator", torch.Generator, where=where, expected="a torch.Generator or None")
-    for name in _LOADER_OWNS:
-        if name in options:
-            raise ParameterError(f"{where}: `{name}` is set by the loader itself, got {name}={options[name]!r}")
-    if sampler is not None and shuffle:
-        raise ParameterError(f"{where}: `sampler` and `shuffle=True` exclude each other, got both")
-    if sampler is None:
-        # What DataLoader(dataset, batch_size, shuffle, generator=...) builds, so the order is the same.
-        sampler = RandomSampler(dataset, generator=generator) if shuffle else SequentialSampler(dataset)
-    batches = BatchSampler(sampler, batch_size, drop_last)
-    # batch_size=None: the loader hands each list of indices to `dataset[...]` and collates nothing.
-    # `generator` also seeds the workers' base seed, drawn from it before the first shuffle as in
-    # the default path, so a shared generator advances the same way in both.
-    return DataLoader(dataset, batch_size=None, sampler=batches, generator=generator, **options)
 
 
 def _check_split(split: Any, where: str) -> str:
@@ -525,9 +481,16 @@ class Spirograph(SettingsView, Dataset):
         shuffle=shuffle, sampler=sampler, drop_last=drop_last, generator=generator, **options)``
         (with workers too), but each batch is one ``self[list of indices]`` call: rendered in one
         call and never split into items and stacked back, which is about half of the default
-        path's time (benchmarks/README.md). It is ``DataLoader(self, batch_size=None,
-        sampler=BatchSampler(sampler, batch_size, drop_last))``, which can also be written out
-        by hand.
+        path's time (benchmarks/README.md). Without workers it is ``DataLoader(self,
+        batch_size=None, sampler=BatchSampler(sampler, batch_size, drop_last))``, which can also
+        be written out by hand.
+
+        With ``num_workers > 0`` (and no ``transform``), the workers hand their batches over in
+        a ring of shared-memory slots allocated once, instead of new shared memory for every
+        batch: the images yielded are a tensor over a slot, which is lent again only when the
+        last tensor viewing it is gone, so a batch you keep is never overwritten; keeping many
+        batches at once makes later ones travel the ordinary, slower way. Then the loader is a
+        `DataLoader` subclass whose ``dataset`` wraps this one (``loader.dataset.dataset``).
 
         Args:
             batch_size: items per batch, ``>= 1``.
@@ -554,8 +517,10 @@ class Spirograph(SettingsView, Dataset):
             >>> images.shape, targets.shape
             (torch.Size([32, 3, 32, 32]), torch.Size([32, 4]))
         """
-        return _batched_loader(
-            self, batch_size, shuffle, sampler, drop_last, generator, options, where="Spirograph.loader"
+        raw = self.mode == "images" and self.transform is None and self.target_transform is None
+        item_shape = (3, self.size, self.size) if raw else None
+        return batched_loader(
+            self, batch_size, shuffle, sampler, drop_last, generator, options, item_shape, where="Spirograph.loader"
         )
 
     def __getitems__(self, indices: Sequence[int]) -> list[Any]:
@@ -697,8 +662,19 @@ class SpirographViews(Dataset):
         Each batch is ``[views, targets]``, the same as ``DataLoader(self, batch_size, ...)``
         gives, in the same order.
         """
-        return _batched_loader(
-            self, batch_size, shuffle, sampler, drop_last, generator, options, where="SpirographViews.loader"
+        data = self.dataset
+        raw = data.transform is None and data.target_transform is None
+        item_shape = (self.n_draws, 3, data.size, data.size) if raw else None
+        return batched_loader(
+            self,
+            batch_size,
+            shuffle,
+            sampler,
+            drop_last,
+            generator,
+            options,
+            item_shape,
+            where="SpirographViews.loader",
         )
 
     def _render(self, index: torch.Tensor) -> torch.Tensor:

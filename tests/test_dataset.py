@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +23,7 @@ from spirograph import (
     ParameterTypeError,
     Spirograph,
     SpirographViews,
+    _loader,
     render,
 )
 
@@ -708,6 +710,122 @@ def test_the_loader_with_workers_yields_the_default_loaders_batches(context: str
     default = DataLoader(dataset, batch_size=16, shuffle=True, generator=torch.Generator().manual_seed(9), **options)
     batched = dataset.loader(16, shuffle=True, generator=torch.Generator().manual_seed(9), **options)
     _same_batches(list(batched), list(default))
+
+
+def _clones(loader: Iterable[list[torch.Tensor]], stop: int | None = None) -> list[list[torch.Tensor]]:
+    """The batches of one pass, each copied and dropped before the next is fetched (as a training loop does)."""
+    out = []
+    for number, batch in enumerate(loader):
+        if number == stop:
+            break
+        out.append([part.clone() for part in batch])
+    return out
+
+
+def _ring(loader: DataLoader) -> _loader._Slots:
+    assert isinstance(loader, _loader._SlotLoader)
+    slots = loader._requests.slots
+    assert slots is not None
+    return slots
+
+
+@pytest.mark.parametrize("persistent", [False, True], ids=["fresh-workers", "persistent-workers"])
+def test_the_loader_passes_the_workers_batches_through_shared_slots(persistent: bool) -> None:
+    dataset = Spirograph("val", subset=150)
+    options = {"num_workers": 2, "persistent_workers": persistent}
+    default = DataLoader(dataset, batch_size=16, shuffle=True, generator=torch.Generator().manual_seed(3), **options)
+    batched = dataset.loader(16, shuffle=True, generator=torch.Generator().manual_seed(3), **options)
+    for _ in range(3):  # epochs: new orders, and with persistent workers the same ring and workers
+        ours = _clones(batched)
+        _same_batches(ours, _clones(default))
+        gc.collect()
+        slots = _ring(batched)
+        assert slots.free == slots.images.shape[0]  # every slot came back
+    # The batches came out of the ring: the yielded images view its shared memory.
+    images, _ = next(iter(batched))
+    ring = _ring(batched).images
+    start = ring.untyped_storage().data_ptr()
+    assert start <= images.untyped_storage().data_ptr() < start + ring.untyped_storage().nbytes()
+
+
+def test_a_batch_kept_from_the_loader_is_never_overwritten() -> None:
+    dataset = Spirograph("val", subset=200)
+    loader = dataset.loader(8, num_workers=2, persistent_workers=True)
+    batches = iter(loader)
+    first_images, first_targets = next(batches)
+    kept = first_images[2:5]  # a view outlives the batch it came from
+    held = [next(batches) for _ in range(3)]
+    expected = [dataset[list(range(8 * n, 8 * n + 8))] for n in range(4)]
+    del first_images
+    for _ in range(2):  # the rest of this epoch and all of the next: the ring cycles many times
+        for _ in batches:
+            pass
+        batches = iter(loader)
+    assert torch.equal(kept, expected[0][0][2:5]) and torch.equal(first_targets, expected[0][1])
+    for (images, targets), (want_images, want_targets) in zip(held, expected[1:], strict=True):
+        assert torch.equal(images, want_images) and torch.equal(targets, want_targets)
+    # Keeping every batch runs the ring dry; the rest travel the ordinary way, unchanged.
+    everything = list(dataset.loader(8, num_workers=2))
+    _same_batches(everything, list(DataLoader(dataset, batch_size=8)))
+
+
+@pytest.mark.parametrize("persistent", [False, True], ids=["fresh-workers", "persistent-workers"])
+def test_a_pass_left_early_gives_its_slots_back(persistent: bool) -> None:
+    dataset = Spirograph("val", subset=160)
+    loader = dataset.loader(8, num_workers=2, persistent_workers=persistent, prefetch_factor=3)
+    assert len(_clones(loader, stop=2)) == 2  # leaves with 6 batches in flight
+    _same_batches(_clones(loader), _clones(DataLoader(dataset, batch_size=8)))
+    gc.collect()
+    slots = _ring(loader)
+    assert slots.free == slots.images.shape[0] == 3 * 2 + 2
+
+
+def test_two_passes_over_one_loader_at_once_both_get_their_batches() -> None:
+    dataset = Spirograph("val", subset=120)
+    loader = dataset.loader(8, num_workers=2)
+    first, second = iter(loader), iter(loader)
+    ours: tuple[list[list[torch.Tensor]], list[list[torch.Tensor]]] = ([], [])
+    for a, b in zip(first, second, strict=True):
+        ours[0].append([part.clone() for part in a])
+        ours[1].append([part.clone() for part in b])
+    expected = _clones(DataLoader(dataset, batch_size=8))
+    _same_batches(ours[0], expected)
+    _same_batches(ours[1], expected)
+
+
+def test_the_loader_with_workers_out_of_order_yields_every_batch_once() -> None:
+    dataset = Spirograph("val", subset=100)
+    ours = _clones(dataset.loader(8, num_workers=2, in_order=False))
+    expected = _clones(DataLoader(dataset, batch_size=8))
+
+    def key(batch: list[torch.Tensor]) -> float:
+        return float(batch[1][0, 0])
+
+    _same_batches(sorted(ours, key=key), sorted(expected, key=key))
+
+
+def test_the_loader_of_views_with_workers_uses_the_slots() -> None:
+    views = Spirograph("val", subset=40).views(3, epoch=2)
+    loader = views.loader(8, num_workers=2, persistent_workers=True)
+    _same_batches(_clones(loader), _clones(DataLoader(views, batch_size=8)))
+    assert _ring(loader).images.shape == (2 * 2 + 2, 8, 3, 3, 32, 32)
+
+
+def test_the_loader_without_a_ring_warns_and_uses_the_ordinary_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_loader, "_MAX_RING_BYTES", 1000)
+    dataset = Spirograph("val", subset=40)
+    loader = dataset.loader(8, num_workers=2)
+    with pytest.warns(RuntimeWarning, match=r"loader: no shared slots for the workers' batches \(\d+ bytes exceed"):
+        ours = _clones(loader)
+    _same_batches(ours, _clones(DataLoader(dataset, batch_size=8)))
+    assert isinstance(loader, _loader._SlotLoader) and loader._requests.slots is None
+
+
+def test_the_loader_with_a_transform_or_no_workers_is_a_plain_dataloader() -> None:
+    with_transform = Spirograph("val", subset=20, transform=lambda image: image * 2)
+    assert type(with_transform.loader(4, num_workers=2)) is DataLoader
+    assert type(Spirograph("val", subset=20).loader(4)) is DataLoader
+    assert type(Spirograph("val", subset=20, mode="targets").loader(4, num_workers=2)) is DataLoader
 
 
 @pytest.mark.parametrize(
