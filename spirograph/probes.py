@@ -162,13 +162,15 @@ class LinearProbe:
                 f"LinearProbe.fit: `features` and `labels` need the same number of rows, got "
                 f"{x.shape[0]} and {y.shape[0]}"
             )
-        x = x.to(self.dtype)
+        x = _in_range(x, self.dtype, "LinearProbe.fit")
         y = y.to(device=x.device, dtype=self.dtype)
         d = x.shape[1]
         t = y.shape[1]
         # Features so large that their squares overflow (near 1e200 in float64) are fitted divided
         # by a power of two, which is exact, with the penalty scaled to match; then W is scaled back.
-        shift = _overflow_exponent(x)
+        # Standardized features are the same at any scale, so there features so small that their
+        # squares underflow (near 1e-200) are multiplied by one, and the penalty is left alone.
+        shift = _rescale_exponent(x, small=self.standardize)
         l2 = self.l2
         if shift:
             x = torch.ldexp(x, torch.tensor(-shift, device=x.device))
@@ -215,7 +217,7 @@ class LinearProbe:
             raise ParameterError("LinearProbe.predict: the probe is not fitted; call fit(features, labels) first")
         x = _check_matrix(features, "LinearProbe.predict", "features", columns=self.weight.shape[0])
         weight = self.weight.to(x.device)
-        return x.to(self.dtype) @ weight + self.bias.to(x.device)
+        return _in_range(x, self.dtype, "LinearProbe.predict") @ weight + self.bias.to(x.device)
 
     def score(self, features: torch.Tensor, labels: torch.Tensor, tasks: TaskSet | None = None) -> dict[str, Any]:
         """Test errors of the fitted head, per task and averaged.
@@ -283,14 +285,29 @@ def regression_scores(prediction: torch.Tensor, labels: torch.Tensor, tasks: Tas
 
 
 # ---------------------------------------------------------------------- solvers
-def _overflow_exponent(x: torch.Tensor) -> int:
+def _in_range(x: torch.Tensor, dtype: torch.dtype, where: str) -> torch.Tensor:
+    """``x`` in ``dtype``, refused if its values lie beyond that dtype's range (they would become inf)."""
+    limit = torch.finfo(dtype).max
+    if x.dtype.is_floating_point and torch.finfo(x.dtype).max > limit:
+        largest = float(x.abs().max())
+        if largest > limit:
+            raise ParameterError(
+                f"{where}: `features` must lie within the range of the probe's dtype {dtype} (|x| <= {limit:.4g}), "
+                f"got values up to {largest:.4g}; fit the probe with dtype=torch.float64"
+            )
+    return x.to(dtype)
+
+
+def _rescale_exponent(x: torch.Tensor, *, small: bool) -> int:
     """0, or the power of two to divide ``x`` by so that its largest value lies in ``[0.5, 1)``.
 
-    Non-zero only when that value exceeds the fourth root of the dtype's largest number: below
-    it, sums of squares over any realistic ``N`` or ``d`` stay finite.
+    Non-zero only when that value exceeds the fourth root of the dtype's largest number (below
+    it, sums of squares over any realistic ``N`` or ``d`` stay finite) or, with ``small``, lies
+    below the fourth root of its smallest normal number (above it, they do not underflow).
     """
     largest = float(x.abs().max())
-    if largest <= torch.finfo(x.dtype).max ** 0.25:
+    info = torch.finfo(x.dtype)
+    if largest <= info.max**0.25 and (not small or largest == 0 or largest >= info.tiny**0.25):
         return 0
     return math.frexp(largest)[1]
 

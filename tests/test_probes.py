@@ -148,6 +148,30 @@ def test_bad_data() -> None:
 
 
 @pytest.mark.parametrize("method", ["ridge", "lbfgs"])
+def test_standardized_features_near_1e_minus_200_fit_as_their_scaled_copy(method: str) -> None:
+    # Their squares underflow float64; standardized features are the same at any scale, so the fit
+    # multiplies them by a power of two (exact) and must equal the fit of the unscaled features.
+    x, y = _problem(60, 4, 2, seed=11)
+    reference = LinearProbe(method, standardize=True).fit(x, y)  # type: ignore[arg-type]
+    tiny = LinearProbe(method, standardize=True).fit(x * 1e-200, y)  # type: ignore[arg-type]
+    assert tiny.weight is not None and reference.weight is not None
+    assert torch.allclose(tiny.predict(x * 1e-200), reference.predict(x), atol=1e-6)
+    assert torch.allclose(tiny.weight * 1e-200, reference.weight, atol=1e-6)
+
+
+def test_features_beyond_the_probes_dtype_are_refused() -> None:
+    x, y = _problem(40, 3, 1, seed=12)
+    probe = LinearProbe("ridge", dtype=torch.float32)
+    match = r"`features` must lie within the range of the probe's dtype torch.float32 .* got values up to 1e\+39"
+    with pytest.raises(ParameterError, match="LinearProbe.fit: " + match):
+        probe.fit(x * 1e39 / x.abs().max(), y)  # type: ignore[arg-type]
+    probe.fit(x, y)  # type: ignore[arg-type]
+    with pytest.raises(ParameterError, match="LinearProbe.predict: " + match):
+        probe.predict(x * 1e39 / x.abs().max())  # type: ignore[arg-type]
+    assert LinearProbe("ridge").fit(x * 1e39, y).weight is not None  # float64 holds them  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("method", ["ridge", "lbfgs"])
 @pytest.mark.parametrize("standardize", [False, True])
 def test_features_near_1e200_fit_as_their_scaled_copy(method: str, standardize: bool) -> None:
     # Their squares overflow float64: the fit divides them by a power of two (exact) and scales the
