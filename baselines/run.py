@@ -28,7 +28,14 @@ from torch import nn
 from spirograph import RenderSettings
 from spirograph.baselines import TrainConfig, train
 from spirograph.errors import SpirographError
-from spirograph.leaderboard import LeaderboardResult, Protocol, load_entry, protocol_name, resolve_device, score
+from spirograph.leaderboard import (
+    LeaderboardResult,
+    Protocol,
+    evaluation_protocol_name,
+    load_entry,
+    resolve_device,
+    score,
+)
 from spirograph.references import OracleEncoder, PixelEncoder, RandomEncoder
 
 HERE = Path(__file__).resolve().parent
@@ -87,7 +94,7 @@ def run(
     if int(os.environ.get("RANK", "0")) != 0:
         return None
     train_seconds = time.perf_counter() - start
-    protocol = Protocol.from_dict(entry["evaluation"], name=protocol_name(entry["evaluation"]) or "custom")
+    protocol = Protocol.from_dict(entry["evaluation"], name=evaluation_protocol_name(entry["evaluation"]))
     result = score(
         encoder,
         protocol,

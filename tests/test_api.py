@@ -86,6 +86,7 @@ LEADERBOARD_PUBLIC = [
     "check_entry_name",
     "check_results_match",
     "compare_with_references",
+    "evaluation_protocol_name",
     "file_sha256",
     "get_protocol",
     "group_seeds",

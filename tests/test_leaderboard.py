@@ -293,6 +293,29 @@ def test_runner_fills_evaluation_defaults(tmp_path: Path) -> None:
     assert entry["evaluation"]["invariance"]["n_draws"] == 10
 
 
+def test_runner_names_a_custom_protocol_by_its_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from spirograph.baselines import LeaderboardResult
+    from spirograph.leaderboard import Protocol, evaluation_protocol_name
+
+    runner = _load_runner()
+    scored: list[Protocol] = []
+
+    def fake_score(encoder: object, protocol: Protocol, **options: Any) -> LeaderboardResult:
+        scored.append(protocol)
+        return LeaderboardResult.from_dict(full_result(entry=options["name"], protocol=protocol.name))
+
+    monkeypatch.setattr(runner, "score", fake_score)
+    path = tmp_path / "px.json"
+    path.write_text(
+        json.dumps({"entry": "px", "title": "Pixels", "method": "pixels", "evaluation": TINY_ENTRY["evaluation"]})
+    )
+    entry = runner.load_entry(path)
+    written = runner.run(entry, device="cpu", results_dir=tmp_path, checkpoint_dir=tmp_path / "ckpt", progress=False)
+    name = evaluation_protocol_name(entry["evaluation"])
+    assert name.startswith("custom-") and [protocol.name for protocol in scored] == [name]
+    assert json.loads(written.read_text())["protocol"] == name
+
+
 def test_shipped_entries_are_valid() -> None:
     runner = _load_runner()
     paths = sorted((ROOT / "baselines" / "configs").glob("*.json"))

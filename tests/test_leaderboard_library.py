@@ -29,6 +29,7 @@ from spirograph.leaderboard import (
     Protocol,
     build_submission,
     compare_with_references,
+    evaluation_protocol_name,
     get_protocol,
     group_seeds,
     load_entry,
@@ -103,6 +104,20 @@ def test_get_protocol_names_the_known_ones() -> None:
         get_protocol("gpu")
     with pytest.raises(ParameterTypeError, match="must be a name or a Protocol"):
         get_protocol(3)  # type: ignore[arg-type]
+
+
+def test_an_unnamed_protocol_is_named_by_its_settings() -> None:
+    cpu = PROTOCOLS["cpu"].to_dict()
+    assert evaluation_protocol_name(cpu) == "cpu"
+    assert evaluation_protocol_name({**PROTOCOLS["paper"].to_dict(), "robustness": True}) == "paper"
+    mine = cpu | {"n_train": 2000}
+    settings = {key: value for key, value in mine.items() if key != "robustness"}
+    canonical = json.dumps(settings, sort_keys=True, separators=(",", ":"))
+    expected = "custom-" + hashlib.sha256(canonical.encode()).hexdigest()[:8]
+    assert evaluation_protocol_name(mine) == expected
+    assert evaluation_protocol_name(dict(reversed(list(mine.items())))) == expected  # key order aside
+    assert evaluation_protocol_name(mine | {"robustness": ["rotation"]}) == expected  # as for the built-in ones
+    assert evaluation_protocol_name(cpu | {"n_train": 3000}) != expected
 
 
 # --- score --------------------------------------------------------------------------------------
@@ -234,6 +249,27 @@ def test_tables_show_mean_and_error_per_protocol_and_every_seed(tmp_path: Path) 
     for name in ("`r`", "`r-seed1`", "`r-seed2`", "`mine`"):
         assert f"| {name} |" in detail
     assert "## Protocol `paper`" in text and "Paper: InvCLR" in text
+
+
+def test_different_custom_protocols_never_share_a_table(tmp_path: Path) -> None:
+    configs, results = tmp_path / "configs", tmp_path / "results"
+    configs.mkdir()
+    results.mkdir()
+    sections = []
+    for name, n_train in (("a", 2000), ("b", 3000)):
+        evaluation = PROTOCOLS["cpu"].to_dict() | {"n_train": n_train}
+        config = {"entry": name, "title": "Tiny", "method": "random", "evaluation": evaluation}
+        fake_result(name, 0, 0.5, config=config).save(results / f"{name}.json")
+        sections.append(evaluation_protocol_name(evaluation))
+    pending = {"entry": "c", "title": "Pending", "method": "random", "evaluation": TINY}
+    (configs / "c.json").write_text(json.dumps(pending))
+    sections.append(evaluation_protocol_name(load_entry(configs / "c.json")["evaluation"]))
+    rows = {row.entry: row.protocol for row in load_rows(configs, [results])}
+    assert rows == dict(zip("abc", sections, strict=True)) and len(set(sections)) == 3
+    text = render_markdown(list(load_rows(configs, [results])))
+    assert "## Protocol `custom`" not in text
+    for section in sections:
+        assert text.count(f"## Protocol `{section}`") == 1, section
 
 
 def test_stale_results_of_an_entry_are_refused(tmp_path: Path) -> None:

@@ -6,6 +6,9 @@ lives here, not in scripts:
 - [`Protocol`][spirograph.leaderboard.Protocol] and [`PROTOCOLS`][spirograph.leaderboard.PROTOCOLS]:
   the named, frozen settings (``"paper"``: the paper's 50,000 / 10,000 probe sets, L-BFGS and
   M up to 30; ``"cpu"``: the CPU track's 5,000 / 2,000 and the exact ridge solution).
+  [`evaluation_protocol_name()`][spirograph.leaderboard.evaluation_protocol_name] names settings
+  that come without a name: a built-in protocol's name, else ``custom-`` and 8 hex digits of
+  their SHA-256, so different custom settings never share a table.
 - [`score()`][spirograph.leaderboard.score]: one encoder scored with a protocol: the probe, the
   feature-averaging curve, the invariance diagnostics, the penalty of the encoder and, if asked,
   the robustness table, with provenance and timings.
@@ -53,6 +56,7 @@ from spirograph.leaderboard._protocol import (
     InvarianceSettings,
     PenaltySettings,
     Protocol,
+    evaluation_protocol_name,
     get_protocol,
     protocol_name,
 )
@@ -91,6 +95,7 @@ __all__ = [
     "check_entry_name",
     "check_results_match",
     "compare_with_references",
+    "evaluation_protocol_name",
     "file_sha256",
     "get_protocol",
     "group_seeds",

@@ -17,7 +17,7 @@ from typing import Any
 from spirograph._checks import is_int
 from spirograph.errors import ConfigError
 from spirograph.files import read_json
-from spirograph.leaderboard._protocol import Protocol, protocol_name
+from spirograph.leaderboard._protocol import Protocol, evaluation_protocol_name
 from spirograph.leaderboard._result import LeaderboardResult
 from spirograph.leaderboard._seeds import SeedGroup, base_entry, group_seeds, result_protocol, settings_of
 from spirograph.leaderboard._tables import LeaderboardRow
@@ -135,10 +135,6 @@ def check_results_match(entry: dict[str, Any], group: SeedGroup, path: str | os.
         )
 
 
-def _entry_protocol(entry: dict[str, Any]) -> str:
-    return protocol_name(entry["evaluation"]) or "custom"
-
-
 def load_results(folders: Iterable[str | os.PathLike[str]]) -> list[LeaderboardResult]:
     """Every ``*.json`` result file of ``folders`` (missing folders count as empty), each checked."""
     results = []
@@ -170,7 +166,7 @@ def load_rows(
         group = groups.pop(entry["entry"], None)
         if group is not None:
             check_results_match(entry, group, path)
-        protocol = group.protocol if group is not None else _entry_protocol(entry)
+        protocol = group.protocol if group is not None else evaluation_protocol_name(entry["evaluation"])
         rows.append(
             LeaderboardRow(
                 entry=entry["entry"],

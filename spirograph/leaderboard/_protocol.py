@@ -8,6 +8,8 @@ scored with different protocols are never compared in one table.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -16,7 +18,14 @@ from spirograph._checks import check_bool, check_choice, check_instance, check_i
 from spirograph.errors import ConfigError, ParameterError, ParameterTypeError
 from spirograph.evaluation import PAPER_N_DRAWS
 
-__all__ = ["PROTOCOLS", "InvarianceSettings", "PenaltySettings", "Protocol", "get_protocol"]
+__all__ = [
+    "PROTOCOLS",
+    "InvarianceSettings",
+    "PenaltySettings",
+    "Protocol",
+    "evaluation_protocol_name",
+    "get_protocol",
+]
 
 _WHERE = "Protocol"
 _PROBES = ("lbfgs", "ridge")
@@ -227,3 +236,28 @@ def protocol_name(evaluation: Mapping[str, Any]) -> str | None:
         if all(evaluation.get(key) == value for key, value in settings.items() if key != "robustness"):
             return name
     return None
+
+
+def evaluation_protocol_name(evaluation: Mapping[str, Any]) -> str:
+    """The name of the protocol whose settings ``evaluation`` holds, built-in or not.
+
+    The built-in protocol's name where the settings are its own (see
+    [`protocol_name()`][spirograph.leaderboard.protocol_name]), else ``custom-`` and the first 8 hex
+    digits of the SHA-256 of the settings as canonical JSON (sorted keys, no spaces), leaving out
+    ``robustness`` as ``protocol_name()`` does. The same settings always get the same name and
+    different settings (but for a 1 in 2**32 chance) different ones, so results of different
+    custom protocols never share a table. A protocol named by its user keeps its name.
+
+    Examples:
+        >>> evaluation_protocol_name(PROTOCOLS["cpu"].to_dict())
+        'cpu'
+        >>> name = evaluation_protocol_name(PROTOCOLS["cpu"].to_dict() | {"n_train": 2000})
+        >>> name.startswith("custom-"), len(name)
+        (True, 15)
+    """
+    name = protocol_name(evaluation)
+    if name is not None:
+        return name
+    settings = {key: value for key, value in evaluation.items() if key != "robustness"}
+    text = json.dumps(settings, sort_keys=True, separators=(",", ":"))
+    return f"custom-{hashlib.sha256(text.encode()).hexdigest()[:8]}"

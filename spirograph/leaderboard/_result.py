@@ -55,7 +55,8 @@ class LeaderboardResult:
         evaluation: the full evaluation record.
         invariance: the full invariance record.
         protocol: the name of the protocol it was scored with (``"cpu"``, ``"paper"``, or a
-            custom protocol's name); ``None`` in files written before protocols had names.
+            custom protocol's name: its user's, or ``custom-`` and 8 hex digits of its settings'
+            SHA-256); ``None`` in files written before protocols had names.
         submission: provenance of an encoder scored from outside the package (its spec,
             the SHA-256 of its weights, its title); ``None`` for the built-in entries.
     """

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from spirograph.errors import ConfigError
-from spirograph.leaderboard._protocol import protocol_name
+from spirograph.leaderboard._protocol import evaluation_protocol_name
 from spirograph.leaderboard._result import LeaderboardResult
 
 __all__ = ["Estimate", "SeedGroup", "group_seeds", "result_protocol", "settings_of"]
@@ -114,11 +114,11 @@ class SeedGroup:
 
 
 def result_protocol(result: LeaderboardResult) -> str:
-    """The protocol a result was scored with: its recorded name, else the built-in protocol whose
-    settings it holds, else ``"custom"``."""
+    """The protocol a result was scored with: its recorded name, else the name its settings give
+    (see [`evaluation_protocol_name()`][spirograph.leaderboard.evaluation_protocol_name])."""
     if result.protocol is not None:
         return result.protocol
-    return protocol_name(result.config.get("evaluation", {})) or "custom"
+    return evaluation_protocol_name(result.config.get("evaluation", {}))
 
 
 def settings_of(result: LeaderboardResult) -> dict[str, Any]:
