@@ -107,18 +107,38 @@ def _int_list(text: str) -> list[int]:
     return values
 
 
-def _input_file(text: str) -> Path:
-    """An argparse type: the name of a file to read, not empty (``Path("")`` is the current folder)."""
+def _path_name(text: str, expected: str) -> Path:
+    """``text`` as a path, refused when empty or blank: ``Path("")`` is the current folder."""
     if not text.strip():
-        raise argparse.ArgumentTypeError(f"expected the name of a file to read, got {text!r}")
+        raise argparse.ArgumentTypeError(f"expected the name of {expected}, got {text!r}")
     return Path(text)
+
+
+def _input_file(text: str) -> Path:
+    """An argparse type: the name of a file to read, not empty."""
+    return _path_name(text, "a file to read")
+
+
+def _input_folder(text: str) -> Path:
+    """An argparse type: the name of a folder to read, not empty."""
+    return _path_name(text, "a folder to read")
+
+
+def _output_folder(text: str) -> Path:
+    """An argparse type: the name of a folder to write, not empty."""
+    return _path_name(text, "a folder to write")
+
+
+def _encoder_spec(text: str) -> str:
+    """An argparse type: ``package.module:callable`` or ``path/to/file.py:callable``, not empty."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError(f"expected package.module:callable or path/to/file.py:callable, got {text!r}")
+    return text
 
 
 def _output_file(text: str) -> Path:
     """An argparse type: the name of a file to write, neither empty nor an existing folder."""
-    if not text.strip():
-        raise argparse.ArgumentTypeError(f"expected the name of a file to write, got {text!r}")
-    path = Path(text)
+    path = _path_name(text, "a file to write")
     if path.is_dir():
         raise argparse.ArgumentTypeError(f"expected a file, got the folder {text!r}")
     return path
@@ -746,7 +766,7 @@ def _add_export(commands: Any) -> None:
         ],
     )
     export.add_argument("--format", choices=EXPORT_FORMATS, default="parquet", help="file format (default parquet)")
-    export.add_argument("--out", type=Path, required=True, metavar="DIR", help="folder to write")
+    export.add_argument("--out", type=_output_folder, required=True, metavar="DIR", help="folder to write")
     export.add_argument(
         "--repo-id", metavar="R", help="the dataset repository the copy is for, e.g. you/spirograph; the card's "
         "loading snippets name it (default: a placeholder to replace)",
@@ -775,7 +795,7 @@ def _add_verify(commands: Any) -> None:
         'Needs the hub extra (python -m pip install "spirograph-dataset[hub]").',
         ["spirograph verify hf/"],
     )
-    verify.add_argument("folder", type=Path, metavar="DIR", help="the exported folder")
+    verify.add_argument("folder", type=_input_folder, metavar="DIR", help="the exported folder")
     verify.set_defaults(handler=_run_verify)
 
 
@@ -788,7 +808,7 @@ def _add_push(commands: Any) -> None:
         "from `hf auth login` or the HF_TOKEN environment variable. Needs the hub extra.",
         ["spirograph push hf/ --repo-id you/spirograph"],
     )
-    push.add_argument("folder", type=Path, metavar="DIR", help="the exported folder")
+    push.add_argument("folder", type=_input_folder, metavar="DIR", help="the exported folder")
     push.add_argument("--repo-id", required=True, metavar="R", help="dataset repository, e.g. you/spirograph")
     push.add_argument("--revision", help="branch to push to (default: the main branch)")
     push.add_argument("--private", action="store_true", help="create the repository as private")
@@ -828,8 +848,12 @@ def _add_evaluate(commands: Any) -> None:
             "spirograph evaluate ./encoder.py:make --protocol paper --device cuda --out results/mine.json",
         ],
     )
-    evaluate.add_argument("encoder", metavar="ENCODER", help="package.module:callable or path/to/file.py:callable")
-    evaluate.add_argument("--weights", type=Path, metavar="FILE", help="a state dict (loaded with weights_only=True)")
+    evaluate.add_argument(
+        "encoder", type=_encoder_spec, metavar="ENCODER", help="package.module:callable or path/to/file.py:callable"
+    )
+    evaluate.add_argument(
+        "--weights", type=_input_file, metavar="FILE", help="a state dict (loaded with weights_only=True)"
+    )
     evaluate.add_argument(
         "--protocol", type=_protocol_argument, default="cpu", metavar="{cpu,paper,FILE.json}",
         help="the protocol: cpu (default), paper, or a JSON file of protocol settings (the keys of an "
