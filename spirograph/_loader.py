@@ -203,7 +203,7 @@ class _Pass:
     """The requests of one pass: the batch sampler's index lists, each with a slot if one is free.
 
     The DataLoader holds it as its index iterator and drops it when the pass is over for its
-    workers; then the slots the pass still holds (batches never copied out) are freed.
+    workers; then the slots the pass still holds (batches it never yielded) are freed.
     """
 
     def __init__(self, batches: Iterator[list[int]], slots: _Slots | None) -> None:
@@ -283,21 +283,21 @@ class _SlotLoader(DataLoader[Any]):
             self.dataset.images = slots.images  # type: ignore[attr-defined]
         return self._requests.slots
 
-    def __iter__(self) -> _CopyOut:  # type: ignore[override]
+    def __iter__(self) -> _FromSlots:  # type: ignore[override]
         slots = self._ring()
         pin = bool(self.pin_memory and torch.accelerator.is_available())
-        return _CopyOut(super().__iter__(), slots, pin)
+        return _FromSlots(super().__iter__(), slots, pin)
 
 
-class _CopyOut:
-    """The DataLoader's iterator, with each batch's images copied out of its slot."""
+class _FromSlots:
+    """The DataLoader's iterator, with each batch in a slot made ``[images, targets]`` (the images over the slot)."""
 
     def __init__(self, batches: Iterator[Any], slots: _Slots | None, pin: bool) -> None:
         self._batches = batches
         self._slots = slots
         self._pin = pin
 
-    def __iter__(self) -> _CopyOut:
+    def __iter__(self) -> _FromSlots:
         return self
 
     def __next__(self) -> Any:
