@@ -5,7 +5,8 @@ Both paths make a full pass over the same items, batch by batch, and yield the s
 - default: ``DataLoader(dataset, batch_size=512)``, which fetches a batch with
   ``__getitems__`` (one render call), splits it into items and collates them back;
 - batched: ``dataset.loader(batch_size=512)``, which fetches ``dataset[list of indices]`` as a
-  whole batch and collates nothing.
+  whole batch and collates nothing; with workers, the batches come back through shared-memory
+  slots allocated once, instead of new shared memory for each batch.
 
 For each number of workers the passes of the two paths alternate, so both see the same machine
 load; the table reports medians of the images per second and the ratio batched / default.
