@@ -821,6 +821,30 @@ def test_the_loader_without_a_ring_warns_and_uses_the_ordinary_path(monkeypatch:
     assert isinstance(loader, _loader._SlotLoader) and loader._requests.slots is None
 
 
+def test_slots_are_lent_handed_out_copied_out_and_reclaimed() -> None:
+    slots = _loader._Slots(3, 4, (2,))
+    first, second = object(), object()
+    lent = [slots.lend(first), slots.lend(first), slots.lend(second)]
+    assert sorted(lent) == [0, 1, 2] and slots.lend(second) is None and slots.free == 0  # type: ignore[type-var]
+    slots.images[lent[0], :3] = torch.arange(6.0).view(3, 2)
+    slots.images[lent[1], :2] = 7.0
+    copied = slots.copy_out(lent[0], 3, pin=False)  # the pin_memory path, without pinning
+    assert torch.equal(copied, torch.arange(6.0).view(3, 2)) and slots.free == 1
+    handed = slots.hand_out(lent[1], 2)  # a tensor over the slot, no copy
+    assert handed.data_ptr() == slots.images[lent[1]].data_ptr()
+    slots.reclaim(first)  # nothing left lent to `first`: the handed-out slot stays taken
+    assert slots.free == 1
+    view = handed[1:]
+    del handed
+    gc.collect()
+    assert slots.free == 1 and torch.equal(view, torch.full((1, 2), 7.0))  # a view still holds it
+    del view
+    gc.collect()
+    assert slots.free == 2
+    slots.reclaim(second)  # lent to `second` and never yielded
+    assert slots.free == 3
+
+
 def test_the_loader_with_a_transform_or_no_workers_is_a_plain_dataloader() -> None:
     with_transform = Spirograph("val", subset=20, transform=lambda image: image * 2)
     assert type(with_transform.loader(4, num_workers=2)) is DataLoader
