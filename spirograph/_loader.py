@@ -256,7 +256,6 @@ class _SlotLoader(DataLoader[Any]):
         self._requests = _SlotRequests(batches)
         self._no_ring = False  # set when the ring could not be allocated
         self._item_shape = item_shape
-        self._batch_size = batches.batch_size
         super().__init__(
             _SlotFetcher(dataset), batch_size=None, sampler=self._requests, collate_fn=_no_collation, **options
         )
@@ -265,11 +264,12 @@ class _SlotLoader(DataLoader[Any]):
         """The ring, allocated before the first workers start; None when it is too large or fails."""
         if self._requests.slots is None and not self._no_ring:
             count = self.prefetch_factor * self.num_workers + 2  # type: ignore[operator]
-            size = count * self._batch_size * math.prod(self._item_shape) * 4
+            batch_size = self._requests.batches.batch_size
+            size = count * batch_size * math.prod(self._item_shape) * 4
             try:
                 if size > _MAX_RING_BYTES:
                     raise RuntimeError(f"{size} bytes exceed the limit of {_MAX_RING_BYTES}")
-                slots = _Slots(count, self._batch_size, self._item_shape)
+                slots = _Slots(count, batch_size, self._item_shape)
             except RuntimeError as error:
                 warnings.warn(
                     f"loader: no shared slots for the workers' batches ({error}); batches travel the "
